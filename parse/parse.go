@@ -1,0 +1,251 @@
+package parse
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"path"
+	"strings"
+	"sync"
+
+	"github.com/klauspost/compress/gzip"
+	"github.com/klauspost/compress/zip"
+)
+
+// Parser decodes inputs within its limits. It is safe for concurrent use.
+type Parser struct {
+	lim Limits
+}
+
+// New returns a Parser; zero fields of lim take their defaults.
+func New(lim Limits) *Parser {
+	return &Parser{lim: lim.withDefaults()}
+}
+
+// Limits returns the limits in force, defaults filled in.
+func (p *Parser) Limits() Limits { return p.lim }
+
+// Item is one report found in an input, or why the place that should have
+// held one did not.
+type Item struct {
+	// Name says where in the input the report was: an attachment's file
+	// name, a zip member, or empty for a bare report.
+	Name   string
+	Report *Report
+	Err    error
+}
+
+// Format is the outer form an input arrived in.
+type Format string
+
+// Input formats, as sniffed from the bytes.
+const (
+	FormatJSON    Format = "json"
+	FormatGzip    Format = "gzip"
+	FormatZip     Format = "zip"
+	FormatMessage Format = "message"
+	FormatUnknown Format = "unknown"
+)
+
+// Sniff tells the form of data from its first bytes, whatever it is labelled.
+func Sniff(data []byte) Format {
+	switch {
+	case len(data) >= 2 && data[0] == 0x1f && data[1] == 0x8b:
+		return FormatGzip
+	case bytes.HasPrefix(data, []byte("PK\x03\x04")), bytes.HasPrefix(data, []byte("PK\x05\x06")):
+		return FormatZip
+	}
+	trimmed := bytes.TrimLeft(bytes.TrimPrefix(data, []byte("\xef\xbb\xbf")), " \t\r\n")
+	if len(trimmed) > 0 && trimmed[0] == '{' {
+		return FormatJSON
+	}
+	if looksLikeMessage(data) {
+		return FormatMessage
+	}
+	return FormatUnknown
+}
+
+// looksLikeMessage reports whether data starts like an RFC 5322 message: a
+// header field "Name: value", or an mbox "From " separator line.
+func looksLikeMessage(data []byte) bool {
+	if bytes.HasPrefix(data, []byte("From ")) {
+		return true
+	}
+	line := data
+	if i := bytes.IndexByte(line, '\n'); i >= 0 {
+		line = line[:i]
+	}
+	colon := bytes.IndexByte(line, ':')
+	if colon <= 0 {
+		return false
+	}
+	for _, c := range line[:colon] {
+		// RFC 5322 section 2.2: printable US-ASCII except the colon.
+		if c < 33 || c > 126 {
+			return false
+		}
+	}
+	return true
+}
+
+// Parse decodes every report in data. The error is non-nil when the input as
+// a whole is refused: ErrTooLarge, ErrNotReport, ErrNoReport, or (for a bare
+// report) the report's own error. Otherwise each Item carries a report or the
+// error of the place that should have held one.
+func (p *Parser) Parse(data []byte) ([]Item, error) {
+	if int64(len(data)) > p.lim.MaxInput {
+		return nil, &LimitError{What: "input", Limit: p.lim.MaxInput}
+	}
+	if len(bytes.TrimSpace(data)) == 0 {
+		return nil, fmt.Errorf("%w: input is empty", ErrNotReport)
+	}
+	switch f := Sniff(data); f {
+	case FormatMessage:
+		return p.message(data)
+	case FormatUnknown:
+		return nil, fmt.Errorf("%w: input is not JSON, gzip, zip or a mail message (starts with %q)", ErrNotReport, head(data))
+	default:
+		items, err := p.payload(data, "", 0)
+		if err != nil {
+			return nil, err
+		}
+		if len(items) == 0 {
+			return nil, fmt.Errorf("%w: %s archive holds no report", ErrNoReport, f)
+		}
+		if len(items) == 1 && items[0].Err != nil && f != FormatZip {
+			return nil, items[0].Err
+		}
+		return items, nil
+	}
+}
+
+// ParseReport decodes a single bare report (JSON, or gzip JSON).
+func (p *Parser) ParseReport(data []byte) (*Report, error) {
+	items, err := p.Parse(data)
+	if err != nil {
+		return nil, err
+	}
+	if len(items) != 1 {
+		return nil, fmt.Errorf("%w: input holds %d reports, not one", ErrInvalid, len(items))
+	}
+	return items[0].Report, items[0].Err
+}
+
+// payload decodes data that should be a report: JSON, gzip or zip, sniffed
+// from its bytes. It returns no items when data is none of them.
+func (p *Parser) payload(data []byte, name string, nest int) ([]Item, error) {
+	if nest > p.lim.MaxNesting {
+		return nil, &LimitError{What: "nesting of archives and messages", Limit: int64(p.lim.MaxNesting)}
+	}
+	switch Sniff(data) {
+	case FormatJSON:
+		r, err := decodeJSON(data, p.lim)
+		return []Item{{Name: name, Report: r, Err: err}}, nil
+	case FormatGzip:
+		buf, err := p.gunzip(data)
+		if err != nil {
+			return []Item{{Name: name, Err: err}}, nil
+		}
+		defer putBuffer(buf)
+		items, err := p.payload(buf.Bytes(), name, nest+1)
+		if err == nil && len(items) == 0 {
+			items = []Item{{Name: name, Err: fieldErr("", "gzip stream does not hold JSON (starts with %q)", head(buf.Bytes()))}}
+		}
+		return items, err
+	case FormatZip:
+		return p.unzip(data, name, nest)
+	}
+	return nil, nil
+}
+
+var gzipReaders = sync.Pool{New: func() any { return new(gzip.Reader) }}
+
+var buffers = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+func putBuffer(b *bytes.Buffer) {
+	if b.Cap() <= 1<<20 { // do not keep a bomb's buffer alive
+		buffers.Put(b)
+	}
+}
+
+// gunzip decompresses at most MaxReport bytes; one byte more refuses it.
+func (p *Parser) gunzip(data []byte) (*bytes.Buffer, error) {
+	zr := gzipReaders.Get().(*gzip.Reader)
+	defer gzipReaders.Put(zr)
+	if err := zr.Reset(bytes.NewReader(data)); err != nil {
+		return nil, fieldErr("", "corrupt gzip stream: %v", err)
+	}
+	buf := buffers.Get().(*bytes.Buffer)
+	buf.Reset()
+	n, err := buf.ReadFrom(io.LimitReader(zr, p.lim.MaxReport+1))
+	if n > p.lim.MaxReport {
+		putBuffer(buf)
+		return nil, &LimitError{What: "decompressed report", Limit: p.lim.MaxReport}
+	}
+	if err != nil {
+		putBuffer(buf)
+		if errors.Is(err, io.ErrUnexpectedEOF) {
+			return nil, fieldErr("", "truncated gzip stream")
+		}
+		return nil, fieldErr("", "corrupt gzip stream: %v", err)
+	}
+	return buf, nil
+}
+
+// unzip decodes every member of a zip archive that holds a report.
+func (p *Parser) unzip(data []byte, name string, nest int) ([]Item, error) {
+	zr, err := zip.NewReader(bytes.NewReader(data), int64(len(data)))
+	if err != nil {
+		return []Item{{Name: name, Err: fieldErr("", "corrupt zip archive: %v", err)}}, nil
+	}
+	var items []Item
+	for _, f := range zr.File {
+		if f.FileInfo().IsDir() {
+			continue
+		}
+		if len(items) >= p.lim.MaxReports {
+			return items, &LimitError{What: "reports in one input", Limit: int64(p.lim.MaxReports)}
+		}
+		member := path.Join(name, f.Name)
+		if f.UncompressedSize64 > uint64(p.lim.MaxReport) {
+			items = append(items, Item{Name: member, Err: &LimitError{What: "decompressed report", Limit: p.lim.MaxReport}})
+			continue
+		}
+		body, err := p.readMember(f)
+		if err != nil {
+			items = append(items, Item{Name: member, Err: err})
+			continue
+		}
+		sub, err := p.payload(body, member, nest+1)
+		if err != nil {
+			return items, err
+		}
+		items = append(items, sub...)
+	}
+	return items, nil
+}
+
+func (p *Parser) readMember(f *zip.File) ([]byte, error) {
+	rc, err := f.Open()
+	if err != nil {
+		return nil, fieldErr("", "zip member %q: %v", f.Name, err)
+	}
+	defer rc.Close()
+	// The header's sizes are the sender's word; the limit is ours.
+	body, err := io.ReadAll(io.LimitReader(rc, p.lim.MaxReport+1))
+	if int64(len(body)) > p.lim.MaxReport {
+		return nil, &LimitError{What: "decompressed report", Limit: p.lim.MaxReport}
+	}
+	if err != nil {
+		return nil, fieldErr("", "zip member %q: %v", f.Name, err)
+	}
+	return body, nil
+}
+
+func head(b []byte) string {
+	if len(b) > 16 {
+		b = b[:16]
+	}
+	return strings.ToValidUTF8(string(b), "\uFFFD")
+}
