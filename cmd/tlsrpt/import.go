@@ -1,0 +1,110 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/schollz/progressbar/v3"
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+
+	"github.com/tlsrpt/tlsrpt/ingest"
+	"github.com/tlsrpt/tlsrpt/parse"
+)
+
+type importOptions struct {
+	Workers   int
+	BatchSize int
+	Quiet     bool
+}
+
+func (o *importOptions) AddFlags(fs *pflag.FlagSet) {
+	fs.IntVar(&o.Workers, "workers", 0, "inputs parsed in parallel (0: one per CPU)")
+	fs.IntVar(&o.BatchSize, "batch", 512, "inputs committed per transaction")
+	fs.BoolVarP(&o.Quiet, "quiet", "q", false, "print nothing but problems")
+}
+
+func newImportCommand(g *globalOptions) *cobra.Command {
+	var o importOptions
+	cmd := &cobra.Command{
+		Use:   "import PATH...",
+		Short: "Import reports from files, directories, Maildirs, mbox files or stdin",
+		Long: `Import TLS reports from files and folders into the database.
+
+Each PATH is a report file (.json, .json.gz, .zip), a mail message (.eml),
+an mbox file, a directory (walked recursively; in a Maildir only cur/ and
+new/ are read), or - for standard input, so an MTA can pipe a message in.
+The format is told from the bytes, not the file name.
+
+Every input is kept raw with its outcome, even when it holds no report or is
+refused, so "tlsrpt reprocess" can parse it again later. A report already
+stored (same organization-name and report-id) is counted as a duplicate.
+
+Prints one line per outcome, and one line per invalid input on stderr.
+Exits 4 when any input was invalid or unreadable, after storing all the
+valid ones.`,
+		Example: `  tlsrpt import testdata/sample
+  tlsrpt import ~/Maildir/.TLSRPT report.json.gz
+  formail -s tlsrpt import - < reports.mbox    # or: tlsrpt import reports.mbox
+  # Postfix: tlsrpt unix - n n - - pipe user=tlsrpt argv=/usr/local/bin/tlsrpt --db /var/lib/tlsrpt/tlsrpt.db import -q -`,
+		Args: usageArgs(cobra.MinimumNArgs(1)),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			st, err := g.openStore(cmd.Context())
+			if err != nil {
+				return err
+			}
+			defer st.Close()
+			opts := ingest.ImportOptions{Paths: args, Stdin: cmd.InOrStdin(), Workers: o.Workers, BatchSize: o.BatchSize, Now: g.now}
+			if isTerminal(os.Stderr) && !o.Quiet {
+				bar := progressbar.NewOptions(-1, progressbar.OptionSetWriter(os.Stderr), progressbar.OptionShowCount(),
+					progressbar.OptionSetDescription("importing"), progressbar.OptionClearOnFinish(), progressbar.OptionThrottle(100e6))
+				opts.Progress = func(done, total int) {
+					bar.ChangeMax(total)
+					bar.Set(done)
+				}
+				defer bar.Finish()
+			}
+			stats, err := ingest.Import(cmd.Context(), st, parse.New(parse.Limits{}), opts)
+			if err != nil {
+				return err
+			}
+			printImportStats(cmd.OutOrStdout(), cmd.ErrOrStderr(), stats, o.Quiet)
+			if stats.Invalid > 0 || stats.Unreadable > 0 {
+				return errInvalid
+			}
+			return nil
+		},
+	}
+	o.AddFlags(cmd.Flags())
+	return cmd
+}
+
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return fmt.Sprintf("%d %s", n, one)
+	}
+	return fmt.Sprintf("%d %s", n, many)
+}
+
+// maxProblems bounds the problem lines printed; the rest are counted.
+const maxProblems = 50
+
+func printImportStats(out, errOut io.Writer, s ingest.ImportStats, quiet bool) {
+	if !quiet {
+		fmt.Fprintf(out, "stored:     %s\n", plural(s.Stored, "report", "reports"))
+		fmt.Fprintf(out, "duplicates: %s\n", plural(s.Duplicates, "report", "reports"))
+		fmt.Fprintf(out, "invalid:    %s\n", plural(s.Invalid, "input", "inputs"))
+		fmt.Fprintf(out, "no report:  %s\n", plural(s.NoReport, "input", "inputs"))
+		if s.Unreadable > 0 {
+			fmt.Fprintf(out, "unreadable: %s\n", plural(s.Unreadable, "path", "paths"))
+		}
+	}
+	for i, p := range s.Problems {
+		if i == maxProblems {
+			fmt.Fprintf(errOut, "... and %d more problems\n", len(s.Problems)-maxProblems)
+			break
+		}
+		fmt.Fprintln(errOut, p)
+	}
+}

@@ -1,0 +1,164 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+
+	"github.com/tlsrpt/tlsrpt/store"
+)
+
+type reportsOptions struct {
+	filterOptions
+	Limit  int
+	Format string
+}
+
+func (o *reportsOptions) AddFlags(fs *pflag.FlagSet) {
+	o.filterOptions.AddFlags(fs)
+	fs.IntVarP(&o.Limit, "limit", "n", 50, "list at most this many reports, newest first (0: all)")
+	fs.StringVarP(&o.Format, "format", "f", "table", "output format: table, json, csv")
+}
+
+func newReportsCommand(g *globalOptions) *cobra.Command {
+	var o reportsOptions
+	var f store.Filter
+	cmd := &cobra.Command{
+		Use:   "reports",
+		Short: "List stored reports, or show one in full",
+		Long: `List stored reports, newest first, with the domains they cover and their
+sessions (each counted once). "tlsrpt reports show ID" prints one report in
+full: every policy and failure detail, its warnings, and the input it came in.`,
+		Example: `  tlsrpt reports --domain example.com --since 7d
+  tlsrpt reports show 42
+  tlsrpt reports show 42 --format json`,
+		Args: usageArgs(cobra.NoArgs),
+		PreRunE: func(cmd *cobra.Command, args []string) (err error) {
+			if err := checkFormat(o.Format, "table", "json", "csv"); err != nil {
+				return err
+			}
+			f, err = o.filter(g.now())
+			f.Limit = o.Limit
+			return err
+		},
+		RunE: func(cmd *cobra.Command, args []string) error {
+			st, err := g.openStore(cmd.Context())
+			if err != nil {
+				return err
+			}
+			defer st.Close()
+			list, err := st.Reports(cmd.Context(), f)
+			if err != nil {
+				return err
+			}
+			return printReports(newPrinter(cmd.OutOrStdout(), o.Format), list)
+		},
+	}
+	o.AddFlags(cmd.Flags())
+	cmd.RegisterFlagCompletionFunc("format", formatCompletion("table", "json", "csv"))
+	cmd.AddCommand(newReportsShowCommand(g))
+	return cmd
+}
+
+type reportJSON struct {
+	ID                 int64     `json:"id"`
+	OrganizationName   string    `json:"organization_name"`
+	ReportID           string    `json:"report_id"`
+	Start              time.Time `json:"start"`
+	End                time.Time `json:"end"`
+	Domains            []string  `json:"domains"`
+	SuccessfulSessions int64     `json:"successful_sessions"`
+	FailedSessions     int64     `json:"failed_sessions"`
+	Warnings           int       `json:"warnings"`
+}
+
+func printReports(p *printer, list []store.ReportInfo) error {
+	header := []string{"id", "organization_name", "report_id", "start", "end", "domains", "successful_sessions", "failed_sessions", "warnings"}
+	rows := make([][]string, 0, len(list))
+	js := make([]reportJSON, 0, len(list))
+	for _, r := range list {
+		js = append(js, reportJSON{r.ID, r.OrganizationName, r.ReportID, r.Start, r.End, r.Domains, r.SuccessfulSessions, r.FailedSessions, r.Warnings})
+		rows = append(rows, []string{strconv.FormatInt(r.ID, 10), r.OrganizationName, r.ReportID,
+			r.Start.Format(time.RFC3339), r.End.Format(time.RFC3339), strings.Join(r.Domains, " "),
+			strconv.FormatInt(r.SuccessfulSessions, 10), strconv.FormatInt(r.FailedSessions, 10), strconv.Itoa(r.Warnings)})
+	}
+	if p.format == "table" && len(rows) == 0 {
+		fmt.Fprintln(p.w, "no reports match")
+		return nil
+	}
+	return p.print(header, rows, js)
+}
+
+func newReportsShowCommand(g *globalOptions) *cobra.Command {
+	var format string
+	cmd := &cobra.Command{
+		Use:   "show ID",
+		Short: "Print one stored report in full",
+		Args:  usageArgs(cobra.ExactArgs(1)),
+		PreRunE: func(cmd *cobra.Command, args []string) error {
+			return checkFormat(format, "text", "json")
+		},
+		RunE: func(cmd *cobra.Command, args []string) error {
+			id, err := strconv.ParseInt(args[0], 10, 64)
+			if err != nil {
+				return fmt.Errorf("%w: report id %q is not a number", errUsage, args[0])
+			}
+			st, err := g.openStore(cmd.Context())
+			if err != nil {
+				return err
+			}
+			defer st.Close()
+			r, err := st.Report(cmd.Context(), id)
+			if err != nil {
+				return err
+			}
+			if format == "json" {
+				return newPrinter(cmd.OutOrStdout(), "json").print(nil, nil, r)
+			}
+			printReport(cmd.OutOrStdout(), r)
+			return nil
+		},
+	}
+	cmd.Flags().StringVarP(&format, "format", "f", "text", "output format: text, json")
+	cmd.RegisterFlagCompletionFunc("format", formatCompletion("text", "json"))
+	return cmd
+}
+
+func printReport(w io.Writer, sr *store.StoredReport) {
+	r := sr.Report
+	fmt.Fprintf(w, "Report %d: %q from %s\n", sr.ID, r.ReportID, r.OrganizationName)
+	fmt.Fprintf(w, "  period:   %s to %s\n", r.DateRange.Start.Format(time.RFC3339), r.DateRange.End.Format(time.RFC3339))
+	if r.ContactInfo != "" {
+		fmt.Fprintf(w, "  contact:  %s\n", r.ContactInfo)
+	}
+	fmt.Fprintf(w, "  input:    %d via %s from %s at %s (%d bytes, sha256 %x)\n", sr.Input.ID, sr.Input.Source,
+		sr.Input.Origin, sr.Input.ReceivedAt.Format(time.RFC3339), sr.Input.Size, sr.Input.SHA256)
+	for _, wn := range r.Warnings {
+		fmt.Fprintf(w, "  warning:  %s\n", wn)
+	}
+	for i, p := range r.Policies {
+		fmt.Fprintf(w, "  policy %d: %s for %s: %d successful, %d failed sessions\n", i, p.Type, p.Domain, p.SuccessfulSessions, p.FailedSessions)
+		if len(p.MXHosts) > 0 {
+			fmt.Fprintf(w, "    mx-host: %s\n", strings.Join(p.MXHosts, ", "))
+		}
+		for _, l := range p.String {
+			fmt.Fprintf(w, "    | %s\n", l)
+		}
+		for _, fd := range p.FailureDetails {
+			fmt.Fprintf(w, "    failure: %s x%d", fd.ResultType, fd.FailedSessions)
+			for _, kv := range [][2]string{{"mx", fd.ReceivingMXHostname}, {"helo", fd.ReceivingMXHelo},
+				{"receiving-ip", fd.ReceivingIP}, {"sending-ip", fd.SendingMTAIP}, {"reason", fd.FailureReasonCode},
+				{"info", fd.AdditionalInformation}} {
+				if kv[1] != "" {
+					fmt.Fprintf(w, " %s=%q", kv[0], kv[1])
+				}
+			}
+			fmt.Fprintln(w)
+		}
+	}
+}

@@ -1,0 +1,40 @@
+package main
+
+import (
+	"github.com/spf13/cobra"
+
+	"github.com/tlsrpt/tlsrpt/ingest"
+	"github.com/tlsrpt/tlsrpt/parse"
+)
+
+func newReprocessCommand(g *globalOptions) *cobra.Command {
+	var quiet bool
+	cmd := &cobra.Command{
+		Use:   "reprocess",
+		Short: "Parse again the kept inputs that were invalid or held no report",
+		Long: `Every input tlsrpt receives is kept raw. After an upgrade that teaches the
+parser a new sender quirk, reprocess parses again every kept input whose
+outcome was "invalid" or "no report" and stores the reports now found.
+Reports already stored are not touched. Output and exit codes are those of
+import.`,
+		Args: usageArgs(cobra.NoArgs),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			st, err := g.openStore(cmd.Context())
+			if err != nil {
+				return err
+			}
+			defer st.Close()
+			stats, err := ingest.Reprocess(cmd.Context(), st, parse.New(parse.Limits{}))
+			if err != nil {
+				return err
+			}
+			printImportStats(cmd.OutOrStdout(), cmd.ErrOrStderr(), stats, quiet)
+			if stats.Invalid > 0 {
+				return errInvalid
+			}
+			return nil
+		},
+	}
+	cmd.Flags().BoolVarP(&quiet, "quiet", "q", false, "print nothing but problems")
+	return cmd
+}

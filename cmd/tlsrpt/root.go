@@ -1,0 +1,110 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+
+	"github.com/tlsrpt/tlsrpt/store/sqlite"
+)
+
+// globalOptions are the flags every command takes.
+type globalOptions struct {
+	DB       string
+	LogLevel string
+	// now is the clock, replaced in tests.
+	now func() time.Time
+}
+
+func (g *globalOptions) AddFlags(fs *pflag.FlagSet) {
+	fs.StringVar(&g.DB, "db", envOr("TLSRPT_DB", "tlsrpt.db"), "SQLite database file (env TLSRPT_DB)")
+	fs.StringVar(&g.LogLevel, "log-level", envOr("TLSRPT_LOG_LEVEL", "warn"), "log level: debug, info, warn, error (env TLSRPT_LOG_LEVEL)")
+}
+
+func (g *globalOptions) logger() *slog.Logger {
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(g.LogLevel)); err != nil {
+		level = slog.LevelWarn
+	}
+	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+}
+
+func (g *globalOptions) openStore(ctx context.Context) (*sqlite.DB, error) {
+	db, err := sqlite.Open(ctx, g.DB)
+	if err != nil {
+		return nil, err
+	}
+	db.Now = g.now
+	return db, nil
+}
+
+func envOr(name, def string) string {
+	if v, ok := os.LookupEnv(name); ok && v != "" {
+		return v
+	}
+	return def
+}
+
+func newRootCommand() *cobra.Command {
+	g := &globalOptions{now: time.Now}
+	cmd := &cobra.Command{
+		Use:   "tlsrpt",
+		Short: "Collect SMTP TLS reports and decide when MTA-STS can enforce",
+		Long: `tlsrpt collects SMTP TLS reports (RFC 8460) that mail senders send about
+your domains, keeps every one of them in a SQLite database, and summarises
+which MX hosts fail TLS and why, so you know whether your MTA-STS policy
+(RFC 8461) can go from "testing" to "enforce" without losing mail.
+
+Start with:
+  tlsrpt import reports/        # files, directories, Maildirs, mbox, or - for stdin
+  tlsrpt summary                # failures per domain, MX host and result type
+
+Every command reads the database from --db (or TLSRPT_DB), tlsrpt.db by default.`,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	g.AddFlags(cmd.PersistentFlags())
+	cmd.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
+		return fmt.Errorf("%w: %v (see %s --help)", errUsage, err, c.CommandPath())
+	})
+	cmd.AddCommand(
+		newImportCommand(g),
+		newSummaryCommand(g),
+		newReportsCommand(g),
+		newReprocessCommand(g),
+	)
+	return cmd
+}
+
+// usageArgs wraps a cobra positional-argument check so its error is a usage
+// error.
+func usageArgs(check cobra.PositionalArgs) cobra.PositionalArgs {
+	return func(cmd *cobra.Command, args []string) error {
+		if err := check(cmd, args); err != nil {
+			return fmt.Errorf("%w: %v (see %s --help)", errUsage, err, cmd.CommandPath())
+		}
+		return nil
+	}
+}
+
+// checkFormat validates a --format value against the ones a command offers.
+func checkFormat(format string, allowed ...string) error {
+	for _, a := range allowed {
+		if format == a {
+			return nil
+		}
+	}
+	return fmt.Errorf("%w: --format %q: want one of %s", errUsage, format, strings.Join(allowed, ", "))
+}
+
+func formatCompletion(allowed ...string) func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
+	return func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
+		return allowed, cobra.ShellCompDirectiveNoFileComp
+	}
+}

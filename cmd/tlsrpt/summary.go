@@ -1,0 +1,147 @@
+package main
+
+import (
+	"cmp"
+	"slices"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+
+	"github.com/tlsrpt/tlsrpt/query"
+	"github.com/tlsrpt/tlsrpt/store"
+)
+
+// filterOptions are the flags that select reports.
+type filterOptions struct {
+	Domains []string
+	Since   string
+	Until   string
+}
+
+func (o *filterOptions) AddFlags(fs *pflag.FlagSet) {
+	fs.StringSliceVar(&o.Domains, "domain", nil, "only this policy domain (repeatable)")
+	fs.StringVar(&o.Since, "since", "", "only reports starting on or after this UTC day: 2026-10-01, an RFC 3339 time, or 30d/2w back")
+	fs.StringVar(&o.Until, "until", "", "only reports starting on or before this UTC day (same forms as --since)")
+}
+
+func (o *filterOptions) filter(now time.Time) (store.Filter, error) {
+	var f store.Filter
+	for _, d := range o.Domains {
+		f.Domains = append(f.Domains, strings.TrimSuffix(strings.ToLower(strings.TrimSpace(d)), "."))
+	}
+	var err error
+	if f.Since, err = query.ParseTimeBound(o.Since, now); err != nil {
+		return f, fmt.Errorf("%w: --since: %v", errUsage, err)
+	}
+	if f.Until, err = query.ParseTimeBound(o.Until, now); err != nil {
+		return f, fmt.Errorf("%w: --until: %v", errUsage, err)
+	}
+	return f, nil
+}
+
+type summaryOptions struct {
+	filterOptions
+	Format string
+}
+
+func (o *summaryOptions) AddFlags(fs *pflag.FlagSet) {
+	o.filterOptions.AddFlags(fs)
+	fs.StringVarP(&o.Format, "format", "f", "table", "output format: table, json, csv")
+}
+
+func newSummaryCommand(g *globalOptions) *cobra.Command {
+	var o summaryOptions
+	var f store.Filter
+	cmd := &cobra.Command{
+		Use:   "summary",
+		Short: "Failures per policy domain, MX host and result type",
+		Long: `Summarise the stored reports: per policy domain the reports, successful and
+failed sessions and the failure rate; under it, per MX host (the failure
+details' receiving-mx-hostname) the failed sessions by result type.
+
+A session is counted once: when one report lists several policies for the
+same domain (Microsoft lists sts and tlsa over the same sessions), the report
+counts the largest of their figures, not the sum. Domain totals come from the
+reports' summaries, MX figures from their failure details; "(none)" is the
+failures whose details named no MX host.
+
+--format json is a stable contract for scripts:
+  {"domains": [{"policy_domain", "reports", "successful_sessions",
+    "failed_sessions", "failure_rate", "mx": [{"mx_host", "failed_sessions",
+    "result_types": {"<type>": n}}]}]}`,
+		Example: `  tlsrpt summary
+  tlsrpt summary --domain example.com --since 30d
+  tlsrpt summary --since 2026-10-01 --until 2026-10-31 --format csv`,
+		Args: usageArgs(cobra.NoArgs),
+		PreRunE: func(cmd *cobra.Command, args []string) (err error) {
+			if err := checkFormat(o.Format, "table", "json", "csv"); err != nil {
+				return err
+			}
+			f, err = o.filter(g.now())
+			return err
+		},
+		RunE: func(cmd *cobra.Command, args []string) error {
+			st, err := g.openStore(cmd.Context())
+			if err != nil {
+				return err
+			}
+			defer st.Close()
+			s, err := query.Summarize(cmd.Context(), st, f)
+			if err != nil {
+				return err
+			}
+			return printSummary(newPrinter(cmd.OutOrStdout(), o.Format), s)
+		},
+	}
+	o.AddFlags(cmd.Flags())
+	cmd.RegisterFlagCompletionFunc("format", formatCompletion("table", "json", "csv"))
+	return cmd
+}
+
+func printSummary(p *printer, s *query.Summary) error {
+	header := []string{"row", "policy_domain", "mx_host", "result_type", "reports", "successful_sessions", "failed_sessions", "failure_rate"}
+	var rows [][]string
+	i64 := func(n int64) string { return strconv.FormatInt(n, 10) }
+	for _, d := range s.Domains {
+		rate := strconv.FormatFloat(d.FailureRate, 'f', -1, 64)
+		if p.format == "table" {
+			rate = fmt.Sprintf("%.2f%%", d.FailureRate*100)
+		}
+		rows = append(rows, []string{"domain", d.PolicyDomain, "", "", i64(d.Reports), i64(d.SuccessfulSessions), i64(d.FailedSessions), rate})
+		for _, m := range d.MX {
+			host := m.MXHost
+			if host == "" && p.format == "table" {
+				host = "(none)"
+			}
+			types := make([]string, 0, len(m.ResultTypes))
+			for t := range m.ResultTypes {
+				types = append(types, t)
+			}
+			sortByCount(types, m.ResultTypes)
+			for _, t := range types {
+				rows = append(rows, []string{"mx", d.PolicyDomain, host, t, "", "", i64(m.ResultTypes[t]), ""})
+			}
+		}
+	}
+	if p.format == "table" {
+		header = header[1:]
+		for i := range rows {
+			rows[i] = rows[i][1:]
+		}
+		if len(rows) == 0 {
+			fmt.Fprintln(p.w, "no reports match")
+			return nil
+		}
+	}
+	return p.print(header, rows, s)
+}
+
+func sortByCount(keys []string, counts map[string]int64) {
+	slices.SortFunc(keys, func(a, b string) int {
+		return cmp.Or(cmp.Compare(counts[b], counts[a]), cmp.Compare(a, b))
+	})
+}

@@ -1,0 +1,290 @@
+package ingest
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"runtime"
+	"sync"
+	"time"
+
+	"github.com/tlsrpt/tlsrpt/parse"
+	"github.com/tlsrpt/tlsrpt/store"
+)
+
+// ImportOptions says what to import and how.
+type ImportOptions struct {
+	// Paths are files, directories (walked recursively; in a Maildir only
+	// cur/ and new/ are read), mbox files, or "-" for Stdin.
+	Paths []string
+	Stdin io.Reader
+	// Workers parse in parallel; 0 means one per CPU.
+	Workers int
+	// BatchSize is the most inputs committed in one transaction; 0 means 512.
+	BatchSize int
+	// Progress, when set, is called after each batch with the number of
+	// sources (files, messages) done and the total found.
+	Progress func(done, total int)
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+}
+
+// ImportStats counts what an import did.
+type ImportStats struct {
+	Inputs     int // inputs recorded
+	Stored     int // new reports
+	Duplicates int // reports stored before
+	Invalid    int // inputs with a refused report
+	NoReport   int // inputs without a report
+	// Problems are one line each, "where: what", for invalid inputs and for
+	// paths that could not be read.
+	Problems []string
+	// Unreadable counts paths that could not be read (nothing recorded).
+	Unreadable int
+}
+
+// source is one thing to read: a file, an mbox, or standard input.
+type source struct {
+	path string // "-" for stdin
+}
+
+type prepared struct {
+	in  store.Input
+	err error // a read error: nothing to record
+	at  string
+}
+
+// Import reads every input under opts.Paths, parses them in parallel and
+// stores them in batches. It returns an error only when the store fails or
+// ctx ends; unreadable paths and invalid inputs are counted in the stats.
+func Import(ctx context.Context, st store.Store, p *parse.Parser, opts ImportOptions) (ImportStats, error) {
+	var stats ImportStats
+	if opts.Workers <= 0 {
+		opts.Workers = runtime.GOMAXPROCS(0)
+	}
+	if opts.BatchSize <= 0 {
+		opts.BatchSize = 512
+	}
+	now := opts.Now
+	if now == nil {
+		now = time.Now
+	}
+	sources, problems := collect(opts.Paths)
+	for _, pr := range problems {
+		stats.Unreadable++
+		stats.Problems = append(stats.Problems, pr)
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+
+	jobs := make(chan source)
+	out := make(chan prepared, opts.Workers*4)
+	go func() {
+		defer close(jobs)
+		for _, s := range sources {
+			select {
+			case jobs <- s:
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	var wg sync.WaitGroup
+	for range opts.Workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for s := range jobs {
+				readSource(ctx, s, opts.Stdin, p, now, out)
+			}
+		}()
+	}
+	go func() { wg.Wait(); close(out) }()
+
+	var batch []store.Input
+	var batchBytes int
+	done := 0
+	flush := func() error {
+		if len(batch) == 0 {
+			return nil
+		}
+		results, err := st.Ingest(ctx, batch)
+		if err != nil {
+			return err
+		}
+		stats.add(batch, results)
+		done += len(batch)
+		batch, batchBytes = batch[:0], 0
+		if opts.Progress != nil {
+			opts.Progress(done+stats.Unreadable, len(sources)+len(problems))
+		}
+		return nil
+	}
+	for pr := range out {
+		if pr.err != nil {
+			stats.Unreadable++
+			stats.Problems = append(stats.Problems, pr.at+": "+pr.err.Error())
+			continue
+		}
+		batch = append(batch, pr.in)
+		batchBytes += len(pr.in.Data)
+		if len(batch) >= opts.BatchSize || batchBytes >= 32<<20 {
+			if err := flush(); err != nil {
+				return stats, err
+			}
+		}
+	}
+	if err := ctx.Err(); err != nil {
+		return stats, err
+	}
+	return stats, flush()
+}
+
+// collect expands paths into sources, in a stable order.
+func collect(paths []string) ([]source, []string) {
+	var out []source
+	var problems []string
+	for _, p := range paths {
+		if p == "-" {
+			out = append(out, source{path: "-"})
+			continue
+		}
+		fi, err := os.Stat(p)
+		if err != nil {
+			problems = append(problems, fmt.Sprintf("%s: %v", p, unwrapPath(err)))
+			continue
+		}
+		if !fi.IsDir() {
+			out = append(out, source{path: p})
+			continue
+		}
+		err = filepath.WalkDir(p, func(path string, d fs.DirEntry, err error) error {
+			if err != nil {
+				problems = append(problems, fmt.Sprintf("%s: %v", path, unwrapPath(err)))
+				return nil
+			}
+			if d.IsDir() {
+				// In a Maildir, tmp/ holds deliveries not yet complete.
+				if d.Name() == "tmp" && isMaildir(filepath.Dir(path)) {
+					return filepath.SkipDir
+				}
+				return nil
+			}
+			if !d.Type().IsRegular() {
+				return nil
+			}
+			// A Maildir's own files (dovecot-uidlist, indexes) are not mail.
+			if isMaildir(filepath.Dir(path)) {
+				return nil
+			}
+			out = append(out, source{path: path})
+			return nil
+		})
+		if err != nil {
+			problems = append(problems, fmt.Sprintf("%s: %v", p, err))
+		}
+	}
+	return out, problems
+}
+
+func isMaildir(dir string) bool {
+	for _, sub := range []string{"cur", "new", "tmp"} {
+		if fi, err := os.Stat(filepath.Join(dir, sub)); err != nil || !fi.IsDir() {
+			return false
+		}
+	}
+	return true
+}
+
+func unwrapPath(err error) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
+}
+
+// readSource reads one source and sends one prepared input per message.
+func readSource(ctx context.Context, s source, stdin io.Reader, p *parse.Parser, now func() time.Time, out chan<- prepared) {
+	send := func(pr prepared) {
+		select {
+		case out <- pr:
+		case <-ctx.Done():
+		}
+	}
+	max := p.Limits().MaxInput
+	var r io.Reader
+	origin := s.path
+	if s.path == "-" {
+		if stdin == nil {
+			send(prepared{at: "-", err: errors.New("no standard input")})
+			return
+		}
+		r, origin = stdin, "stdin"
+	} else {
+		f, err := os.Open(s.path)
+		if err != nil {
+			send(prepared{at: s.path, err: unwrapPath(err)})
+			return
+		}
+		defer f.Close()
+		r = f
+	}
+	// Read one byte past the limit to know whether it was exceeded.
+	head := make([]byte, 5)
+	n, _ := io.ReadFull(r, head)
+	head = head[:n]
+	if bytes.Equal(head, []byte("From ")) {
+		if err := splitMboxOrOne(io.MultiReader(bytes.NewReader(head), r), origin, max, p, now, send); err != nil {
+			send(prepared{at: origin, err: err})
+		}
+		return
+	}
+	data, err := io.ReadAll(io.LimitReader(io.MultiReader(bytes.NewReader(head), r), max+1))
+	if err != nil {
+		send(prepared{at: origin, err: err})
+		return
+	}
+	if int64(len(data)) > max {
+		in := store.Input{Data: nil, Source: "import", Origin: origin, ReceivedAt: now(),
+			Errors: []string{(&parse.LimitError{What: "input", Limit: max}).Error()}}
+		send(prepared{in: in})
+		return
+	}
+	send(prepared{in: Prepare(p, data, "import", origin, now())})
+}
+
+// splitMboxOrOne reads an mbox; a file with a single message is one input
+// named by its path, several are named path#N.
+func splitMboxOrOne(r io.Reader, origin string, max int64, p *parse.Parser, now func() time.Time, send func(prepared)) error {
+	var first *prepared
+	err := splitMbox(r, max, func(n int, msg []byte, err error) error {
+		at := fmt.Sprintf("%s#%d", origin, n)
+		var pr prepared
+		if err != nil {
+			pr = prepared{in: store.Input{Source: "import", Origin: at, ReceivedAt: now(), Errors: []string{err.Error()}}}
+		} else {
+			pr = prepared{in: Prepare(p, msg, "import", at, now())}
+		}
+		if n == 1 {
+			first = &pr
+			return nil
+		}
+		if first != nil {
+			send(*first)
+			first = nil
+		}
+		send(pr)
+		return nil
+	})
+	if first != nil {
+		first.in.Origin = origin
+		send(*first)
+	}
+	return err
+}

@@ -1,0 +1,89 @@
+package ingest
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/tlsrpt/tlsrpt/parse"
+	"github.com/tlsrpt/tlsrpt/store"
+)
+
+// Prepare parses data and returns it as an input for the store, whatever
+// the parser made of it: reports, refusals, or no report at all.
+func Prepare(p *parse.Parser, data []byte, source, origin string, at time.Time) store.Input {
+	in := store.Input{Data: data, Source: source, Origin: origin, ReceivedAt: at}
+	items, err := p.Parse(data)
+	switch {
+	case errors.Is(err, parse.ErrNoReport):
+		in.NoReport = true
+		in.Errors = []string{err.Error()}
+	case err != nil:
+		in.Errors = []string{err.Error()}
+	}
+	for _, it := range items {
+		if it.Err != nil {
+			msg := it.Err.Error()
+			if it.Name != "" {
+				msg = it.Name + ": " + msg
+			}
+			in.Errors = append(in.Errors, msg)
+			continue
+		}
+		in.Reports = append(in.Reports, it.Report)
+	}
+	return in
+}
+
+// Reprepare parses an input already kept again, for `tlsrpt reprocess`.
+func Reprepare(p *parse.Parser, info store.InputInfo, data []byte) store.Input {
+	in := Prepare(p, data, info.Source, info.Origin, info.ReceivedAt)
+	in.ID = info.ID
+	return in
+}
+
+// Reprocess parses again every kept input whose outcome was invalid or no
+// report, and stores what it now finds, a page of inputs at a time.
+func Reprocess(ctx context.Context, st store.Store, p *parse.Parser) (ImportStats, error) {
+	var stats ImportStats
+	var after int64
+	for {
+		infos, err := st.Inputs(ctx, store.InputFilter{
+			Outcomes: []store.Outcome{store.OutcomeInvalid, store.OutcomeNoReport}, AfterID: after, Limit: 256})
+		if err != nil || len(infos) == 0 {
+			return stats, err
+		}
+		batch := make([]store.Input, 0, len(infos))
+		for _, info := range infos {
+			data, err := st.Raw(ctx, info.ID)
+			if err != nil {
+				return stats, err
+			}
+			batch = append(batch, Reprepare(p, info, data))
+			after = info.ID
+		}
+		results, err := st.Ingest(ctx, batch)
+		if err != nil {
+			return stats, err
+		}
+		stats.add(batch, results)
+	}
+}
+
+// add counts a committed batch.
+func (s *ImportStats) add(batch []store.Input, results []store.Result) {
+	for i, r := range results {
+		s.Inputs++
+		s.Stored += r.Stored
+		s.Duplicates += r.Duplicates
+		switch {
+		case r.Outcome == store.OutcomeNoReport:
+			s.NoReport++
+		case r.Invalid > 0:
+			s.Invalid++
+			for _, e := range batch[i].Errors {
+				s.Problems = append(s.Problems, batch[i].Origin+": "+e)
+			}
+		}
+	}
+}

@@ -1,0 +1,89 @@
+package query
+
+import (
+	"cmp"
+	"context"
+	"math"
+	"slices"
+
+	"github.com/tlsrpt/tlsrpt/store"
+)
+
+// Summary is the answer of `tlsrpt summary`. Its JSON form is a contract
+// for scripts: names may be added, never renamed.
+type Summary struct {
+	Domains []DomainSummary `json:"domains"`
+}
+
+// DomainSummary is one policy domain's sessions and failures. Totals come
+// from the reports' summaries, per-MX figures from their failure details.
+type DomainSummary struct {
+	PolicyDomain       string      `json:"policy_domain"`
+	Reports            int64       `json:"reports"`
+	SuccessfulSessions int64       `json:"successful_sessions"`
+	FailedSessions     int64       `json:"failed_sessions"`
+	FailureRate        float64     `json:"failure_rate"`
+	MX                 []MXSummary `json:"mx"`
+}
+
+// MXSummary is the failed sessions of one MX host, by result type. MXHost
+// is "" for failure details that named no host.
+type MXSummary struct {
+	MXHost         string           `json:"mx_host"`
+	FailedSessions int64            `json:"failed_sessions"`
+	ResultTypes    map[string]int64 `json:"result_types"`
+}
+
+// Summarize builds the summary for the reports f selects. Domains are in
+// name order; MX hosts by failed sessions, most first.
+func Summarize(ctx context.Context, st store.Store, f store.Filter) (*Summary, error) {
+	totals, err := st.DomainTotals(ctx, f)
+	if err != nil {
+		return nil, err
+	}
+	mxs, err := st.MXTotals(ctx, f)
+	if err != nil {
+		return nil, err
+	}
+	s := &Summary{Domains: make([]DomainSummary, 0, len(totals))}
+	index := make(map[string]int, len(totals))
+	for _, t := range totals {
+		index[t.Domain] = len(s.Domains)
+		s.Domains = append(s.Domains, DomainSummary{
+			PolicyDomain:       t.Domain,
+			Reports:            t.Reports,
+			SuccessfulSessions: t.SuccessfulSessions,
+			FailedSessions:     t.FailedSessions,
+			FailureRate:        Rate(t.FailedSessions, t.SuccessfulSessions+t.FailedSessions),
+			MX:                 []MXSummary{},
+		})
+	}
+	for _, m := range mxs {
+		i, ok := index[m.Domain]
+		if !ok {
+			continue
+		}
+		d := &s.Domains[i]
+		j := slices.IndexFunc(d.MX, func(x MXSummary) bool { return x.MXHost == m.MX })
+		if j < 0 {
+			d.MX = append(d.MX, MXSummary{MXHost: m.MX, ResultTypes: map[string]int64{}})
+			j = len(d.MX) - 1
+		}
+		d.MX[j].FailedSessions += m.FailedSessions
+		d.MX[j].ResultTypes[m.ResultType] += m.FailedSessions
+	}
+	for i := range s.Domains {
+		slices.SortFunc(s.Domains[i].MX, func(a, b MXSummary) int {
+			return cmp.Or(cmp.Compare(b.FailedSessions, a.FailedSessions), cmp.Compare(a.MXHost, b.MXHost))
+		})
+	}
+	return s, nil
+}
+
+// Rate is part/whole rounded to four places, 0 when whole is 0.
+func Rate(part, whole int64) float64 {
+	if whole == 0 {
+		return 0
+	}
+	return math.Round(float64(part)/float64(whole)*10000) / 10000
+}

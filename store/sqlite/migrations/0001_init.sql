@@ -1,0 +1,86 @@
+-- Raw bytes, kept once per distinct content.
+CREATE TABLE raw (
+	id     INTEGER PRIMARY KEY,
+	sha256 BLOB    NOT NULL UNIQUE,
+	size   INTEGER NOT NULL,
+	data   BLOB    NOT NULL
+);
+
+-- Every input that arrived, whatever became of it.
+CREATE TABLE inputs (
+	id          INTEGER PRIMARY KEY,
+	raw_id      INTEGER NOT NULL REFERENCES raw (id),
+	source      TEXT    NOT NULL,
+	origin      TEXT    NOT NULL,
+	received_at INTEGER NOT NULL, -- unix milliseconds
+	outcome     TEXT    NOT NULL CHECK (outcome IN ('stored', 'duplicate', 'invalid', 'no-report')),
+	stored      INTEGER NOT NULL DEFAULT 0,
+	duplicates  INTEGER NOT NULL DEFAULT 0,
+	invalid     INTEGER NOT NULL DEFAULT 0,
+	error       TEXT    NOT NULL DEFAULT ''
+);
+CREATE INDEX inputs_outcome ON inputs (outcome, id);
+
+CREATE TABLE reports (
+	id                INTEGER PRIMARY KEY,
+	input_id          INTEGER NOT NULL REFERENCES inputs (id),
+	organization_name TEXT    NOT NULL,
+	report_id         TEXT    NOT NULL,
+	contact_info      TEXT    NOT NULL,
+	start_time        INTEGER NOT NULL, -- unix seconds, UTC
+	end_time          INTEGER NOT NULL,
+	warnings          TEXT    NOT NULL DEFAULT '', -- one per line
+	UNIQUE (organization_name, report_id)
+);
+CREATE INDEX reports_start ON reports (start_time);
+CREATE INDEX reports_input ON reports (input_id);
+
+CREATE TABLE policies (
+	id                  INTEGER PRIMARY KEY,
+	report_id           INTEGER NOT NULL REFERENCES reports (id) ON DELETE CASCADE,
+	position            INTEGER NOT NULL,
+	policy_type         TEXT    NOT NULL,
+	policy_domain       TEXT    NOT NULL,
+	policy_string       TEXT    NOT NULL, -- lines joined by LF
+	mx_host             TEXT    NOT NULL, -- patterns joined by LF
+	successful_sessions INTEGER NOT NULL,
+	failed_sessions     INTEGER NOT NULL
+);
+CREATE INDEX policies_report ON policies (report_id);
+CREATE INDEX policies_domain ON policies (policy_domain, report_id);
+
+CREATE TABLE failure_details (
+	id                     INTEGER PRIMARY KEY,
+	policy_id              INTEGER NOT NULL REFERENCES policies (id) ON DELETE CASCADE,
+	result_type            TEXT    NOT NULL,
+	sending_mta_ip         TEXT    NOT NULL,
+	receiving_mx_hostname  TEXT    NOT NULL,
+	receiving_mx_helo      TEXT    NOT NULL,
+	receiving_ip           TEXT    NOT NULL,
+	failed_sessions        INTEGER NOT NULL,
+	additional_information TEXT    NOT NULL,
+	failure_reason_code    TEXT    NOT NULL
+);
+CREATE INDEX failure_details_policy ON failure_details (policy_id);
+
+-- Rollups, kept up to date in the transaction that stores a report. Each
+-- report counts its sessions once per domain (store.Rollup); day is the UTC
+-- day number (unix seconds / 86400) of the report's start.
+CREATE TABLE domain_days (
+	policy_domain       TEXT    NOT NULL,
+	day                 INTEGER NOT NULL,
+	reports             INTEGER NOT NULL,
+	successful_sessions INTEGER NOT NULL,
+	failed_sessions     INTEGER NOT NULL,
+	PRIMARY KEY (policy_domain, day)
+) WITHOUT ROWID;
+CREATE INDEX domain_days_day ON domain_days (day);
+
+CREATE TABLE mx_days (
+	policy_domain   TEXT    NOT NULL,
+	day             INTEGER NOT NULL,
+	mx_host         TEXT    NOT NULL,
+	result_type     TEXT    NOT NULL,
+	failed_sessions INTEGER NOT NULL,
+	PRIMARY KEY (policy_domain, day, mx_host, result_type)
+) WITHOUT ROWID;

@@ -1,0 +1,263 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/tlsrpt/tlsrpt/parse"
+	"github.com/tlsrpt/tlsrpt/store"
+)
+
+// where builds the WHERE clause of a Filter over a table with a domain
+// column and a day column (or a start_time in seconds when dayCol is empty).
+func where(f store.Filter, domainCol, dayCol string) (string, []any) {
+	var conds []string
+	var args []any
+	if len(f.Domains) > 0 {
+		conds = append(conds, domainCol+" IN ("+strings.TrimSuffix(strings.Repeat("?,", len(f.Domains)), ",")+")")
+		for _, d := range f.Domains {
+			args = append(args, d)
+		}
+	}
+	if !f.Since.IsZero() {
+		conds = append(conds, dayCol+" >= ?")
+		args = append(args, dayOf(f.Since))
+	}
+	if !f.Until.IsZero() {
+		conds = append(conds, dayCol+" <= ?")
+		args = append(args, dayOf(f.Until))
+	}
+	if len(conds) == 0 {
+		return "", nil
+	}
+	return " WHERE " + strings.Join(conds, " AND "), args
+}
+
+// DomainTotals sums the domain rollups.
+func (db *DB) DomainTotals(ctx context.Context, f store.Filter) ([]store.DomainTotal, error) {
+	w, args := where(f, "policy_domain", "day")
+	rows, err := db.read.QueryContext(ctx, `SELECT policy_domain, sum(reports), sum(successful_sessions), sum(failed_sessions)
+FROM domain_days`+w+` GROUP BY policy_domain ORDER BY policy_domain`, args...)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: domain totals: %w", err)
+	}
+	defer rows.Close()
+	var out []store.DomainTotal
+	for rows.Next() {
+		var t store.DomainTotal
+		if err := rows.Scan(&t.Domain, &t.Reports, &t.SuccessfulSessions, &t.FailedSessions); err != nil {
+			return nil, err
+		}
+		out = append(out, t)
+	}
+	return out, rows.Err()
+}
+
+// MXTotals sums the MX rollups.
+func (db *DB) MXTotals(ctx context.Context, f store.Filter) ([]store.MXTotal, error) {
+	w, args := where(f, "policy_domain", "day")
+	rows, err := db.read.QueryContext(ctx, `SELECT policy_domain, mx_host, result_type, sum(failed_sessions)
+FROM mx_days`+w+` GROUP BY policy_domain, mx_host, result_type ORDER BY policy_domain, mx_host, result_type`, args...)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: MX totals: %w", err)
+	}
+	defer rows.Close()
+	var out []store.MXTotal
+	for rows.Next() {
+		var t store.MXTotal
+		if err := rows.Scan(&t.Domain, &t.MX, &t.ResultType, &t.FailedSessions); err != nil {
+			return nil, err
+		}
+		out = append(out, t)
+	}
+	return out, rows.Err()
+}
+
+// Reports lists reports, newest first, with their per-report session counts
+// (each session once, as in the rollups).
+func (db *DB) Reports(ctx context.Context, f store.Filter) ([]store.ReportInfo, error) {
+	var conds []string
+	var args []any
+	if len(f.Domains) > 0 {
+		conds = append(conds, "r.id IN (SELECT report_id FROM policies WHERE policy_domain IN ("+
+			strings.TrimSuffix(strings.Repeat("?,", len(f.Domains)), ",")+"))")
+		for _, d := range f.Domains {
+			args = append(args, d)
+		}
+	}
+	if !f.Since.IsZero() {
+		conds = append(conds, "r.start_time >= ?")
+		args = append(args, dayOf(f.Since)*86400)
+	}
+	if !f.Until.IsZero() {
+		conds = append(conds, "r.start_time < ?")
+		args = append(args, (dayOf(f.Until)+1)*86400)
+	}
+	q := `SELECT r.id, r.organization_name, r.report_id, r.start_time, r.end_time, r.warnings FROM reports r`
+	if len(conds) > 0 {
+		q += " WHERE " + strings.Join(conds, " AND ")
+	}
+	q += " ORDER BY r.start_time DESC, r.id DESC"
+	if f.Limit > 0 {
+		q += fmt.Sprintf(" LIMIT %d", f.Limit)
+	}
+	rows, err := db.read.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: listing reports: %w", err)
+	}
+	var out []store.ReportInfo
+	for rows.Next() {
+		var ri store.ReportInfo
+		var start, end int64
+		var warnings string
+		if err := rows.Scan(&ri.ID, &ri.OrganizationName, &ri.ReportID, &start, &end, &warnings); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		ri.Start, ri.End = time.Unix(start, 0).UTC(), time.Unix(end, 0).UTC()
+		if warnings != "" {
+			ri.Warnings = strings.Count(warnings, "\n") + 1
+		}
+		out = append(out, ri)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	for i := range out {
+		r, err := db.loadPolicies(ctx, out[i].ID)
+		if err != nil {
+			return nil, err
+		}
+		doms, _ := store.Rollup(&parse.Report{Policies: r})
+		for _, d := range doms {
+			out[i].Domains = append(out[i].Domains, d.Domain)
+			out[i].SuccessfulSessions += d.SuccessfulSessions
+			out[i].FailedSessions += d.FailedSessions
+		}
+	}
+	return out, nil
+}
+
+// Report loads one report in full.
+func (db *DB) Report(ctx context.Context, id int64) (*store.StoredReport, error) {
+	var sr store.StoredReport
+	var start, end, received int64
+	var warnings string
+	err := db.read.QueryRowContext(ctx, `SELECT r.id, r.organization_name, r.report_id, r.contact_info, r.start_time,
+r.end_time, r.warnings, i.id, raw.sha256, raw.size, i.source, i.origin, i.received_at, i.outcome, i.error
+FROM reports r JOIN inputs i ON i.id = r.input_id JOIN raw ON raw.id = i.raw_id WHERE r.id = ?`, id).Scan(
+		&sr.ID, &sr.Report.OrganizationName, &sr.Report.ReportID, &sr.Report.ContactInfo, &start, &end, &warnings,
+		&sr.Input.ID, &sr.Input.SHA256, &sr.Input.Size, &sr.Input.Source, &sr.Input.Origin, &received,
+		&sr.Input.Outcome, &sr.Input.Error)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, fmt.Errorf("report %d: %w", id, store.ErrNotFound)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: loading report %d: %w", id, err)
+	}
+	sr.Report.DateRange = parse.DateRange{Start: time.Unix(start, 0).UTC(), End: time.Unix(end, 0).UTC()}
+	sr.Input.ReceivedAt = time.UnixMilli(received).UTC()
+	if warnings != "" {
+		sr.Report.Warnings = strings.Split(warnings, "\n")
+	}
+	if sr.Report.Policies, err = db.loadPolicies(ctx, id); err != nil {
+		return nil, err
+	}
+	return &sr, nil
+}
+
+func splitNonEmpty(s string) []string {
+	if s == "" {
+		return nil
+	}
+	return strings.Split(s, "\n")
+}
+
+func (db *DB) loadPolicies(ctx context.Context, reportID int64) ([]parse.Policy, error) {
+	rows, err := db.read.QueryContext(ctx, `SELECT p.id, p.policy_type, p.policy_domain, p.policy_string, p.mx_host,
+p.successful_sessions, p.failed_sessions, f.result_type, f.sending_mta_ip, f.receiving_mx_hostname,
+f.receiving_mx_helo, f.receiving_ip, f.failed_sessions, f.additional_information, f.failure_reason_code
+FROM policies p LEFT JOIN failure_details f ON f.policy_id = p.id WHERE p.report_id = ? ORDER BY p.position, f.id`, reportID)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: loading policies of report %d: %w", reportID, err)
+	}
+	defer rows.Close()
+	var out []parse.Policy
+	lastID := int64(-1)
+	for rows.Next() {
+		var pid int64
+		var p parse.Policy
+		var pstr, mx string
+		var rt, sip, mxh, helo, rip, add, code sql.NullString
+		var failed sql.NullInt64
+		if err := rows.Scan(&pid, &p.Type, &p.Domain, &pstr, &mx, &p.SuccessfulSessions, &p.FailedSessions,
+			&rt, &sip, &mxh, &helo, &rip, &failed, &add, &code); err != nil {
+			return nil, err
+		}
+		if pid != lastID {
+			p.String, p.MXHosts = splitNonEmpty(pstr), splitNonEmpty(mx)
+			out = append(out, p)
+			lastID = pid
+		}
+		if rt.Valid {
+			last := &out[len(out)-1]
+			last.FailureDetails = append(last.FailureDetails, parse.FailureDetail{
+				ResultType: rt.String, SendingMTAIP: sip.String, ReceivingMXHostname: mxh.String,
+				ReceivingMXHelo: helo.String, ReceivingIP: rip.String, FailedSessions: failed.Int64,
+				AdditionalInformation: add.String, FailureReasonCode: code.String,
+			})
+		}
+	}
+	return out, rows.Err()
+}
+
+// Inputs lists recorded inputs, oldest first.
+func (db *DB) Inputs(ctx context.Context, f store.InputFilter) ([]store.InputInfo, error) {
+	q := `SELECT i.id, raw.sha256, raw.size, i.source, i.origin, i.received_at, i.outcome, i.error
+FROM inputs i JOIN raw ON raw.id = i.raw_id WHERE i.id > ?`
+	args := []any{f.AfterID}
+	if len(f.Outcomes) > 0 {
+		q += " AND i.outcome IN (" + strings.TrimSuffix(strings.Repeat("?,", len(f.Outcomes)), ",") + ")"
+		for _, o := range f.Outcomes {
+			args = append(args, string(o))
+		}
+	}
+	q += " ORDER BY i.id"
+	if f.Limit > 0 {
+		q += fmt.Sprintf(" LIMIT %d", f.Limit)
+	}
+	rows, err := db.read.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: listing inputs: %w", err)
+	}
+	defer rows.Close()
+	var out []store.InputInfo
+	for rows.Next() {
+		var in store.InputInfo
+		var received int64
+		if err := rows.Scan(&in.ID, &in.SHA256, &in.Size, &in.Source, &in.Origin, &received, &in.Outcome, &in.Error); err != nil {
+			return nil, err
+		}
+		in.ReceivedAt = time.UnixMilli(received).UTC()
+		out = append(out, in)
+	}
+	return out, rows.Err()
+}
+
+// Raw returns an input's bytes.
+func (db *DB) Raw(ctx context.Context, inputID int64) ([]byte, error) {
+	var data []byte
+	err := db.read.QueryRowContext(ctx, `SELECT raw.data FROM inputs i JOIN raw ON raw.id = i.raw_id WHERE i.id = ?`, inputID).Scan(&data)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, fmt.Errorf("input %d: %w", inputID, store.ErrNotFound)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: reading input %d: %w", inputID, err)
+	}
+	return data, nil
+}

@@ -1,0 +1,185 @@
+// Package sqlite is the embedded SQLite backend of store.Store, built on
+// modernc.org/sqlite (no cgo).
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net/url"
+	"path"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	_ "modernc.org/sqlite" // registers the "sqlite" driver
+
+	"github.com/tlsrpt/tlsrpt/store"
+)
+
+//go:embed migrations/*.sql
+var migrations embed.FS
+
+// DB is a store.Store in one SQLite file, in WAL mode with foreign keys on.
+// Writes go through one connection, one transaction at a time; reads use a
+// pool of their own and never wait for a write.
+type DB struct {
+	write *sql.DB
+	read  *sql.DB
+	// mu serialises write transactions, so they queue here and not in
+	// SQLite's busy handler.
+	mu    sync.Mutex
+	stmts map[string]*sql.Stmt
+	// Now is the clock; tests replace it.
+	Now func() time.Time
+}
+
+var _ store.Store = (*DB)(nil)
+
+// Open opens (creating if needed) the database at path and migrates it to
+// the latest schema.
+func Open(ctx context.Context, path string) (*DB, error) {
+	if path == "" {
+		return nil, errors.New("sqlite: no database path")
+	}
+	dsn := func(extra string) string {
+		q := url.Values{}
+		q.Add("_pragma", "foreign_keys(1)")
+		q.Add("_pragma", "journal_mode(WAL)")
+		// FULL: a commit survives power loss, not only a crash, because a
+		// commit is what makes an acknowledgement to a sender true.
+		q.Add("_pragma", "synchronous(FULL)")
+		q.Add("_pragma", "busy_timeout(10000)")
+		return "file:" + path + "?" + q.Encode() + extra
+	}
+	w, err := sql.Open("sqlite", dsn("&_txlock=immediate"))
+	if err != nil {
+		return nil, fmt.Errorf("opening %s: %w", path, err)
+	}
+	w.SetMaxOpenConns(1)
+	w.SetConnMaxIdleTime(0)
+	db := &DB{write: w, stmts: map[string]*sql.Stmt{}, Now: time.Now}
+	if err := db.migrate(ctx); err != nil {
+		w.Close()
+		return nil, fmt.Errorf("opening %s: %w", path, err)
+	}
+	for _, q := range writeQueries {
+		st, err := w.PrepareContext(ctx, q)
+		if err != nil {
+			w.Close()
+			return nil, fmt.Errorf("preparing %q: %w", firstLine(q), err)
+		}
+		db.stmts[q] = st
+	}
+	r, err := sql.Open("sqlite", dsn("&mode=ro"))
+	if err != nil {
+		w.Close()
+		return nil, fmt.Errorf("opening %s: %w", path, err)
+	}
+	r.SetMaxOpenConns(4)
+	db.read = r
+	return db, nil
+}
+
+// Close closes the database.
+func (db *DB) Close() error {
+	db.mu.Lock()
+	defer db.mu.Unlock()
+	for _, s := range db.stmts {
+		s.Close()
+	}
+	return errors.Join(db.read.Close(), db.write.Close())
+}
+
+// Ping checks that both connections answer.
+func (db *DB) Ping(ctx context.Context) error {
+	var n int
+	if err := db.read.QueryRowContext(ctx, "SELECT count(*) FROM sqlite_master").Scan(&n); err != nil {
+		return fmt.Errorf("sqlite: %w", err)
+	}
+	return db.write.PingContext(ctx)
+}
+
+// migrate runs, in order and each in its own transaction, the embedded
+// migrations newer than the database's user_version.
+func (db *DB) migrate(ctx context.Context) error {
+	names, err := fs.Glob(migrations, "migrations/*.sql")
+	if err != nil {
+		return err
+	}
+	sort.Strings(names)
+	var current int
+	if err := db.write.QueryRowContext(ctx, "PRAGMA user_version").Scan(&current); err != nil {
+		return fmt.Errorf("reading schema version: %w", err)
+	}
+	for _, name := range names {
+		version, err := strconv.Atoi(strings.SplitN(path.Base(name), "_", 2)[0])
+		if err != nil {
+			return fmt.Errorf("migration %s: name must start with its number", name)
+		}
+		if version <= current {
+			continue
+		}
+		body, err := migrations.ReadFile(name)
+		if err != nil {
+			return err
+		}
+		if err := db.inTx(ctx, func(tx *sql.Tx) error {
+			if _, err := tx.ExecContext(ctx, string(body)); err != nil {
+				return err
+			}
+			_, err := tx.ExecContext(ctx, fmt.Sprintf("PRAGMA user_version = %d", version))
+			return err
+		}); err != nil {
+			return fmt.Errorf("migration %s: %w", path.Base(name), err)
+		}
+		current = version
+	}
+	if max := len(names); current > max {
+		return fmt.Errorf("schema version %d is newer than this program knows (%d): upgrade tlsrpt", current, max)
+	}
+	return nil
+}
+
+// inTx runs fn in a write transaction, committing when it returns nil.
+func (db *DB) inTx(ctx context.Context, fn func(*sql.Tx) error) error {
+	db.mu.Lock()
+	defer db.mu.Unlock()
+	tx, err := db.write.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	if err := fn(tx); err != nil {
+		return err
+	}
+	return tx.Commit()
+}
+
+// stmt returns one of writeQueries, prepared at Open, bound to tx. (The
+// write pool has one connection, held by tx: preparing now would wait for
+// it forever.)
+func (db *DB) stmt(ctx context.Context, tx *sql.Tx, query string) *sql.Stmt {
+	s, ok := db.stmts[query]
+	if !ok {
+		panic("sqlite: query not in writeQueries: " + firstLine(query))
+	}
+	return tx.StmtContext(ctx, s)
+}
+
+func firstLine(s string) string {
+	s = strings.TrimSpace(s)
+	if i := strings.IndexByte(s, '\n'); i >= 0 {
+		return s[:i]
+	}
+	return s
+}
+
+func dayOf(t time.Time) int64 { return t.Unix() / 86400 }
+
+func dayTime(day int64) time.Time { return time.Unix(day*86400, 0).UTC() }
