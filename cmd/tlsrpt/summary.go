@@ -2,8 +2,8 @@ package main
 
 import (
 	"cmp"
-	"slices"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
