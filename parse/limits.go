@@ -6,8 +6,8 @@ type Limits struct {
 	// MaxInput is the largest input accepted as it arrives (compressed,
 	// encoded or whole message). Default 32 MiB.
 	MaxInput int64
-	// MaxReport is the largest decompressed JSON report. Decompression stops
-	// after reading one byte more than this. Default 8 MiB.
+	// MaxReport is the largest JSON report, as sent or once decompressed.
+	// Decompression stops after reading one byte more than this. Default 8 MiB.
 	MaxReport int64
 	// MaxDepth is the deepest JSON nesting accepted. Default 32; a report
 	// needs 5.

@@ -140,6 +140,9 @@ func (p *Parser) payload(data []byte, name string, nest int) ([]Item, error) {
 	}
 	switch Sniff(data) {
 	case FormatJSON:
+		if int64(len(data)) > p.lim.MaxReport {
+			return []Item{{Name: name, Err: &LimitError{What: "report", Limit: p.lim.MaxReport}}}, nil
+		}
 		r, err := decodeJSON(data, p.lim)
 		return []Item{{Name: name, Report: r, Err: err}}, nil
 	case FormatGzip:

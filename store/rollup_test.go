@@ -1,0 +1,71 @@
+package store_test
+
+import (
+	"slices"
+	"testing"
+
+	"github.com/tlsrpt/tlsrpt/parse"
+	"github.com/tlsrpt/tlsrpt/store"
+)
+
+func ds(d string, ok, failed int64) store.DomainSessions {
+	return store.DomainSessions{Domain: d, SuccessfulSessions: ok, FailedSessions: failed}
+}
+
+func mf(mx, rt string, n int64) store.MXFailures {
+	return store.MXFailures{Domain: "a.example", MX: mx, ResultType: rt, FailedSessions: n}
+}
+
+func TestRollup(t *testing.T) {
+	fd := func(mx, rt string, n int64) parse.FailureDetail {
+		return parse.FailureDetail{ReceivingMXHostname: mx, ResultType: rt, FailedSessions: n}
+	}
+	tests := []struct {
+		name string
+		pols []parse.Policy
+		doms []store.DomainSessions
+		mxs  []store.MXFailures
+	}{
+		{
+			name: "sts and tlsa over the same sessions count once",
+			pols: []parse.Policy{
+				{Type: "sts", Domain: "a.example", SuccessfulSessions: 20, FailedSessions: 5, FailureDetails: []parse.FailureDetail{fd("mx", "certificate-expired", 5)}},
+				{Type: "tlsa", Domain: "a.example", SuccessfulSessions: 18, FailedSessions: 5, FailureDetails: []parse.FailureDetail{fd("mx", "certificate-expired", 5)}},
+			},
+			doms: []store.DomainSessions{ds("a.example", 20, 5)},
+			mxs:  []store.MXFailures{mf("mx", "certificate-expired", 5)},
+		},
+		{
+			name: "details of one policy add up per MX and type",
+			pols: []parse.Policy{{Domain: "a.example", FailedSessions: 7, FailureDetails: []parse.FailureDetail{
+				fd("mx", "starttls-not-supported", 3), fd("mx", "starttls-not-supported", 4), fd("", "sts-policy-fetch-error", 1)}}},
+			doms: []store.DomainSessions{ds("a.example", 0, 7)},
+			mxs:  []store.MXFailures{mf("mx", "starttls-not-supported", 7), mf("", "sts-policy-fetch-error", 1)},
+		},
+		{
+			name: "different domains are separate",
+			pols: []parse.Policy{{Domain: "a.example", SuccessfulSessions: 1}, {Domain: "b.example", SuccessfulSessions: 2}},
+			doms: []store.DomainSessions{ds("a.example", 1, 0), ds("b.example", 2, 0)},
+		},
+		{
+			name: "largest per MX and type across policies, not per policy total",
+			pols: []parse.Policy{
+				{Domain: "a.example", FailedSessions: 3, FailureDetails: []parse.FailureDetail{fd("mx1", "x", 3)}},
+				{Domain: "a.example", FailedSessions: 4, FailureDetails: []parse.FailureDetail{fd("mx1", "x", 1), fd("mx2", "x", 3)}},
+			},
+			doms: []store.DomainSessions{ds("a.example", 0, 4)},
+			mxs:  []store.MXFailures{mf("mx1", "x", 3), mf("mx2", "x", 3)},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			doms, mxs := store.Rollup(&parse.Report{Policies: tt.pols})
+			if !slices.Equal(doms, tt.doms) {
+				t.Errorf("domains = %+v, want %+v", doms, tt.doms)
+			}
+			if !slices.Equal(mxs, tt.mxs) {
+				t.Errorf("mx = %+v, want %+v", mxs, tt.mxs)
+			}
+		})
+	}
+}

@@ -1,0 +1,199 @@
+package sqlite_test
+
+import (
+	"context"
+	"errors"
+	"path/filepath"
+	"reflect"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/tlsrpt/tlsrpt/parse"
+	"github.com/tlsrpt/tlsrpt/store"
+	"github.com/tlsrpt/tlsrpt/store/sqlite"
+)
+
+func mustOpenStore(t *testing.T) *sqlite.DB {
+	t.Helper()
+	db, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "tlsrpt.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return db
+}
+
+func day(d int) time.Time { return time.Date(2026, 3, d, 0, 0, 0, 0, time.UTC) }
+
+func report(org, id string, d int, pols ...parse.Policy) *parse.Report {
+	return &parse.Report{OrganizationName: org, ReportID: id, ContactInfo: "c@" + org,
+		DateRange: parse.DateRange{Start: day(d), End: day(d).Add(24*time.Hour - time.Second)}, Policies: pols}
+}
+
+func pol(domain string, ok, failed int64, fds ...parse.FailureDetail) parse.Policy {
+	return parse.Policy{Type: "sts", Domain: domain, String: []string{"version: STSv1", "mode: testing"},
+		MXHosts: []string{"mx." + domain}, SuccessfulSessions: ok, FailedSessions: failed, FailureDetails: fds}
+}
+
+func ingest(t *testing.T, db store.Store, ins ...store.Input) []store.Result {
+	t.Helper()
+	res, err := db.Ingest(context.Background(), ins)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res
+}
+
+func TestIngestStoresOnceKeepsEveryInput(t *testing.T) {
+	db := mustOpenStore(t)
+	ctx := context.Background()
+	r := report("Org", "r1", 1, pol("example.com", 10, 2, parse.FailureDetail{ResultType: "certificate-expired", ReceivingMXHostname: "mx.example.com", FailedSessions: 2}))
+	first := ingest(t, db, store.Input{Data: []byte("raw-1"), Source: "import", Origin: "a.json", Reports: []*parse.Report{r}})
+	second := ingest(t, db, store.Input{Data: []byte("raw-2"), Source: "https", Origin: "192.0.2.1", Reports: []*parse.Report{r}},
+		store.Input{Data: []byte("raw-1"), Source: "import", Origin: "a-again.json", Reports: []*parse.Report{r}})
+	if first[0].Outcome != store.OutcomeStored || first[0].Stored != 1 || len(first[0].ReportIDs) != 1 {
+		t.Errorf("first = %+v", first[0])
+	}
+	for _, res := range second {
+		if res.Outcome != store.OutcomeDuplicate || res.Duplicates != 1 || res.Stored != 0 {
+			t.Errorf("re-delivery = %+v", res)
+		}
+	}
+	inputs, err := db.Inputs(ctx, store.InputFilter{})
+	if err != nil || len(inputs) != 3 {
+		t.Fatalf("inputs = %d, %v; want all 3 kept", len(inputs), err)
+	}
+	raw, err := db.Raw(ctx, inputs[2].ID)
+	if err != nil || string(raw) != "raw-1" {
+		t.Errorf("raw = %q, %v", raw, err)
+	}
+	totals, _ := db.DomainTotals(ctx, store.Filter{})
+	if want := []store.DomainTotal{{Domain: "example.com", Reports: 1, SuccessfulSessions: 10, FailedSessions: 2}}; !slices.Equal(totals, want) {
+		t.Errorf("totals = %+v, want %+v: a duplicate must not count", totals, want)
+	}
+}
+
+func TestInvalidAndNoReportInputsAreKept(t *testing.T) {
+	db := mustOpenStore(t)
+	ctx := context.Background()
+	res := ingest(t, db,
+		store.Input{Data: []byte("garbage"), Source: "import", Origin: "bad.json", Errors: []string{"invalid report: not JSON"}},
+		store.Input{Data: []byte("From: x\r\n\r\nhi"), Source: "import", Origin: "mail.eml", NoReport: true, Errors: []string{"no report"}})
+	if res[0].Outcome != store.OutcomeInvalid || res[0].Invalid != 1 || res[1].Outcome != store.OutcomeNoReport {
+		t.Fatalf("results = %+v", res)
+	}
+	bad, err := db.Inputs(ctx, store.InputFilter{Outcomes: []store.Outcome{store.OutcomeInvalid}})
+	if err != nil || len(bad) != 1 || bad[0].Error != "invalid report: not JSON" || bad[0].Size != 7 {
+		t.Fatalf("invalid inputs = %+v, %v", bad, err)
+	}
+	if list, _ := db.Reports(ctx, store.Filter{}); len(list) != 0 {
+		t.Errorf("reports from invalid input: %+v", list)
+	}
+	// Reprocessing replaces the outcome of the same input, raw kept.
+	fixed := store.Input{ID: bad[0].ID, Data: []byte("garbage"), Reports: []*parse.Report{report("Org", "late", 2, pol("example.com", 1, 0))}}
+	if res := ingest(t, db, fixed); res[0].Outcome != store.OutcomeStored || res[0].InputID != bad[0].ID {
+		t.Errorf("reprocessed = %+v", res[0])
+	}
+	if all, _ := db.Inputs(ctx, store.InputFilter{}); len(all) != 2 {
+		t.Errorf("reprocessing added an input: %d", len(all))
+	}
+}
+
+func TestReportRoundTrip(t *testing.T) {
+	db := mustOpenStore(t)
+	r := report("Org", "full", 3,
+		pol("example.com", 5, 3,
+			parse.FailureDetail{ResultType: "starttls-not-supported", SendingMTAIP: "192.0.2.1", ReceivingMXHostname: "mx.example.com",
+				ReceivingMXHelo: "helo.example.com", ReceivingIP: "198.51.100.2", FailedSessions: 2, AdditionalInformation: "https://x", FailureReasonCode: "E1"},
+			parse.FailureDetail{ResultType: "odd-new-type", FailedSessions: 1}),
+		parse.Policy{Type: "no-policy-found", Domain: "example.net"})
+	r.Warnings = []string{"a: one", "b: two"}
+	res := ingest(t, db, store.Input{Data: []byte("x"), Source: "import", Origin: "f", Reports: []*parse.Report{r}})
+	got, err := db.Report(context.Background(), res[0].ReportIDs[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(got.Report, *r) {
+		t.Errorf("round trip:\n got %+v\nwant %+v", got.Report, *r)
+	}
+	if got.Input.Origin != "f" || got.Input.Source != "import" {
+		t.Errorf("input = %+v", got.Input)
+	}
+	if _, err := db.Report(context.Background(), 999); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("missing report: %v", err)
+	}
+}
+
+func TestFilters(t *testing.T) {
+	db := mustOpenStore(t)
+	ctx := context.Background()
+	for d := 1; d <= 5; d++ {
+		ingest(t, db, store.Input{Data: []byte{byte(d)}, Reports: []*parse.Report{
+			report("Org", "a"+string(rune('0'+d)), d, pol("a.example", 10, 1, parse.FailureDetail{ResultType: "certificate-expired", ReceivingMXHostname: "mx", FailedSessions: 1})),
+			report("Org", "b"+string(rune('0'+d)), d, pol("b.example", 1, 0)),
+		}})
+	}
+	tests := []struct {
+		name      string
+		f         store.Filter
+		domains   int
+		aReports  int64
+		aMXFailed int64
+	}{
+		{"all", store.Filter{}, 2, 5, 5},
+		{"since day 2", store.Filter{Since: day(2)}, 2, 4, 4},
+		{"until day 2 includes day 2", store.Filter{Until: day(2)}, 2, 2, 2},
+		{"one day", store.Filter{Since: day(3), Until: day(3)}, 2, 1, 1},
+		{"domain", store.Filter{Domains: []string{"a.example"}}, 1, 5, 5},
+		{"nothing", store.Filter{Since: day(9)}, 0, 0, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			totals, err := db.DomainTotals(ctx, tt.f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(totals) != tt.domains {
+				t.Fatalf("domains = %+v", totals)
+			}
+			if tt.domains > 0 && totals[0].Reports != tt.aReports {
+				t.Errorf("a.example reports = %d, want %d", totals[0].Reports, tt.aReports)
+			}
+			mx, _ := db.MXTotals(ctx, tt.f)
+			var failed int64
+			for _, m := range mx {
+				failed += m.FailedSessions
+			}
+			if failed != tt.aMXFailed {
+				t.Errorf("MX failed = %d, want %d", failed, tt.aMXFailed)
+			}
+			list, _ := db.Reports(ctx, tt.f)
+			if want := int(tt.aReports); tt.name != "domain" && len(list) != want*min(tt.domains, 2) {
+				t.Errorf("listed %d reports", len(list))
+			}
+		})
+	}
+}
+
+func TestReopenKeepsDataAndSchema(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "x.db")
+	ctx := context.Background()
+	db, err := sqlite.Open(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ingest(t, db, store.Input{Data: []byte("x"), Reports: []*parse.Report{report("O", "1", 1, pol("a.example", 1, 0))}})
+	db.Close()
+	db, err = sqlite.Open(ctx, path)
+	if err != nil {
+		t.Fatalf("reopen: %v", err)
+	}
+	defer db.Close()
+	if list, _ := db.Reports(ctx, store.Filter{}); len(list) != 1 {
+		t.Errorf("after reopen: %d reports", len(list))
+	}
+	if err := db.Ping(ctx); err != nil {
+		t.Error(err)
+	}
+}
