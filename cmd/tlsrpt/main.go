@@ -6,9 +6,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 )
 
 // Exit codes, documented in the README.
@@ -19,27 +21,37 @@ const (
 	exitInvalid = 4 // import finished, but some inputs were invalid or unreadable
 )
 
-var (
-	errUsage   = errors.New("usage")
-	errInvalid = errors.New("some inputs were invalid")
-)
+// errInvalid ends a command that has already said which inputs were invalid.
+var errInvalid = errors.New("some inputs were invalid")
+
+// usageError is a mistake in the command line; it exits with exitUsage.
+type usageError struct{ msg string }
+
+func (e *usageError) Error() string { return e.msg }
+
+func usageErr(format string, args ...any) error {
+	return &usageError{msg: fmt.Sprintf(format, args...)}
+}
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	err := newRootCommand().ExecuteContext(ctx)
+	err := newRootCommand(time.Now).ExecuteContext(ctx)
 	stop()
-	os.Exit(exitCode(err))
+	os.Exit(exitCode(err, os.Stderr))
 }
 
-func exitCode(err error) int {
+// exitCode maps a command's error to the exit code, printing it on w as one
+// line unless the command already reported it.
+func exitCode(err error, w io.Writer) int {
 	switch {
 	case err == nil:
 		return exitOK
 	case errors.Is(err, errInvalid):
 		return exitInvalid
 	}
-	fmt.Fprintln(os.Stderr, "tlsrpt:", err)
-	if errors.Is(err, errUsage) {
+	fmt.Fprintln(w, "tlsrpt:", err)
+	var ue *usageError
+	if errors.As(err, &ue) {
 		return exitUsage
 	}
 	return exitError

@@ -106,7 +106,7 @@ func newReportsShowCommand(g *globalOptions) *cobra.Command {
 		RunE: func(cmd *cobra.Command, args []string) error {
 			id, err := strconv.ParseInt(args[0], 10, 64)
 			if err != nil {
-				return fmt.Errorf("%w: report id %q is not a number", errUsage, args[0])
+				return usageErr("report id %q is not a number", args[0])
 			}
 			st, err := g.openStore(cmd.Context())
 			if err != nil {

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"log/slog"
 	"os"
 	"strings"
@@ -51,8 +50,10 @@ func envOr(name, def string) string {
 	return def
 }
 
-func newRootCommand() *cobra.Command {
-	g := &globalOptions{now: time.Now}
+// newRootCommand builds the command tree; now is the clock (time.Now but in
+// tests).
+func newRootCommand(now func() time.Time) *cobra.Command {
+	g := &globalOptions{now: now}
 	cmd := &cobra.Command{
 		Use:   "tlsrpt",
 		Short: "Collect SMTP TLS reports and decide when MTA-STS can enforce",
@@ -71,7 +72,7 @@ Every command reads the database from --db (or TLSRPT_DB), tlsrpt.db by default.
 	}
 	g.AddFlags(cmd.PersistentFlags())
 	cmd.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
-		return fmt.Errorf("%w: %v (see %s --help)", errUsage, err, c.CommandPath())
+		return usageErr("%v (see %s --help)", err, c.CommandPath())
 	})
 	cmd.AddCommand(
 		newImportCommand(g),
@@ -87,7 +88,7 @@ Every command reads the database from --db (or TLSRPT_DB), tlsrpt.db by default.
 func usageArgs(check cobra.PositionalArgs) cobra.PositionalArgs {
 	return func(cmd *cobra.Command, args []string) error {
 		if err := check(cmd, args); err != nil {
-			return fmt.Errorf("%w: %v (see %s --help)", errUsage, err, cmd.CommandPath())
+			return usageErr("%v (see %s --help)", err, cmd.CommandPath())
 		}
 		return nil
 	}
@@ -100,7 +101,7 @@ func checkFormat(format string, allowed ...string) error {
 			return nil
 		}
 	}
-	return fmt.Errorf("%w: --format %q: want one of %s", errUsage, format, strings.Join(allowed, ", "))
+	return usageErr("--format %q: want one of %s", format, strings.Join(allowed, ", "))
 }
 
 func formatCompletion(allowed ...string) func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {

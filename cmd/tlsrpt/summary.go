@@ -35,10 +35,10 @@ func (o *filterOptions) filter(now time.Time) (store.Filter, error) {
 	}
 	var err error
 	if f.Since, err = query.ParseTimeBound(o.Since, now); err != nil {
-		return f, fmt.Errorf("%w: --since: %v", errUsage, err)
+		return f, usageErr("--since: %v", err)
 	}
 	if f.Until, err = query.ParseTimeBound(o.Until, now); err != nil {
-		return f, fmt.Errorf("%w: --until: %v", errUsage, err)
+		return f, usageErr("--until: %v", err)
 	}
 	return f, nil
 }
