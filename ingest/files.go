@@ -83,7 +83,7 @@ func Import(ctx context.Context, st store.Store, p *parse.Parser, opts ImportOpt
 	defer cancel()
 
 	jobs := make(chan source)
-	out := make(chan prepared, opts.Workers*4)
+	out := make(chan prepared, opts.Workers*16)
 	go func() {
 		defer close(jobs)
 		for _, s := range sources {
@@ -106,49 +106,72 @@ func Import(ctx context.Context, st store.Store, p *parse.Parser, opts ImportOpt
 	}
 	go func() { wg.Wait(); close(out) }()
 
+	// The collector fills the next batch while the writer commits the last
+	// one, so parsing does not stop during a commit.
+	batches := make(chan []store.Input, 1)
+	writeErr := make(chan error, 1)
+	go func() {
+		defer close(writeErr)
+		done := 0
+		for batch := range batches {
+			results, err := st.Ingest(ctx, batch)
+			if err != nil {
+				writeErr <- err
+				cancel()
+				for range batches { // let the collector finish
+				}
+				return
+			}
+			stats.add(batch, results)
+			done += len(batch)
+			if opts.Progress != nil {
+				opts.Progress(done+len(problems), len(sources)+len(problems))
+			}
+		}
+	}()
+
 	var batch []store.Input
 	var batchBytes int
-	done := 0
-	flush := func() error {
-		if len(batch) == 0 {
-			return nil
-		}
-		results, err := st.Ingest(ctx, batch)
-		if err != nil {
-			return err
-		}
-		stats.add(batch, results)
-		done += len(batch)
-		batch, batchBytes = batch[:0], 0
-		if opts.Progress != nil {
-			opts.Progress(done+stats.Unreadable, len(sources)+len(problems))
-		}
-		return nil
-	}
+	var readProblems []string
 	for pr := range out {
 		if pr.err != nil {
-			stats.Unreadable++
-			stats.Problems = append(stats.Problems, pr.at+": "+pr.err.Error())
+			readProblems = append(readProblems, pr.at+": "+pr.err.Error())
 			continue
 		}
 		batch = append(batch, pr.in)
 		batchBytes += len(pr.in.Data)
 		if len(batch) >= opts.BatchSize || batchBytes >= 32<<20 {
-			if err := flush(); err != nil {
-				return stats, err
-			}
+			batches <- batch
+			batch, batchBytes = nil, 0
 		}
 	}
-	if err := ctx.Err(); err != nil {
+	if len(batch) > 0 && ctx.Err() == nil {
+		batches <- batch
+	}
+	close(batches)
+	err := <-writeErr
+	// stats is the writer's until writeErr is closed.
+	stats.Unreadable += len(readProblems)
+	stats.Problems = append(stats.Problems, readProblems...)
+	if err != nil {
 		return stats, err
 	}
-	return stats, flush()
+	return stats, ctx.Err()
 }
 
 // collect expands paths into sources, in a stable order.
 func collect(paths []string) ([]source, []string) {
 	var out []source
 	var problems []string
+	maildirs := map[string]bool{}
+	isMaildir := func(dir string) bool {
+		v, ok := maildirs[dir]
+		if !ok {
+			v = isMaildir(dir)
+			maildirs[dir] = v
+		}
+		return v
+	}
 	for _, p := range paths {
 		if p == "-" {
 			out = append(out, source{path: "-"})

@@ -13,11 +13,13 @@ import (
 )
 
 const (
+	qRawInsert = `INSERT INTO raw (sha256, size, data) VALUES (?, ?, ?) ON CONFLICT (sha256) DO NOTHING RETURNING id`
 	qRawFind   = `SELECT id FROM raw WHERE sha256 = ?`
-	qRawInsert = `INSERT INTO raw (sha256, size, data) VALUES (?, ?, ?)`
-	qInputNew  = `INSERT INTO inputs (raw_id, source, origin, received_at, outcome) VALUES (?, ?, ?, ?, 'no-report')`
-	qInputSet  = `UPDATE inputs SET outcome = ?, stored = ?, duplicates = ?, invalid = ?, error = ? WHERE id = ?`
-	qReport    = `INSERT INTO reports (input_id, organization_name, report_id, contact_info, start_time, end_time, warnings)
+	qMaxInput  = `SELECT coalesce(max(id), 0) FROM inputs`
+	qInputNew  = `INSERT INTO inputs (id, raw_id, source, origin, received_at, outcome, stored, duplicates, invalid, error)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+	qInputSet = `UPDATE inputs SET outcome = ?, stored = ?, duplicates = ?, invalid = ?, error = ? WHERE id = ?`
+	qReport   = `INSERT INTO reports (input_id, organization_name, report_id, contact_info, start_time, end_time, warnings)
 VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (organization_name, report_id) DO NOTHING`
 	qPolicy = `INSERT INTO policies (report_id, position, policy_type, policy_domain, policy_string, mx_host,
 successful_sessions, failed_sessions) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`
@@ -33,8 +35,19 @@ VALUES (?, ?, ?, ?, ?) ON CONFLICT (policy_domain, day, mx_host, result_type) DO
 failed_sessions = failed_sessions + excluded.failed_sessions`
 )
 
-var writeQueries = []string{qRawFind, qRawInsert, qInputNew, qInputSet, qReport, qPolicy, qDetail,
+var writeQueries = []string{qRawInsert, qRawFind, qMaxInput, qInputNew, qInputSet, qReport, qPolicy, qDetail,
 	qDomainDay, qMXDay}
+
+// writer is one write transaction with its statements bound.
+type writer struct {
+	ctx  context.Context
+	st   map[string]*sql.Stmt
+	next int64 // the id the next new input gets
+}
+
+func (w *writer) exec(q string, args ...any) (sql.Result, error) {
+	return w.st[q].ExecContext(w.ctx, args...)
+}
 
 // Ingest stores a batch of inputs in one transaction: all of them or, on
 // error, none. The transaction is durably committed (synchronous=FULL)
@@ -42,8 +55,15 @@ var writeQueries = []string{qRawFind, qRawInsert, qInputNew, qInputSet, qReport,
 func (db *DB) Ingest(ctx context.Context, inputs []store.Input) ([]store.Result, error) {
 	results := make([]store.Result, len(inputs))
 	err := db.inTx(ctx, func(tx *sql.Tx) error {
+		w := &writer{ctx: ctx, st: db.bind(ctx, tx)}
+		// Writes are serialised (db.mu), so ids can be handed out here and
+		// a new input's row written once, after its reports, with its outcome.
+		if err := w.st[qMaxInput].QueryRowContext(ctx).Scan(&w.next); err != nil {
+			return err
+		}
+		w.next++
 		for i := range inputs {
-			res, err := db.ingestOne(ctx, tx, &inputs[i])
+			res, err := db.ingestOne(w, &inputs[i])
 			if err != nil {
 				return fmt.Errorf("storing input from %s: %w", inputs[i].Origin, err)
 			}
@@ -57,33 +77,14 @@ func (db *DB) Ingest(ctx context.Context, inputs []store.Input) ([]store.Result,
 	return results, nil
 }
 
-func (db *DB) exec(ctx context.Context, tx *sql.Tx, q string, args ...any) error {
-	_, err := db.stmt(ctx, tx, q).ExecContext(ctx, args...)
-	return err
-}
-
-func (db *DB) ingestOne(ctx context.Context, tx *sql.Tx, in *store.Input) (store.Result, error) {
-	var res store.Result
-	res.InputID = in.ID
+func (db *DB) ingestOne(w *writer, in *store.Input) (store.Result, error) {
+	res := store.Result{InputID: in.ID}
 	if in.ID == 0 {
-		rawID, err := db.rawID(ctx, tx, in.Data)
-		if err != nil {
-			return res, err
-		}
-		at := in.ReceivedAt
-		if at.IsZero() {
-			at = db.Now()
-		}
-		r, err := db.stmt(ctx, tx, qInputNew).ExecContext(ctx, rawID, in.Source, in.Origin, at.UnixMilli())
-		if err != nil {
-			return res, err
-		}
-		if res.InputID, err = r.LastInsertId(); err != nil {
-			return res, err
-		}
+		res.InputID = w.next
+		w.next++
 	}
 	for _, r := range in.Reports {
-		id, err := db.insertReport(ctx, tx, res.InputID, r)
+		id, err := db.insertReport(w, res.InputID, r)
 		if err != nil {
 			return res, err
 		}
@@ -94,40 +95,46 @@ func (db *DB) ingestOne(ctx context.Context, tx *sql.Tx, in *store.Input) (store
 		res.Stored++
 		res.ReportIDs = append(res.ReportIDs, id)
 	}
-	res.Invalid = len(in.Errors)
-	if in.NoReport {
-		res.Invalid = 0
+	if !in.NoReport {
+		res.Invalid = len(in.Errors)
 	}
 	res.Outcome = store.OutcomeOf(res, in.NoReport)
-	err := db.exec(ctx, tx, qInputSet, string(res.Outcome), res.Stored, res.Duplicates, res.Invalid,
-		strings.Join(in.Errors, "\n"), res.InputID)
+	errText := strings.Join(in.Errors, "\n")
+	if in.ID != 0 {
+		_, err := w.exec(qInputSet, string(res.Outcome), res.Stored, res.Duplicates, res.Invalid, errText, in.ID)
+		return res, err
+	}
+	rawID, err := db.rawID(w, in.Data)
+	if err != nil {
+		return res, err
+	}
+	at := in.ReceivedAt
+	if at.IsZero() {
+		at = db.Now()
+	}
+	_, err = w.exec(qInputNew, res.InputID, rawID, in.Source, in.Origin, at.UnixMilli(),
+		string(res.Outcome), res.Stored, res.Duplicates, res.Invalid, errText)
 	return res, err
 }
 
-func (db *DB) rawID(ctx context.Context, tx *sql.Tx, data []byte) (int64, error) {
+// rawID stores data once per content and returns its row id.
+func (db *DB) rawID(w *writer, data []byte) (int64, error) {
 	sum := sha256.Sum256(data)
-	var id int64
-	err := db.stmt(ctx, tx, qRawFind).QueryRowContext(ctx, sum[:]).Scan(&id)
-	if err == nil {
-		return id, nil
-	}
-	if !errors.Is(err, sql.ErrNoRows) {
-		return 0, err
-	}
 	if data == nil {
 		data = []byte{}
 	}
-	r, err := db.stmt(ctx, tx, qRawInsert).ExecContext(ctx, sum[:], len(data), data)
-	if err != nil {
-		return 0, err
+	var id int64
+	err := w.st[qRawInsert].QueryRowContext(w.ctx, sum[:], len(data), data).Scan(&id)
+	if errors.Is(err, sql.ErrNoRows) { // the same bytes arrived before
+		err = w.st[qRawFind].QueryRowContext(w.ctx, sum[:]).Scan(&id)
 	}
-	return r.LastInsertId()
+	return id, err
 }
 
 // insertReport stores r and its rollups; it returns 0 for a report already
 // stored (same organization-name and report-id).
-func (db *DB) insertReport(ctx context.Context, tx *sql.Tx, inputID int64, r *parse.Report) (int64, error) {
-	res, err := db.stmt(ctx, tx, qReport).ExecContext(ctx, inputID, r.OrganizationName, r.ReportID, r.ContactInfo,
+func (db *DB) insertReport(w *writer, inputID int64, r *parse.Report) (int64, error) {
+	res, err := w.exec(qReport, inputID, r.OrganizationName, r.ReportID, r.ContactInfo,
 		r.DateRange.Start.Unix(), r.DateRange.End.Unix(), strings.Join(r.Warnings, "\n"))
 	if err != nil {
 		return 0, err
@@ -139,9 +146,8 @@ func (db *DB) insertReport(ctx context.Context, tx *sql.Tx, inputID int64, r *pa
 	if err != nil {
 		return 0, err
 	}
-	policy, detail := db.stmt(ctx, tx, qPolicy), db.stmt(ctx, tx, qDetail)
 	for i, p := range r.Policies {
-		pr, err := policy.ExecContext(ctx, id, i, p.Type, p.Domain, strings.Join(p.String, "\n"),
+		pr, err := w.exec(qPolicy, id, i, p.Type, p.Domain, strings.Join(p.String, "\n"),
 			strings.Join(p.MXHosts, "\n"), p.SuccessfulSessions, p.FailedSessions)
 		if err != nil {
 			return 0, err
@@ -151,7 +157,7 @@ func (db *DB) insertReport(ctx context.Context, tx *sql.Tx, inputID int64, r *pa
 			return 0, err
 		}
 		for _, fd := range p.FailureDetails {
-			if _, err := detail.ExecContext(ctx, pid, fd.ResultType, fd.SendingMTAIP, fd.ReceivingMXHostname,
+			if _, err := w.exec(qDetail, pid, fd.ResultType, fd.SendingMTAIP, fd.ReceivingMXHostname,
 				fd.ReceivingMXHelo, fd.ReceivingIP, fd.FailedSessions, fd.AdditionalInformation, fd.FailureReasonCode); err != nil {
 				return 0, err
 			}
@@ -159,15 +165,13 @@ func (db *DB) insertReport(ctx context.Context, tx *sql.Tx, inputID int64, r *pa
 	}
 	day := dayOf(r.DateRange.Start)
 	doms, mxs := store.Rollup(r)
-	dd := db.stmt(ctx, tx, qDomainDay)
 	for _, d := range doms {
-		if _, err := dd.ExecContext(ctx, d.Domain, day, d.SuccessfulSessions, d.FailedSessions); err != nil {
+		if _, err := w.exec(qDomainDay, d.Domain, day, d.SuccessfulSessions, d.FailedSessions); err != nil {
 			return 0, err
 		}
 	}
-	md := db.stmt(ctx, tx, qMXDay)
 	for _, m := range mxs {
-		if _, err := md.ExecContext(ctx, m.Domain, day, m.MX, m.ResultType, m.FailedSessions); err != nil {
+		if _, err := w.exec(qMXDay, m.Domain, day, m.MX, m.ResultType, m.FailedSessions); err != nil {
 			return 0, err
 		}
 	}

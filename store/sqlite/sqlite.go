@@ -55,6 +55,7 @@ func Open(ctx context.Context, path string) (*DB, error) {
 		// commit is what makes an acknowledgement to a sender true.
 		q.Add("_pragma", "synchronous(FULL)")
 		q.Add("_pragma", "busy_timeout(10000)")
+		q.Add("_pragma", "cache_size(-65536)") // 64 MiB of pages
 		return "file:" + path + "?" + q.Encode() + extra
 	}
 	w, err := sql.Open("sqlite", dsn("&_txlock=immediate"))
@@ -161,15 +162,15 @@ func (db *DB) inTx(ctx context.Context, fn func(*sql.Tx) error) error {
 	return tx.Commit()
 }
 
-// stmt returns one of writeQueries, prepared at Open, bound to tx. (The
-// write pool has one connection, held by tx: preparing now would wait for
-// it forever.)
-func (db *DB) stmt(ctx context.Context, tx *sql.Tx, query string) *sql.Stmt {
-	s, ok := db.stmts[query]
-	if !ok {
-		panic("sqlite: query not in writeQueries: " + firstLine(query))
+// bind returns the writeQueries, prepared at Open, bound to tx. (The write
+// pool has one connection, held by tx: preparing now would wait for it
+// forever.)
+func (db *DB) bind(ctx context.Context, tx *sql.Tx) map[string]*sql.Stmt {
+	bound := make(map[string]*sql.Stmt, len(db.stmts))
+	for q, s := range db.stmts {
+		bound[q] = tx.StmtContext(ctx, s)
 	}
-	return tx.StmtContext(ctx, s)
+	return bound
 }
 
 func firstLine(s string) string {

@@ -23,7 +23,9 @@ CREATE INDEX inputs_outcome ON inputs (outcome, id);
 
 CREATE TABLE reports (
 	id                INTEGER PRIMARY KEY,
-	input_id          INTEGER NOT NULL REFERENCES inputs (id),
+	-- Deferred: a report is written before the input row that records its
+	-- outcome, in the same transaction.
+	input_id          INTEGER NOT NULL REFERENCES inputs (id) DEFERRABLE INITIALLY DEFERRED,
 	organization_name TEXT    NOT NULL,
 	report_id         TEXT    NOT NULL,
 	contact_info      TEXT    NOT NULL,
@@ -33,6 +35,7 @@ CREATE TABLE reports (
 	UNIQUE (organization_name, report_id)
 );
 CREATE INDEX reports_start ON reports (start_time);
+-- Foreign-key checks look reports up by input_id.
 CREATE INDEX reports_input ON reports (input_id);
 
 CREATE TABLE policies (
