@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"database/sql"
-	"errors"
 	"fmt"
 	"strings"
 
@@ -13,29 +12,27 @@ import (
 )
 
 const (
-	qRawInsert = `INSERT INTO raw (sha256, size, data) VALUES (?, ?, ?) ON CONFLICT (sha256) DO NOTHING RETURNING id`
-	qRawFind   = `SELECT id FROM raw WHERE sha256 = ?`
-	qMaxInput  = `SELECT coalesce(max(id), 0) FROM inputs`
-	qInputNew  = `INSERT INTO inputs (id, raw_id, source, origin, received_at, outcome, stored, duplicates, invalid, error)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+	qMaxInput = `SELECT coalesce(max(id), 0) FROM inputs`
+	qInputNew = `INSERT INTO inputs (id, sha256, size, source, origin, received_at, outcome, stored, duplicates, invalid, error, data)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
 	qInputSet = `UPDATE inputs SET outcome = ?, stored = ?, duplicates = ?, invalid = ?, error = ? WHERE id = ?`
 	qReport   = `INSERT INTO reports (input_id, organization_name, report_id, contact_info, start_time, end_time, warnings)
 VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (organization_name, report_id) DO NOTHING`
 	qPolicy = `INSERT INTO policies (report_id, position, policy_type, policy_domain, policy_string, mx_host,
 successful_sessions, failed_sessions) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`
-	qDetail = `INSERT INTO failure_details (policy_id, result_type, sending_mta_ip, receiving_mx_hostname,
-receiving_mx_helo, receiving_ip, failed_sessions, additional_information, failure_reason_code)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`
+	qDetail = `INSERT INTO failure_details (report_id, policy_position, position, result_type, sending_mta_ip,
+receiving_mx_hostname, receiving_mx_helo, receiving_ip, failed_sessions, additional_information, failure_reason_code)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
 	qDomainDay = `INSERT INTO domain_days (policy_domain, day, reports, successful_sessions, failed_sessions)
 VALUES (?, ?, 1, ?, ?) ON CONFLICT (policy_domain, day) DO UPDATE SET reports = reports + 1,
 successful_sessions = successful_sessions + excluded.successful_sessions,
 failed_sessions = failed_sessions + excluded.failed_sessions`
-	qMXDay = `INSERT INTO mx_days (policy_domain, day, mx_host, result_type, failed_sessions)
-VALUES (?, ?, ?, ?, ?) ON CONFLICT (policy_domain, day, mx_host, result_type) DO UPDATE SET
+	qMXDay = `INSERT INTO mx_days (policy_domain, mx_host, result_type, day, failed_sessions)
+VALUES (?, ?, ?, ?, ?) ON CONFLICT (policy_domain, mx_host, result_type, day) DO UPDATE SET
 failed_sessions = failed_sessions + excluded.failed_sessions`
 )
 
-var writeQueries = []string{qRawInsert, qRawFind, qMaxInput, qInputNew, qInputSet, qReport, qPolicy, qDetail,
+var writeQueries = []string{qMaxInput, qInputNew, qInputSet, qReport, qPolicy, qDetail,
 	qDomainDay, qMXDay}
 
 // writer is one write transaction with its statements bound.
@@ -104,31 +101,18 @@ func (db *DB) ingestOne(w *writer, in *store.Input) (store.Result, error) {
 		_, err := w.exec(qInputSet, string(res.Outcome), res.Stored, res.Duplicates, res.Invalid, errText, in.ID)
 		return res, err
 	}
-	rawID, err := db.rawID(w, in.Data)
-	if err != nil {
-		return res, err
-	}
 	at := in.ReceivedAt
 	if at.IsZero() {
 		at = db.Now()
 	}
-	_, err = w.exec(qInputNew, res.InputID, rawID, in.Source, in.Origin, at.UnixMilli(),
-		string(res.Outcome), res.Stored, res.Duplicates, res.Invalid, errText)
-	return res, err
-}
-
-// rawID stores data once per content and returns its row id.
-func (db *DB) rawID(w *writer, data []byte) (int64, error) {
-	sum := sha256.Sum256(data)
+	data := in.Data
 	if data == nil {
-		data = []byte{}
+		data = []byte{} // NOT NULL: an empty input is still an input
 	}
-	var id int64
-	err := w.st[qRawInsert].QueryRowContext(w.ctx, sum[:], len(data), data).Scan(&id)
-	if errors.Is(err, sql.ErrNoRows) { // the same bytes arrived before
-		err = w.st[qRawFind].QueryRowContext(w.ctx, sum[:]).Scan(&id)
-	}
-	return id, err
+	sum := sha256.Sum256(data)
+	_, err := w.exec(qInputNew, res.InputID, sum[:], len(data), in.Source, in.Origin, at.UnixMilli(),
+		string(res.Outcome), res.Stored, res.Duplicates, res.Invalid, errText, data)
+	return res, err
 }
 
 // insertReport stores r and its rollups; it returns 0 for a report already
@@ -147,17 +131,12 @@ func (db *DB) insertReport(w *writer, inputID int64, r *parse.Report) (int64, er
 		return 0, err
 	}
 	for i, p := range r.Policies {
-		pr, err := w.exec(qPolicy, id, i, p.Type, p.Domain, strings.Join(p.String, "\n"),
-			strings.Join(p.MXHosts, "\n"), p.SuccessfulSessions, p.FailedSessions)
-		if err != nil {
+		if _, err := w.exec(qPolicy, id, i, p.Type, p.Domain, strings.Join(p.String, "\n"),
+			strings.Join(p.MXHosts, "\n"), p.SuccessfulSessions, p.FailedSessions); err != nil {
 			return 0, err
 		}
-		pid, err := pr.LastInsertId()
-		if err != nil {
-			return 0, err
-		}
-		for _, fd := range p.FailureDetails {
-			if _, err := w.exec(qDetail, pid, fd.ResultType, fd.SendingMTAIP, fd.ReceivingMXHostname,
+		for j, fd := range p.FailureDetails {
+			if _, err := w.exec(qDetail, id, i, j, fd.ResultType, fd.SendingMTAIP, fd.ReceivingMXHostname,
 				fd.ReceivingMXHelo, fd.ReceivingIP, fd.FailedSessions, fd.AdditionalInformation, fd.FailureReasonCode); err != nil {
 				return 0, err
 			}
@@ -171,7 +150,7 @@ func (db *DB) insertReport(w *writer, inputID int64, r *parse.Report) (int64, er
 		}
 	}
 	for _, m := range mxs {
-		if _, err := w.exec(qMXDay, m.Domain, day, m.MX, m.ResultType, m.FailedSessions); err != nil {
+		if _, err := w.exec(qMXDay, m.Domain, m.MX, m.ResultType, day, m.FailedSessions); err != nil {
 			return 0, err
 		}
 	}

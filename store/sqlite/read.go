@@ -149,8 +149,8 @@ func (db *DB) Report(ctx context.Context, id int64) (*store.StoredReport, error)
 	var start, end, received int64
 	var warnings string
 	err := db.read.QueryRowContext(ctx, `SELECT r.id, r.organization_name, r.report_id, r.contact_info, r.start_time,
-r.end_time, r.warnings, i.id, raw.sha256, raw.size, i.source, i.origin, i.received_at, i.outcome, i.error
-FROM reports r JOIN inputs i ON i.id = r.input_id JOIN raw ON raw.id = i.raw_id WHERE r.id = ?`, id).Scan(
+r.end_time, r.warnings, i.id, i.sha256, i.size, i.source, i.origin, i.received_at, i.outcome, i.error
+FROM reports r JOIN inputs i ON i.id = r.input_id WHERE r.id = ?`, id).Scan(
 		&sr.ID, &sr.Report.OrganizationName, &sr.Report.ReportID, &sr.Report.ContactInfo, &start, &end, &warnings,
 		&sr.Input.ID, &sr.Input.SHA256, &sr.Input.Size, &sr.Input.Source, &sr.Input.Origin, &received,
 		&sr.Input.Outcome, &sr.Input.Error)
@@ -179,10 +179,11 @@ func splitNonEmpty(s string) []string {
 }
 
 func (db *DB) loadPolicies(ctx context.Context, reportID int64) ([]parse.Policy, error) {
-	rows, err := db.read.QueryContext(ctx, `SELECT p.id, p.policy_type, p.policy_domain, p.policy_string, p.mx_host,
+	rows, err := db.read.QueryContext(ctx, `SELECT p.position, p.policy_type, p.policy_domain, p.policy_string, p.mx_host,
 p.successful_sessions, p.failed_sessions, f.result_type, f.sending_mta_ip, f.receiving_mx_hostname,
 f.receiving_mx_helo, f.receiving_ip, f.failed_sessions, f.additional_information, f.failure_reason_code
-FROM policies p LEFT JOIN failure_details f ON f.policy_id = p.id WHERE p.report_id = ? ORDER BY p.position, f.id`, reportID)
+FROM policies p LEFT JOIN failure_details f ON f.report_id = p.report_id AND f.policy_position = p.position
+WHERE p.report_id = ? ORDER BY p.position, f.position`, reportID)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: loading policies of report %d: %w", reportID, err)
 	}
@@ -218,8 +219,8 @@ FROM policies p LEFT JOIN failure_details f ON f.policy_id = p.id WHERE p.report
 
 // Inputs lists recorded inputs, oldest first.
 func (db *DB) Inputs(ctx context.Context, f store.InputFilter) ([]store.InputInfo, error) {
-	q := `SELECT i.id, raw.sha256, raw.size, i.source, i.origin, i.received_at, i.outcome, i.error
-FROM inputs i JOIN raw ON raw.id = i.raw_id WHERE i.id > ?`
+	q := `SELECT i.id, i.sha256, i.size, i.source, i.origin, i.received_at, i.outcome, i.error
+FROM inputs i WHERE i.id > ?`
 	args := []any{f.AfterID}
 	if len(f.Outcomes) > 0 {
 		q += " AND i.outcome IN (" + strings.TrimSuffix(strings.Repeat("?,", len(f.Outcomes)), ",") + ")"
@@ -252,7 +253,7 @@ FROM inputs i JOIN raw ON raw.id = i.raw_id WHERE i.id > ?`
 // Raw returns an input's bytes.
 func (db *DB) Raw(ctx context.Context, inputID int64) ([]byte, error) {
 	var data []byte
-	err := db.read.QueryRowContext(ctx, `SELECT raw.data FROM inputs i JOIN raw ON raw.id = i.raw_id WHERE i.id = ?`, inputID).Scan(&data)
+	err := db.read.QueryRowContext(ctx, `SELECT data FROM inputs WHERE id = ?`, inputID).Scan(&data)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, fmt.Errorf("input %d: %w", inputID, store.ErrNotFound)
 	}
