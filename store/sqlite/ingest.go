@@ -11,84 +11,125 @@ import (
 	"github.com/tlsrpt/tlsrpt/store"
 )
 
-const (
-	qMaxInput = `SELECT coalesce(max(id), 0) FROM inputs`
-	qInputNew = `INSERT INTO inputs (id, sha256, size, source, origin, received_at, outcome, stored, duplicates, invalid, error, data)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
-	qInputSet = `UPDATE inputs SET outcome = ?, stored = ?, duplicates = ?, invalid = ?, error = ? WHERE id = ?`
-	qReport   = `INSERT INTO reports (input_id, organization_name, report_id, contact_info, start_time, end_time, warnings)
-VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (organization_name, report_id) DO NOTHING`
-	qPolicy = `INSERT INTO policies (report_id, position, policy_type, policy_domain, policy_string, mx_host,
-successful_sessions, failed_sessions) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`
-	qDetail = `INSERT INTO failure_details (report_id, policy_position, position, result_type, sending_mta_ip,
-receiving_mx_hostname, receiving_mx_helo, receiving_ip, failed_sessions, additional_information, failure_reason_code)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
-	qDomainDay = `INSERT INTO domain_days (policy_domain, day, reports, successful_sessions, failed_sessions)
-VALUES (?, ?, 1, ?, ?) ON CONFLICT (policy_domain, day) DO UPDATE SET reports = reports + 1,
-successful_sessions = successful_sessions + excluded.successful_sessions,
-failed_sessions = failed_sessions + excluded.failed_sessions`
-	qMXDay = `INSERT INTO mx_days (policy_domain, mx_host, result_type, day, failed_sessions)
-VALUES (?, ?, ?, ?, ?) ON CONFLICT (policy_domain, mx_host, result_type, day) DO UPDATE SET
-failed_sessions = failed_sessions + excluded.failed_sessions`
-)
-
-var writeQueries = []string{qMaxInput, qInputNew, qInputSet, qReport, qPolicy, qDetail,
-	qDomainDay, qMXDay}
-
-// writer is one write transaction with its statements bound.
-type writer struct {
-	ctx  context.Context
-	st   map[string]*sql.Stmt
-	next int64 // the id the next new input gets
-}
-
-func (w *writer) exec(q string, args ...any) (sql.Result, error) {
-	return w.st[q].ExecContext(w.ctx, args...)
-}
-
 // Ingest stores a batch of inputs in one transaction: all of them or, on
 // error, none. The transaction is durably committed (synchronous=FULL)
 // before Ingest returns, so a caller may acknowledge what it returns.
+//
+// The batch is assembled in memory first (ids, duplicates, rollups) and
+// written with a few multi-row statements per table: with an embedded
+// engine, the cost of a statement, not of a row, is what limits a writer.
 func (db *DB) Ingest(ctx context.Context, inputs []store.Input) ([]store.Result, error) {
-	results := make([]store.Result, len(inputs))
+	var results []store.Result
 	err := db.inTx(ctx, func(tx *sql.Tx) error {
-		w := &writer{ctx: ctx, st: db.bind(ctx, tx)}
-		// Writes are serialised (db.mu), so ids can be handed out here and
-		// a new input's row written once, after its reports, with its outcome.
-		if err := w.st[qMaxInput].QueryRowContext(ctx).Scan(&w.next); err != nil {
+		b, err := db.newBatch(ctx, tx)
+		if err != nil {
 			return err
 		}
-		w.next++
-		for i := range inputs {
-			res, err := db.ingestOne(w, &inputs[i])
-			if err != nil {
-				return fmt.Errorf("storing input from %s: %w", inputs[i].Origin, err)
-			}
-			results[i] = res
+		if err := b.markDuplicates(inputs); err != nil {
+			return err
 		}
-		return nil
+		results = make([]store.Result, len(inputs))
+		for i := range inputs {
+			results[i] = b.add(&inputs[i])
+		}
+		return b.write()
 	})
 	if err != nil {
-		return nil, fmt.Errorf("sqlite: %w", err)
+		return nil, fmt.Errorf("sqlite: storing %d inputs: %w", len(inputs), err)
 	}
 	return results, nil
 }
 
-func (db *DB) ingestOne(w *writer, in *store.Input) (store.Result, error) {
+type reportKey struct{ org, id string }
+
+type domainDay struct {
+	domain string
+	day    int64
+}
+
+type mxDay struct {
+	domain, mx, resultType string
+	day                    int64
+}
+
+type domainRollup struct{ reports, successful, failed int64 }
+
+// batch is one transaction's writes, assembled before they are written.
+type batch struct {
+	db         *DB
+	ctx        context.Context
+	tx         *sql.Tx
+	nextInput  int64
+	nextReport int64
+	existing   map[reportKey]bool // stored before, or earlier in this batch
+
+	inputs, reports, policies, details, updates [][]any
+	domainDays                                  map[domainDay]*domainRollup
+	mxDays                                      map[mxDay]int64
+}
+
+func (db *DB) newBatch(ctx context.Context, tx *sql.Tx) (*batch, error) {
+	b := &batch{db: db, ctx: ctx, tx: tx, existing: map[reportKey]bool{},
+		domainDays: map[domainDay]*domainRollup{}, mxDays: map[mxDay]int64{}}
+	// Writes are serialised (db.mu), so ids can be handed out here.
+	err := tx.QueryRowContext(ctx, `SELECT (SELECT coalesce(max(id), 0) FROM inputs), (SELECT coalesce(max(id), 0) FROM reports)`).
+		Scan(&b.nextInput, &b.nextReport)
+	b.nextInput++
+	b.nextReport++
+	return b, err
+}
+
+// markDuplicates finds which of the batch's reports are already stored.
+func (b *batch) markDuplicates(inputs []store.Input) error {
+	var keys []any
+	for i := range inputs {
+		for _, r := range inputs[i].Reports {
+			keys = append(keys, r.OrganizationName, r.ReportID)
+		}
+	}
+	const perQuery = 400
+	for len(keys) > 0 {
+		n := min(len(keys)/2, perQuery)
+		q := `SELECT organization_name, report_id FROM reports WHERE (organization_name, report_id) IN (VALUES ` +
+			placeholders(n, 2) + `)`
+		rows, err := b.tx.QueryContext(b.ctx, q, keys[:2*n]...)
+		if err != nil {
+			return err
+		}
+		for rows.Next() {
+			var k reportKey
+			if err := rows.Scan(&k.org, &k.id); err != nil {
+				rows.Close()
+				return err
+			}
+			b.existing[k] = true
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		keys = keys[2*n:]
+	}
+	return nil
+}
+
+// add assembles one input's rows and returns its result.
+func (b *batch) add(in *store.Input) store.Result {
 	res := store.Result{InputID: in.ID}
 	if in.ID == 0 {
-		res.InputID = w.next
-		w.next++
+		res.InputID = b.nextInput
+		b.nextInput++
 	}
 	for _, r := range in.Reports {
-		id, err := db.insertReport(w, res.InputID, r)
-		if err != nil {
-			return res, err
-		}
-		if id == 0 {
+		k := reportKey{r.OrganizationName, r.ReportID}
+		if b.existing[k] {
 			res.Duplicates++
 			continue
 		}
+		b.existing[k] = true
+		id := b.nextReport
+		b.nextReport++
+		b.addReport(id, res.InputID, r)
 		res.Stored++
 		res.ReportIDs = append(res.ReportIDs, id)
 	}
@@ -98,61 +139,150 @@ func (db *DB) ingestOne(w *writer, in *store.Input) (store.Result, error) {
 	res.Outcome = store.OutcomeOf(res, in.NoReport)
 	errText := strings.Join(in.Errors, "\n")
 	if in.ID != 0 {
-		_, err := w.exec(qInputSet, string(res.Outcome), res.Stored, res.Duplicates, res.Invalid, errText, in.ID)
-		return res, err
+		b.updates = append(b.updates, []any{string(res.Outcome), res.Stored, res.Duplicates, res.Invalid, errText, in.ID})
+		return res
 	}
 	at := in.ReceivedAt
 	if at.IsZero() {
-		at = db.Now()
+		at = b.db.Now()
 	}
 	data := in.Data
 	if data == nil {
 		data = []byte{} // NOT NULL: an empty input is still an input
 	}
 	sum := sha256.Sum256(data)
-	_, err := w.exec(qInputNew, res.InputID, sum[:], len(data), in.Source, in.Origin, at.UnixMilli(),
-		string(res.Outcome), res.Stored, res.Duplicates, res.Invalid, errText, data)
-	return res, err
+	b.inputs = append(b.inputs, []any{res.InputID, sum[:], len(data), in.Source, in.Origin, at.UnixMilli(),
+		string(res.Outcome), res.Stored, res.Duplicates, res.Invalid, errText, data})
+	return res
 }
 
-// insertReport stores r and its rollups; it returns 0 for a report already
-// stored (same organization-name and report-id).
-func (db *DB) insertReport(w *writer, inputID int64, r *parse.Report) (int64, error) {
-	res, err := w.exec(qReport, inputID, r.OrganizationName, r.ReportID, r.ContactInfo,
-		r.DateRange.Start.Unix(), r.DateRange.End.Unix(), strings.Join(r.Warnings, "\n"))
-	if err != nil {
-		return 0, err
-	}
-	if n, err := res.RowsAffected(); err != nil || n == 0 {
-		return 0, err
-	}
-	id, err := res.LastInsertId()
-	if err != nil {
-		return 0, err
-	}
+func (b *batch) addReport(id, inputID int64, r *parse.Report) {
+	b.reports = append(b.reports, []any{id, inputID, r.OrganizationName, r.ReportID, r.ContactInfo,
+		r.DateRange.Start.Unix(), r.DateRange.End.Unix(), strings.Join(r.Warnings, "\n")})
 	for i, p := range r.Policies {
-		if _, err := w.exec(qPolicy, id, i, p.Type, p.Domain, strings.Join(p.String, "\n"),
-			strings.Join(p.MXHosts, "\n"), p.SuccessfulSessions, p.FailedSessions); err != nil {
-			return 0, err
-		}
+		b.policies = append(b.policies, []any{id, i, p.Type, p.Domain, strings.Join(p.String, "\n"),
+			strings.Join(p.MXHosts, "\n"), p.SuccessfulSessions, p.FailedSessions})
 		for j, fd := range p.FailureDetails {
-			if _, err := w.exec(qDetail, id, i, j, fd.ResultType, fd.SendingMTAIP, fd.ReceivingMXHostname,
-				fd.ReceivingMXHelo, fd.ReceivingIP, fd.FailedSessions, fd.AdditionalInformation, fd.FailureReasonCode); err != nil {
-				return 0, err
-			}
+			b.details = append(b.details, []any{id, i, j, fd.ResultType, fd.SendingMTAIP, fd.ReceivingMXHostname,
+				fd.ReceivingMXHelo, fd.ReceivingIP, fd.FailedSessions, fd.AdditionalInformation, fd.FailureReasonCode})
 		}
 	}
 	day := dayOf(r.DateRange.Start)
 	doms, mxs := store.Rollup(r)
 	for _, d := range doms {
-		if _, err := w.exec(qDomainDay, d.Domain, day, d.SuccessfulSessions, d.FailedSessions); err != nil {
-			return 0, err
+		k := domainDay{d.Domain, day}
+		agg := b.domainDays[k]
+		if agg == nil {
+			agg = &domainRollup{}
+			b.domainDays[k] = agg
 		}
+		agg.reports++
+		agg.successful += d.SuccessfulSessions
+		agg.failed += d.FailedSessions
 	}
 	for _, m := range mxs {
-		if _, err := w.exec(qMXDay, m.Domain, m.MX, m.ResultType, day, m.FailedSessions); err != nil {
-			return 0, err
+		b.mxDays[mxDay{m.Domain, m.MX, m.ResultType, day}] += m.FailedSessions
+	}
+}
+
+// The multi-row statements. Rows per statement stay far below SQLite's
+// limit of 32,766 bound values.
+const rowsPerStatement = 100
+
+var (
+	sqlInputs = `INSERT INTO inputs (id, sha256, size, source, origin, received_at, outcome, stored, duplicates,
+invalid, error, data) VALUES `
+	sqlReports = `INSERT INTO reports (id, input_id, organization_name, report_id, contact_info, start_time,
+end_time, warnings) VALUES `
+	sqlPolicies = `INSERT INTO policies (report_id, position, policy_type, policy_domain, policy_string, mx_host,
+successful_sessions, failed_sessions) VALUES `
+	sqlDetails = `INSERT INTO failure_details (report_id, policy_position, position, result_type, sending_mta_ip,
+receiving_mx_hostname, receiving_mx_helo, receiving_ip, failed_sessions, additional_information,
+failure_reason_code) VALUES `
+	sqlDomainDays = `INSERT INTO domain_days (policy_domain, day, reports, successful_sessions, failed_sessions)
+VALUES `
+	sqlDomainDaysUpsert = ` ON CONFLICT (policy_domain, day) DO UPDATE SET reports = reports + excluded.reports,
+successful_sessions = successful_sessions + excluded.successful_sessions,
+failed_sessions = failed_sessions + excluded.failed_sessions`
+	sqlMXDays       = `INSERT INTO mx_days (policy_domain, mx_host, result_type, day, failed_sessions) VALUES `
+	sqlMXDaysUpsert = ` ON CONFLICT (policy_domain, mx_host, result_type, day) DO UPDATE SET
+failed_sessions = failed_sessions + excluded.failed_sessions`
+	sqlInputUpdate = `UPDATE inputs SET outcome = ?, stored = ?, duplicates = ?, invalid = ?, error = ? WHERE id = ?`
+)
+
+// write sends the assembled rows. Reports go before the inputs that
+// reference them; the foreign key is deferred to the commit.
+func (b *batch) write() error {
+	domainRows := make([][]any, 0, len(b.domainDays))
+	for k, v := range b.domainDays {
+		domainRows = append(domainRows, []any{k.domain, k.day, v.reports, v.successful, v.failed})
+	}
+	mxRows := make([][]any, 0, len(b.mxDays))
+	for k, v := range b.mxDays {
+		mxRows = append(mxRows, []any{k.domain, k.mx, k.resultType, k.day, v})
+	}
+	for _, t := range []struct {
+		head, tail string
+		rows       [][]any
+	}{
+		{sqlReports, "", b.reports},
+		{sqlPolicies, "", b.policies},
+		{sqlDetails, "", b.details},
+		{sqlDomainDays, sqlDomainDaysUpsert, domainRows},
+		{sqlMXDays, sqlMXDaysUpsert, mxRows},
+		{sqlInputs, "", b.inputs},
+	} {
+		if err := b.insert(t.head, t.tail, t.rows); err != nil {
+			return err
 		}
 	}
-	return id, nil
+	for _, u := range b.updates {
+		if _, err := b.tx.ExecContext(b.ctx, sqlInputUpdate, u...); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (b *batch) insert(head, tail string, rows [][]any) error {
+	if len(rows) == 0 {
+		return nil
+	}
+	cols := len(rows[0])
+	args := make([]any, 0, rowsPerStatement*cols)
+	for len(rows) > 0 {
+		n := min(len(rows), rowsPerStatement)
+		args = args[:0]
+		for _, r := range rows[:n] {
+			args = append(args, r...)
+		}
+		q := head + placeholders(n, cols) + tail
+		var err error
+		if st, ok := b.db.stmts[q]; ok { // the full-size statements are prepared at Open
+			_, err = b.tx.StmtContext(b.ctx, st).ExecContext(b.ctx, args...)
+		} else {
+			_, err = b.tx.ExecContext(b.ctx, q, args...)
+		}
+		if err != nil {
+			return fmt.Errorf("%s: %w", strings.Fields(head)[2], err)
+		}
+		rows = rows[n:]
+	}
+	return nil
+}
+
+// placeholders returns n groups of cols "?" each: "(?,?),(?,?)".
+func placeholders(n, cols int) string {
+	group := "(" + strings.TrimSuffix(strings.Repeat("?,", cols), ",") + ")"
+	return strings.TrimSuffix(strings.Repeat(group+",", n), ",")
+}
+
+// writeQueries are prepared once at Open: the full-size multi-row inserts.
+var writeQueries = []string{
+	sqlInputs + placeholders(rowsPerStatement, 12),
+	sqlReports + placeholders(rowsPerStatement, 8),
+	sqlPolicies + placeholders(rowsPerStatement, 8),
+	sqlDetails + placeholders(rowsPerStatement, 11),
+	sqlDomainDays + placeholders(rowsPerStatement, 5) + sqlDomainDaysUpsert,
+	sqlMXDays + placeholders(rowsPerStatement, 5) + sqlMXDaysUpsert,
 }

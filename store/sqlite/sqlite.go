@@ -162,17 +162,6 @@ func (db *DB) inTx(ctx context.Context, fn func(*sql.Tx) error) error {
 	return tx.Commit()
 }
 
-// bind returns the writeQueries, prepared at Open, bound to tx. (The write
-// pool has one connection, held by tx: preparing now would wait for it
-// forever.)
-func (db *DB) bind(ctx context.Context, tx *sql.Tx) map[string]*sql.Stmt {
-	bound := make(map[string]*sql.Stmt, len(db.stmts))
-	for q, s := range db.stmts {
-		bound[q] = tx.StmtContext(ctx, s)
-	}
-	return bound
-}
-
 func firstLine(s string) string {
 	s = strings.TrimSpace(s)
 	if i := strings.IndexByte(s, '\n'); i >= 0 {

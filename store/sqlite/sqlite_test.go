@@ -74,6 +74,24 @@ func TestIngestStoresOnceKeepsEveryInput(t *testing.T) {
 	}
 }
 
+func TestDuplicateWithinOneBatch(t *testing.T) {
+	db := mustOpenStore(t)
+	r := report("Org", "twice", 1, pol("example.com", 4, 0))
+	res := ingest(t, db,
+		store.Input{Data: []byte("a"), Reports: []*parse.Report{r}},
+		store.Input{Data: []byte("b"), Reports: []*parse.Report{r, r}})
+	if res[0].Stored != 1 || res[1].Stored != 0 || res[1].Duplicates != 2 || res[1].Outcome != store.OutcomeDuplicate {
+		t.Errorf("results = %+v", res)
+	}
+	if res[0].InputID == res[1].InputID {
+		t.Errorf("inputs share id %d", res[0].InputID)
+	}
+	totals, _ := db.DomainTotals(context.Background(), store.Filter{})
+	if len(totals) != 1 || totals[0].Reports != 1 || totals[0].SuccessfulSessions != 4 {
+		t.Errorf("totals = %+v", totals)
+	}
+}
+
 func TestInvalidAndNoReportInputsAreKept(t *testing.T) {
 	db := mustOpenStore(t)
 	ctx := context.Background()
