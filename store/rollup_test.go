@@ -59,13 +59,30 @@ func TestRollup(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			doms, mxs := store.Rollup(&parse.Report{Policies: tt.pols})
-			if !slices.Equal(doms, tt.doms) {
-				t.Errorf("domains = %+v, want %+v", doms, tt.doms)
+			s := store.Rollup(&parse.Report{Policies: tt.pols})
+			if !slices.Equal(s.Domains, tt.doms) {
+				t.Errorf("domains = %+v, want %+v", s.Domains, tt.doms)
 			}
-			if !slices.Equal(mxs, tt.mxs) {
-				t.Errorf("mx = %+v, want %+v", mxs, tt.mxs)
+			if !slices.Equal(s.MX, tt.mxs) {
+				t.Errorf("mx = %+v, want %+v", s.MX, tt.mxs)
 			}
 		})
+	}
+}
+
+func TestRollupSendingIPs(t *testing.T) {
+	fd := func(ip, rt string, n int64) parse.FailureDetail {
+		return parse.FailureDetail{SendingMTAIP: ip, ResultType: rt, FailedSessions: n}
+	}
+	s := store.Rollup(&parse.Report{Policies: []parse.Policy{
+		{Domain: "a.example", FailureDetails: []parse.FailureDetail{fd("192.0.2.1", "x", 2), fd("192.0.2.1", "x", 3), fd("192.0.2.2", "x", 1)}},
+		{Domain: "a.example", FailureDetails: []parse.FailureDetail{fd("192.0.2.1", "x", 5), fd("192.0.2.2", "x", 4)}},
+	}})
+	want := []store.IPFailures{
+		{Domain: "a.example", IP: "192.0.2.1", ResultType: "x", FailedSessions: 5},
+		{Domain: "a.example", IP: "192.0.2.2", ResultType: "x", FailedSessions: 4},
+	}
+	if !slices.Equal(s.IPs, want) {
+		t.Errorf("IPs = %+v, want %+v", s.IPs, want)
 	}
 }

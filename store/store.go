@@ -30,6 +30,22 @@ type Store interface {
 	DomainTotals(ctx context.Context, f Filter) ([]DomainTotal, error)
 	// MXTotals sums failed sessions per policy domain, MX host and result type.
 	MXTotals(ctx context.Context, f Filter) ([]MXTotal, error)
+	// DayTotals sums sessions per policy domain and UTC day.
+	DayTotals(ctx context.Context, f Filter) ([]DayTotal, error)
+	// SenderTotals sums sessions per policy domain and sending organisation.
+	SenderTotals(ctx context.Context, f Filter) ([]SenderTotal, error)
+	// IPTotals sums failed sessions per policy domain, sending MTA IP and
+	// result type.
+	IPTotals(ctx context.Context, f Filter) ([]IPTotal, error)
+	// Policies lists the distinct policies senders applied to each domain.
+	Policies(ctx context.Context, f Filter) ([]PolicySeen, error)
+	// Failures lists failure details as reported, newest report first.
+	Failures(ctx context.Context, f FailureFilter) ([]FailureRow, error)
+	// MaxReportID is the id of the newest stored report, 0 when none.
+	MaxReportID(ctx context.Context) (int64, error)
+	// Mark returns a named position (0 when never set); SetMark sets it.
+	Mark(ctx context.Context, name string) (int64, error)
+	SetMark(ctx context.Context, name string, value int64) error
 	// Ping checks that the store can be reached.
 	Ping(ctx context.Context) error
 	Close() error
@@ -146,13 +162,77 @@ type DomainTotal struct {
 	Reports            int64
 	SuccessfulSessions int64
 	FailedSessions     int64
+	// Days is the number of UTC days with reports, from First to Last.
+	Days        int64
+	First, Last time.Time
 }
 
 // MXTotal is the failed sessions of one domain's MX host under one result
-// type. MX is empty for failure details that named no host.
+// type. MX is empty for failure details that named no host. First and Last
+// are the UTC days of the first and last report of such failures.
 type MXTotal struct {
 	Domain         string
 	MX             string
 	ResultType     string
 	FailedSessions int64
+	First, Last    time.Time
+}
+
+// DayTotal is the sessions of one policy domain on one UTC day.
+type DayTotal struct {
+	Domain             string
+	Day                time.Time
+	Reports            int64
+	SuccessfulSessions int64
+	FailedSessions     int64
+}
+
+// SenderTotal is the sessions one organisation reported for one domain.
+type SenderTotal struct {
+	Domain             string
+	Organization       string
+	Reports            int64
+	SuccessfulSessions int64
+	FailedSessions     int64
+}
+
+// IPTotal is the failed sessions from one sending MTA IP to one domain under
+// one result type. IP is empty for failure details that named none.
+type IPTotal struct {
+	Domain         string
+	IP             string
+	ResultType     string
+	FailedSessions int64
+}
+
+// PolicySeen is a policy as senders applied it to a domain, and the UTC days
+// of the first and last report that carried it.
+type PolicySeen struct {
+	Domain      string
+	Type        string
+	Lines       []string // policy-string
+	MXHosts     []string
+	First, Last time.Time
+	Reports     int64
+}
+
+// FailureFilter selects failure details. Empty fields do not filter.
+type FailureFilter struct {
+	Filter
+	MX          []string
+	ResultTypes []string
+	Senders     []string // organization-name
+	// Only reports with AfterReport < id <= UpToReport (0: no bound).
+	AfterReport, UpToReport int64
+}
+
+// FailureRow is one failure detail with the report it came in.
+type FailureRow struct {
+	ReportID     int64 // the store's id
+	Organization string
+	ReportRef    string // the report-id the sender gave
+	Start, End   time.Time
+	Domain       string
+	PolicyType   string
+	Detail       parse.FailureDetail
 }

@@ -54,6 +54,20 @@ type mxDay struct {
 
 type domainRollup struct{ reports, successful, failed int64 }
 
+type senderDay struct {
+	domain, org string
+	day         int64
+}
+
+type ipDay struct {
+	domain, ip, resultType string
+	day                    int64
+}
+
+type policySeen struct{ domain, typ, lines, mx string }
+
+type policyRollup struct{ first, last, reports int64 }
+
 // batch is one transaction's writes, assembled before they are written.
 type batch struct {
 	db         *DB
@@ -66,11 +80,15 @@ type batch struct {
 	inputs, reports, policies, details, updates [][]any
 	domainDays                                  map[domainDay]*domainRollup
 	mxDays                                      map[mxDay]int64
+	senderDays                                  map[senderDay]*domainRollup
+	ipDays                                      map[ipDay]int64
+	policiesSeen                                map[policySeen]*policyRollup
 }
 
 func (db *DB) newBatch(ctx context.Context, tx *sql.Tx) (*batch, error) {
 	b := &batch{db: db, ctx: ctx, tx: tx, existing: map[reportKey]bool{},
-		domainDays: map[domainDay]*domainRollup{}, mxDays: map[mxDay]int64{}}
+		domainDays: map[domainDay]*domainRollup{}, mxDays: map[mxDay]int64{},
+		senderDays: map[senderDay]*domainRollup{}, ipDays: map[ipDay]int64{}, policiesSeen: map[policySeen]*policyRollup{}}
 	// Writes are serialised (db.mu), so ids can be handed out here.
 	err := tx.QueryRowContext(ctx, `SELECT (SELECT coalesce(max(id), 0) FROM inputs), (SELECT coalesce(max(id), 0) FROM reports)`).
 		Scan(&b.nextInput, &b.nextReport)
@@ -159,30 +177,43 @@ func (b *batch) add(in *store.Input) store.Result {
 func (b *batch) addReport(id, inputID int64, r *parse.Report) {
 	b.reports = append(b.reports, []any{id, inputID, r.OrganizationName, r.ReportID, r.ContactInfo,
 		r.DateRange.Start.Unix(), r.DateRange.End.Unix(), strings.Join(r.Warnings, "\n")})
+	day := dayOf(r.DateRange.Start)
 	for i, p := range r.Policies {
-		b.policies = append(b.policies, []any{id, i, p.Type, p.Domain, strings.Join(p.String, "\n"),
-			strings.Join(p.MXHosts, "\n"), p.SuccessfulSessions, p.FailedSessions})
+		lines, mx := strings.Join(p.String, "\n"), strings.Join(p.MXHosts, "\n")
+		b.policies = append(b.policies, []any{id, i, p.Type, p.Domain, lines, mx, p.SuccessfulSessions, p.FailedSessions})
+		k := policySeen{p.Domain, p.Type, lines, mx}
+		if ps := b.policiesSeen[k]; ps == nil {
+			b.policiesSeen[k] = &policyRollup{first: day, last: day, reports: 1}
+		} else {
+			ps.first, ps.last, ps.reports = min(ps.first, day), max(ps.last, day), ps.reports+1
+		}
 		for j, fd := range p.FailureDetails {
 			b.details = append(b.details, []any{id, i, j, fd.ResultType, fd.SendingMTAIP, fd.ReceivingMXHostname,
 				fd.ReceivingMXHelo, fd.ReceivingIP, fd.FailedSessions, fd.AdditionalInformation, fd.FailureReasonCode})
 		}
 	}
-	day := dayOf(r.DateRange.Start)
-	doms, mxs := store.Rollup(r)
-	for _, d := range doms {
-		k := domainDay{d.Domain, day}
-		agg := b.domainDays[k]
-		if agg == nil {
-			agg = &domainRollup{}
-			b.domainDays[k] = agg
-		}
-		agg.reports++
-		agg.successful += d.SuccessfulSessions
-		agg.failed += d.FailedSessions
+	s := store.Rollup(r)
+	for _, d := range s.Domains {
+		addSessions(b.domainDays, domainDay{d.Domain, day}, d)
+		addSessions(b.senderDays, senderDay{d.Domain, r.OrganizationName, day}, d)
 	}
-	for _, m := range mxs {
+	for _, m := range s.MX {
 		b.mxDays[mxDay{m.Domain, m.MX, m.ResultType, day}] += m.FailedSessions
 	}
+	for _, x := range s.IPs {
+		b.ipDays[ipDay{x.Domain, x.IP, x.ResultType, day}] += x.FailedSessions
+	}
+}
+
+func addSessions[K comparable](m map[K]*domainRollup, k K, d store.DomainSessions) {
+	agg := m[k]
+	if agg == nil {
+		agg = &domainRollup{}
+		m[k] = agg
+	}
+	agg.reports++
+	agg.successful += d.SuccessfulSessions
+	agg.failed += d.FailedSessions
 }
 
 // The multi-row statements. Rows per statement stay far below SQLite's
@@ -207,6 +238,16 @@ failed_sessions = failed_sessions + excluded.failed_sessions`
 	sqlMXDays       = `INSERT INTO mx_days (policy_domain, mx_host, result_type, day, failed_sessions) VALUES `
 	sqlMXDaysUpsert = ` ON CONFLICT (policy_domain, mx_host, result_type, day) DO UPDATE SET
 failed_sessions = failed_sessions + excluded.failed_sessions`
+	sqlSenderDays       = `INSERT INTO sender_days (policy_domain, organization_name, day, reports, successful_sessions, failed_sessions) VALUES `
+	sqlSenderDaysUpsert = ` ON CONFLICT (policy_domain, organization_name, day) DO UPDATE SET reports = reports + excluded.reports,
+successful_sessions = successful_sessions + excluded.successful_sessions,
+failed_sessions = failed_sessions + excluded.failed_sessions`
+	sqlIPDays       = `INSERT INTO ip_days (policy_domain, sending_mta_ip, result_type, day, failed_sessions) VALUES `
+	sqlIPDaysUpsert = ` ON CONFLICT (policy_domain, sending_mta_ip, result_type, day) DO UPDATE SET
+failed_sessions = failed_sessions + excluded.failed_sessions`
+	sqlPoliciesSeen       = `INSERT INTO domain_policies (policy_domain, policy_type, policy_string, mx_host, first_day, last_day, reports) VALUES `
+	sqlPoliciesSeenUpsert = ` ON CONFLICT (policy_domain, policy_type, policy_string, mx_host) DO UPDATE SET
+first_day = min(first_day, excluded.first_day), last_day = max(last_day, excluded.last_day), reports = reports + excluded.reports`
 	sqlInputUpdate = `UPDATE inputs SET outcome = ?, stored = ?, duplicates = ?, invalid = ?, error = ? WHERE id = ?`
 )
 
@@ -221,6 +262,18 @@ func (b *batch) write() error {
 	for k, v := range b.mxDays {
 		mxRows = append(mxRows, []any{k.domain, k.mx, k.resultType, k.day, v})
 	}
+	senderRows := make([][]any, 0, len(b.senderDays))
+	for k, v := range b.senderDays {
+		senderRows = append(senderRows, []any{k.domain, k.org, k.day, v.reports, v.successful, v.failed})
+	}
+	ipRows := make([][]any, 0, len(b.ipDays))
+	for k, v := range b.ipDays {
+		ipRows = append(ipRows, []any{k.domain, k.ip, k.resultType, k.day, v})
+	}
+	policyRows := make([][]any, 0, len(b.policiesSeen))
+	for k, v := range b.policiesSeen {
+		policyRows = append(policyRows, []any{k.domain, k.typ, k.lines, k.mx, v.first, v.last, v.reports})
+	}
 	for _, t := range []struct {
 		head, tail string
 		rows       [][]any
@@ -230,6 +283,9 @@ func (b *batch) write() error {
 		{sqlDetails, "", b.details},
 		{sqlDomainDays, sqlDomainDaysUpsert, domainRows},
 		{sqlMXDays, sqlMXDaysUpsert, mxRows},
+		{sqlSenderDays, sqlSenderDaysUpsert, senderRows},
+		{sqlIPDays, sqlIPDaysUpsert, ipRows},
+		{sqlPoliciesSeen, sqlPoliciesSeenUpsert, policyRows},
 		{sqlInputs, "", b.inputs},
 	} {
 		if err := b.insert(t.head, t.tail, t.rows); err != nil {
@@ -285,4 +341,7 @@ var writeQueries = []string{
 	sqlDetails + placeholders(rowsPerStatement, 11),
 	sqlDomainDays + placeholders(rowsPerStatement, 5) + sqlDomainDaysUpsert,
 	sqlMXDays + placeholders(rowsPerStatement, 5) + sqlMXDaysUpsert,
+	sqlSenderDays + placeholders(rowsPerStatement, 6) + sqlSenderDaysUpsert,
+	sqlIPDays + placeholders(rowsPerStatement, 5) + sqlIPDaysUpsert,
+	sqlPoliciesSeen + placeholders(rowsPerStatement, 7) + sqlPoliciesSeenUpsert,
 }

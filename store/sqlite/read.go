@@ -40,8 +40,8 @@ func where(f store.Filter, domainCol, dayCol string) (string, []any) {
 // DomainTotals sums the domain rollups.
 func (db *DB) DomainTotals(ctx context.Context, f store.Filter) ([]store.DomainTotal, error) {
 	w, args := where(f, "policy_domain", "day")
-	rows, err := db.read.QueryContext(ctx, `SELECT policy_domain, sum(reports), sum(successful_sessions), sum(failed_sessions)
-FROM domain_days`+w+` GROUP BY policy_domain ORDER BY policy_domain`, args...)
+	rows, err := db.read.QueryContext(ctx, `SELECT policy_domain, sum(reports), sum(successful_sessions), sum(failed_sessions),
+count(*), min(day), max(day) FROM domain_days`+w+` GROUP BY policy_domain ORDER BY policy_domain`, args...)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: domain totals: %w", err)
 	}
@@ -49,9 +49,11 @@ FROM domain_days`+w+` GROUP BY policy_domain ORDER BY policy_domain`, args...)
 	var out []store.DomainTotal
 	for rows.Next() {
 		var t store.DomainTotal
-		if err := rows.Scan(&t.Domain, &t.Reports, &t.SuccessfulSessions, &t.FailedSessions); err != nil {
+		var first, last int64
+		if err := rows.Scan(&t.Domain, &t.Reports, &t.SuccessfulSessions, &t.FailedSessions, &t.Days, &first, &last); err != nil {
 			return nil, err
 		}
+		t.First, t.Last = dayTime(first), dayTime(last)
 		out = append(out, t)
 	}
 	return out, rows.Err()
@@ -60,8 +62,13 @@ FROM domain_days`+w+` GROUP BY policy_domain ORDER BY policy_domain`, args...)
 // MXTotals sums the MX rollups.
 func (db *DB) MXTotals(ctx context.Context, f store.Filter) ([]store.MXTotal, error) {
 	w, args := where(f, "policy_domain", "day")
-	rows, err := db.read.QueryContext(ctx, `SELECT policy_domain, mx_host, result_type, sum(failed_sessions)
-FROM mx_days`+w+` GROUP BY policy_domain, mx_host, result_type ORDER BY policy_domain, mx_host, result_type`, args...)
+	if w == "" {
+		w = " WHERE"
+	} else {
+		w += " AND"
+	}
+	rows, err := db.read.QueryContext(ctx, `SELECT policy_domain, mx_host, result_type, sum(failed_sessions), min(day), max(day)
+FROM mx_days`+w+` failed_sessions > 0 GROUP BY policy_domain, mx_host, result_type ORDER BY policy_domain, mx_host, result_type`, args...)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: MX totals: %w", err)
 	}
@@ -69,9 +76,11 @@ FROM mx_days`+w+` GROUP BY policy_domain, mx_host, result_type ORDER BY policy_d
 	var out []store.MXTotal
 	for rows.Next() {
 		var t store.MXTotal
-		if err := rows.Scan(&t.Domain, &t.MX, &t.ResultType, &t.FailedSessions); err != nil {
+		var first, last int64
+		if err := rows.Scan(&t.Domain, &t.MX, &t.ResultType, &t.FailedSessions, &first, &last); err != nil {
 			return nil, err
 		}
+		t.First, t.Last = dayTime(first), dayTime(last)
 		out = append(out, t)
 	}
 	return out, rows.Err()
@@ -133,8 +142,7 @@ func (db *DB) Reports(ctx context.Context, f store.Filter) ([]store.ReportInfo, 
 		if err != nil {
 			return nil, err
 		}
-		doms, _ := store.Rollup(&parse.Report{Policies: r})
-		for _, d := range doms {
+		for _, d := range store.Rollup(&parse.Report{Policies: r}).Domains {
 			out[i].Domains = append(out[i].Domains, d.Domain)
 			out[i].SuccessfulSessions += d.SuccessfulSessions
 			out[i].FailedSessions += d.FailedSessions

@@ -1,0 +1,204 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/tlsrpt/tlsrpt/store"
+)
+
+// scanAll runs q on the read pool and calls scan for each row.
+func (db *DB) scanAll(ctx context.Context, what, q string, args []any, scan func(*sql.Rows) error) error {
+	rows, err := db.read.QueryContext(ctx, q, args...)
+	if err != nil {
+		return fmt.Errorf("sqlite: %s: %w", what, err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		if err := scan(rows); err != nil {
+			return fmt.Errorf("sqlite: %s: %w", what, err)
+		}
+	}
+	return rows.Err()
+}
+
+// DayTotals reads the domain rollups day by day.
+func (db *DB) DayTotals(ctx context.Context, f store.Filter) ([]store.DayTotal, error) {
+	w, args := where(f, "policy_domain", "day")
+	var out []store.DayTotal
+	err := db.scanAll(ctx, "day totals", `SELECT policy_domain, day, reports, successful_sessions, failed_sessions
+FROM domain_days`+w+` ORDER BY policy_domain, day`, args, func(rows *sql.Rows) error {
+		var t store.DayTotal
+		var day int64
+		err := rows.Scan(&t.Domain, &day, &t.Reports, &t.SuccessfulSessions, &t.FailedSessions)
+		t.Day = dayTime(day)
+		out = append(out, t)
+		return err
+	})
+	return out, err
+}
+
+// SenderTotals sums the sender rollups.
+func (db *DB) SenderTotals(ctx context.Context, f store.Filter) ([]store.SenderTotal, error) {
+	w, args := where(f, "policy_domain", "day")
+	var out []store.SenderTotal
+	err := db.scanAll(ctx, "sender totals", `SELECT policy_domain, organization_name, sum(reports), sum(successful_sessions),
+sum(failed_sessions) FROM sender_days`+w+` GROUP BY policy_domain, organization_name ORDER BY policy_domain, organization_name`,
+		args, func(rows *sql.Rows) error {
+			var t store.SenderTotal
+			err := rows.Scan(&t.Domain, &t.Organization, &t.Reports, &t.SuccessfulSessions, &t.FailedSessions)
+			out = append(out, t)
+			return err
+		})
+	return out, err
+}
+
+// IPTotals sums the sending-IP rollups.
+func (db *DB) IPTotals(ctx context.Context, f store.Filter) ([]store.IPTotal, error) {
+	w, args := where(f, "policy_domain", "day")
+	var out []store.IPTotal
+	err := db.scanAll(ctx, "sending IP totals", `SELECT policy_domain, sending_mta_ip, result_type, sum(failed_sessions)
+FROM ip_days`+w+` GROUP BY policy_domain, sending_mta_ip, result_type ORDER BY policy_domain, sending_mta_ip, result_type`,
+		args, func(rows *sql.Rows) error {
+			var t store.IPTotal
+			err := rows.Scan(&t.Domain, &t.IP, &t.ResultType, &t.FailedSessions)
+			out = append(out, t)
+			return err
+		})
+	return out, err
+}
+
+// Policies lists the policies senders applied, with the days they were seen
+// inside the filter's range.
+func (db *DB) Policies(ctx context.Context, f store.Filter) ([]store.PolicySeen, error) {
+	var conds []string
+	var args []any
+	in("policy_domain", f.Domains, &conds, &args)
+	if !f.Since.IsZero() {
+		conds = append(conds, "last_day >= ?")
+		args = append(args, dayOf(f.Since))
+	}
+	if !f.Until.IsZero() {
+		conds = append(conds, "first_day <= ?")
+		args = append(args, dayOf(f.Until))
+	}
+	q := `SELECT policy_domain, policy_type, policy_string, mx_host, first_day, last_day, reports FROM domain_policies`
+	if len(conds) > 0 {
+		q += " WHERE " + strings.Join(conds, " AND ")
+	}
+	q += " ORDER BY policy_domain, last_day, first_day"
+	var out []store.PolicySeen
+	err := db.scanAll(ctx, "policies", q, args, func(rows *sql.Rows) error {
+		var p store.PolicySeen
+		var lines, mx string
+		var first, last int64
+		err := rows.Scan(&p.Domain, &p.Type, &lines, &mx, &first, &last, &p.Reports)
+		p.Lines, p.MXHosts = splitNonEmpty(lines), splitNonEmpty(mx)
+		p.First, p.Last = dayTime(first), dayTime(last)
+		out = append(out, p)
+		return err
+	})
+	return out, err
+}
+
+func in(col string, values []string, conds *[]string, args *[]any) {
+	if len(values) == 0 {
+		return
+	}
+	*conds = append(*conds, col+" IN ("+strings.TrimSuffix(strings.Repeat("?,", len(values)), ",")+")")
+	for _, v := range values {
+		*args = append(*args, v)
+	}
+}
+
+// Failures lists failure details, newest report first.
+func (db *DB) Failures(ctx context.Context, f store.FailureFilter) ([]store.FailureRow, error) {
+	var conds []string
+	var args []any
+	in("p.policy_domain", f.Domains, &conds, &args)
+	in("d.receiving_mx_hostname", f.MX, &conds, &args)
+	in("d.result_type", f.ResultTypes, &conds, &args)
+	in("r.organization_name", f.Senders, &conds, &args)
+	if !f.Since.IsZero() {
+		conds = append(conds, "r.start_time >= ?")
+		args = append(args, dayOf(f.Since)*86400)
+	}
+	if !f.Until.IsZero() {
+		conds = append(conds, "r.start_time < ?")
+		args = append(args, (dayOf(f.Until)+1)*86400)
+	}
+	if f.AfterReport > 0 {
+		conds = append(conds, "r.id > ?")
+		args = append(args, f.AfterReport)
+	}
+	if f.UpToReport > 0 {
+		conds = append(conds, "r.id <= ?")
+		args = append(args, f.UpToReport)
+	}
+	q := `SELECT r.id, r.organization_name, r.report_id, r.start_time, r.end_time, p.policy_domain, p.policy_type,
+d.result_type, d.sending_mta_ip, d.receiving_mx_hostname, d.receiving_mx_helo, d.receiving_ip, d.failed_sessions,
+d.additional_information, d.failure_reason_code
+FROM reports r
+JOIN policies p ON p.report_id = r.id
+JOIN failure_details d ON d.report_id = p.report_id AND d.policy_position = p.position`
+	if len(conds) > 0 {
+		q += " WHERE " + strings.Join(conds, " AND ")
+	}
+	q += " ORDER BY r.start_time DESC, r.id DESC, p.position, d.position"
+	if f.Limit > 0 {
+		q += fmt.Sprintf(" LIMIT %d", f.Limit)
+	}
+	var out []store.FailureRow
+	err := db.scanAll(ctx, "failures", q, args, func(rows *sql.Rows) error {
+		var r store.FailureRow
+		var start, end int64
+		d := &r.Detail
+		err := rows.Scan(&r.ReportID, &r.Organization, &r.ReportRef, &start, &end, &r.Domain, &r.PolicyType,
+			&d.ResultType, &d.SendingMTAIP, &d.ReceivingMXHostname, &d.ReceivingMXHelo, &d.ReceivingIP,
+			&d.FailedSessions, &d.AdditionalInformation, &d.FailureReasonCode)
+		r.Start, r.End = time.Unix(start, 0).UTC(), time.Unix(end, 0).UTC()
+		out = append(out, r)
+		return err
+	})
+	return out, err
+}
+
+// MaxReportID returns the newest report's id.
+func (db *DB) MaxReportID(ctx context.Context) (int64, error) {
+	var id int64
+	err := db.read.QueryRowContext(ctx, `SELECT coalesce(max(id), 0) FROM reports`).Scan(&id)
+	if err != nil {
+		return 0, fmt.Errorf("sqlite: newest report: %w", err)
+	}
+	return id, nil
+}
+
+// Mark reads a named position, 0 when it was never set.
+func (db *DB) Mark(ctx context.Context, name string) (int64, error) {
+	var v int64
+	err := db.read.QueryRowContext(ctx, `SELECT value FROM marks WHERE name = ?`, name).Scan(&v)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("sqlite: reading mark %q: %w", name, err)
+	}
+	return v, nil
+}
+
+// SetMark sets a named position.
+func (db *DB) SetMark(ctx context.Context, name string, value int64) error {
+	err := db.inTx(ctx, func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, `INSERT INTO marks (name, value) VALUES (?, ?)
+ON CONFLICT (name) DO UPDATE SET value = excluded.value`, name, value)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("sqlite: setting mark %q: %w", name, err)
+	}
+	return nil
+}

@@ -1,0 +1,171 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/tlsrpt/tlsrpt/parse"
+	"github.com/tlsrpt/tlsrpt/store"
+)
+
+func testDB(t *testing.T) *DB {
+	t.Helper()
+	db, err := Open(context.Background(), filepath.Join(t.TempDir(), "t.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return db
+}
+
+func rep(org, id string, d int, pols ...parse.Policy) *parse.Report {
+	start := time.Date(2026, 3, d, 0, 0, 0, 0, time.UTC)
+	return &parse.Report{OrganizationName: org, ReportID: id, DateRange: parse.DateRange{Start: start, End: start.Add(time.Hour)}, Policies: pols}
+}
+
+func fdl(mx, ip, rt string, n int64) parse.FailureDetail {
+	return parse.FailureDetail{ReceivingMXHostname: mx, SendingMTAIP: ip, ResultType: rt, FailedSessions: n}
+}
+
+// seed stores reports with every shape the rollups care about: two
+// senders, sts+tlsa over the same sessions, several IPs, two days.
+func seed(t *testing.T, db *DB) {
+	t.Helper()
+	sts := parse.Policy{Type: "sts", Domain: "a.example", String: []string{"version: STSv1", "mode: testing", "mx: *.a.example"},
+		MXHosts: []string{"*.a.example"}, SuccessfulSessions: 90, FailedSessions: 10,
+		FailureDetails: []parse.FailureDetail{fdl("mx1.a.example", "192.0.2.1", "certificate-expired", 6), fdl("mx1.a.example", "192.0.2.2", "certificate-expired", 4)}}
+	tlsa := sts
+	tlsa.Type, tlsa.String, tlsa.MXHosts = "tlsa", []string{"3 1 1 AB"}, nil
+	_, err := db.Ingest(context.Background(), []store.Input{
+		{Data: []byte("1"), Reports: []*parse.Report{rep("Microsoft", "m1", 1, sts, tlsa)}},
+		{Data: []byte("2"), Reports: []*parse.Report{rep("Google", "g1", 1, parse.Policy{Type: "sts", Domain: "a.example",
+			String: sts.String, MXHosts: sts.MXHosts, SuccessfulSessions: 50})}},
+		{Data: []byte("3"), Reports: []*parse.Report{rep("Google", "g2", 2, parse.Policy{Type: "sts", Domain: "a.example",
+			String: []string{"version: STSv1", "mode: enforce", "mx: *.a.example"}, SuccessfulSessions: 40, FailedSessions: 1,
+			FailureDetails: []parse.FailureDetail{fdl("other.b.example", "", "starttls-not-supported", 1)}})}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestViews(t *testing.T) {
+	db := testDB(t)
+	seed(t, db)
+	ctx := context.Background()
+	d1, d2 := time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC), time.Date(2026, 3, 2, 0, 0, 0, 0, time.UTC)
+
+	days, _ := db.DayTotals(ctx, store.Filter{})
+	dt := func(day time.Time, reports, ok, failed int64) store.DayTotal {
+		return store.DayTotal{Domain: "a.example", Day: day, Reports: reports, SuccessfulSessions: ok, FailedSessions: failed}
+	}
+	if want := []store.DayTotal{dt(d1, 2, 140, 10), dt(d2, 1, 40, 1)}; !reflect.DeepEqual(days, want) {
+		t.Errorf("days = %+v, want %+v", days, want)
+	}
+	senders, _ := db.SenderTotals(ctx, store.Filter{})
+	st := func(org string, reports, ok, failed int64) store.SenderTotal {
+		return store.SenderTotal{Domain: "a.example", Organization: org, Reports: reports, SuccessfulSessions: ok, FailedSessions: failed}
+	}
+	if want := []store.SenderTotal{st("Google", 2, 90, 1), st("Microsoft", 1, 90, 10)}; !reflect.DeepEqual(senders, want) {
+		t.Errorf("senders = %+v, want %+v", senders, want)
+	}
+	ips, _ := db.IPTotals(ctx, store.Filter{})
+	it := func(ip, rt string, n int64) store.IPTotal {
+		return store.IPTotal{Domain: "a.example", IP: ip, ResultType: rt, FailedSessions: n}
+	}
+	want := []store.IPTotal{it("", "starttls-not-supported", 1), it("192.0.2.1", "certificate-expired", 6), it("192.0.2.2", "certificate-expired", 4)}
+	if !reflect.DeepEqual(ips, want) {
+		t.Errorf("ips = %+v, want %+v", ips, want)
+	}
+	mx, _ := db.MXTotals(ctx, store.Filter{})
+	if len(mx) != 2 || mx[0].MX != "mx1.a.example" || mx[0].FailedSessions != 10 || !mx[0].First.Equal(d1) || !mx[1].Last.Equal(d2) {
+		t.Errorf("mx = %+v", mx)
+	}
+	pols, _ := db.Policies(ctx, store.Filter{Since: d2})
+	if len(pols) != 1 || pols[0].Lines[1] != "mode: enforce" || !pols[0].First.Equal(d2) {
+		t.Errorf("policies since day 2 = %+v", pols)
+	}
+	fails, _ := db.Failures(ctx, store.FailureFilter{ResultTypes: []string{"certificate-expired"}, Senders: []string{"Microsoft"}})
+	if len(fails) != 4 || fails[0].PolicyType != "sts" || fails[0].Detail.SendingMTAIP != "192.0.2.1" || fails[0].ReportRef != "m1" {
+		t.Errorf("failures = %+v", fails)
+	}
+	newest, _ := db.Failures(ctx, store.FailureFilter{Filter: store.Filter{Limit: 1}})
+	if len(newest) != 1 || newest[0].ReportRef != "g2" {
+		t.Errorf("newest failure = %+v", newest)
+	}
+	maxID, _ := db.MaxReportID(ctx)
+	if after, _ := db.Failures(ctx, store.FailureFilter{AfterReport: maxID - 1, UpToReport: maxID}); len(after) != 1 {
+		t.Errorf("failures after report %d = %+v", maxID-1, after)
+	}
+	if v, err := db.Mark(ctx, "x"); v != 0 || err != nil {
+		t.Errorf("unset mark = %d, %v", v, err)
+	}
+	if err := db.SetMark(ctx, "x", 7); err != nil {
+		t.Fatal(err)
+	}
+	db.SetMark(ctx, "x", 9)
+	if v, _ := db.Mark(ctx, "x"); v != 9 {
+		t.Errorf("mark = %d", v)
+	}
+}
+
+// TestBackfillMatchesRollups checks migration 0002's SQL backfill against
+// the rollups the writer keeps with store.Rollup: the same rule twice.
+func TestBackfillMatchesRollups(t *testing.T) {
+	db := testDB(t)
+	seed(t, db)
+	ctx := context.Background()
+	tables := []string{"sender_days", "ip_days", "domain_policies"}
+	dump := func() string {
+		var b strings.Builder
+		for _, table := range tables {
+			rows, err := db.write.QueryContext(ctx, "SELECT * FROM "+table+" ORDER BY 1, 2, 3, 4")
+			if err != nil {
+				t.Fatal(err)
+			}
+			cols, _ := rows.Columns()
+			for rows.Next() {
+				vals := make([]any, len(cols))
+				ptrs := make([]any, len(cols))
+				for i := range vals {
+					ptrs[i] = &vals[i]
+				}
+				rows.Scan(ptrs...)
+				fmt.Fprintln(&b, table, vals)
+			}
+			rows.Close()
+		}
+		return b.String()
+	}
+	incremental := dump()
+	body, err := migrations.ReadFile("migrations/0002_readiness.sql")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, backfill, ok := strings.Cut(string(body), "-- backfill")
+	if !ok {
+		t.Fatal("0002 has no backfill section")
+	}
+	_, backfill, _ = strings.Cut(backfill, "\n") // the rest of the comment line
+	err = db.inTx(ctx, func(tx *sql.Tx) error {
+		for _, table := range tables {
+			if _, err := tx.ExecContext(ctx, "DELETE FROM "+table); err != nil {
+				return err
+			}
+		}
+		_, err := tx.ExecContext(ctx, backfill)
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := dump(); got != incremental {
+		t.Errorf("backfill differs from the incremental rollups:\n%s\nwant\n%s", got, incremental)
+	}
+}
