@@ -18,11 +18,16 @@ const (
 	exitOK      = 0
 	exitError   = 1 // the command failed: store, I/O, network
 	exitUsage   = 2 // bad flags or arguments
+	exitNew     = 3 // check-new found new failures
 	exitInvalid = 4 // import finished, but some inputs were invalid or unreadable
 )
 
-// errInvalid ends a command that has already said which inputs were invalid.
-var errInvalid = errors.New("some inputs were invalid")
+var (
+	// errInvalid ends a command that has already said which inputs were invalid.
+	errInvalid = errors.New("some inputs were invalid")
+	// errNewFailures ends check-new after it printed new failures.
+	errNewFailures = errors.New("new failures")
+)
 
 // usageError is a mistake in the command line; it exits with exitUsage.
 type usageError struct{ msg string }
@@ -48,6 +53,8 @@ func exitCode(err error, w io.Writer) int {
 		return exitOK
 	case errors.Is(err, errInvalid):
 		return exitInvalid
+	case errors.Is(err, errNewFailures):
+		return exitNew
 	}
 	fmt.Fprintln(w, "tlsrpt:", err)
 	var ue *usageError

@@ -79,6 +79,9 @@ Every command reads the database from --db (or TLSRPT_DB), tlsrpt.db by default.
 		newSummaryCommand(g),
 		newReportsCommand(g),
 		newReprocessCommand(g),
+		newReadinessCommand(g),
+		newFailuresCommand(g),
+		newCheckNewCommand(g),
 	)
 	return cmd
 }

@@ -46,11 +46,13 @@ func (o *filterOptions) filter(now time.Time) (store.Filter, error) {
 type summaryOptions struct {
 	filterOptions
 	Format string
+	By     string
 }
 
 func (o *summaryOptions) AddFlags(fs *pflag.FlagSet) {
 	o.filterOptions.AddFlags(fs)
 	fs.StringVarP(&o.Format, "format", "f", "table", "output format: table, json, csv")
+	fs.StringVar(&o.By, "by", query.ByMX, "view: mx (per domain and MX host), day, result, sender, sending-ip")
 }
 
 func newSummaryCommand(g *globalOptions) *cobra.Command {
@@ -81,6 +83,9 @@ failures whose details named no MX host.
 			if err := checkFormat(o.Format, "table", "json", "csv"); err != nil {
 				return err
 			}
+			if !slices.Contains(query.Views, o.By) {
+				return usageErr("--by %q: want one of %s", o.By, strings.Join(query.Views, ", "))
+			}
 			f, err = o.filter(g.now())
 			return err
 		},
@@ -90,6 +95,13 @@ failures whose details named no MX host.
 				return err
 			}
 			defer st.Close()
+			if o.By != query.ByMX {
+				v, err := query.SummarizeBy(cmd.Context(), st, o.By, f)
+				if err != nil {
+					return err
+				}
+				return printView(newPrinter(cmd.OutOrStdout(), o.Format), v)
+			}
 			s, err := query.Summarize(cmd.Context(), st, f)
 			if err != nil {
 				return err
@@ -99,7 +111,64 @@ failures whose details named no MX host.
 	}
 	o.AddFlags(cmd.Flags())
 	cmd.RegisterFlagCompletionFunc("format", formatCompletion("table", "json", "csv"))
+	cmd.RegisterFlagCompletionFunc("by", formatCompletion(query.Views...))
 	return cmd
+}
+
+// printView prints a --by view; its columns are the view's JSON fields.
+func printView(p *printer, v *query.View) error {
+	var header []string
+	switch v.By {
+	case query.ByDay:
+		header = []string{"policy_domain", "day", "reports", "successful_sessions", "failed_sessions", "failure_rate"}
+	case query.BySender:
+		header = []string{"policy_domain", "organization_name", "reports", "successful_sessions", "failed_sessions", "failure_rate"}
+	case query.ByResult:
+		header = []string{"policy_domain", "result_type", "failed_sessions"}
+	case query.BySendingIP:
+		header = []string{"policy_domain", "sending_mta_ip", "result_type", "failed_sessions"}
+	}
+	str := func(s *string) string {
+		if s == nil {
+			return ""
+		}
+		if *s == "" && p.format == "table" {
+			return "(none)"
+		}
+		return *s
+	}
+	num := func(n *int64) string {
+		if n == nil {
+			return ""
+		}
+		return strconv.FormatInt(*n, 10)
+	}
+	rate := func(r *float64) string {
+		if r == nil {
+			return ""
+		}
+		if p.format == "table" {
+			return fmt.Sprintf("%.2f%%", *r*100)
+		}
+		return strconv.FormatFloat(*r, 'f', -1, 64)
+	}
+	var rows [][]string
+	for _, r := range v.Rows {
+		cells := map[string]string{"policy_domain": r.PolicyDomain, "day": r.Day, "organization_name": r.OrganizationName,
+			"sending_mta_ip": str(r.SendingMTAIP), "result_type": str(r.ResultType), "reports": num(r.Reports),
+			"successful_sessions": num(r.SuccessfulSessions), "failed_sessions": strconv.FormatInt(r.FailedSessions, 10),
+			"failure_rate": rate(r.FailureRate)}
+		row := make([]string, len(header))
+		for i, h := range header {
+			row[i] = cells[h]
+		}
+		rows = append(rows, row)
+	}
+	if p.format == "table" && len(rows) == 0 {
+		fmt.Fprintln(p.w, "no reports match")
+		return nil
+	}
+	return p.print(header, rows, v)
 }
 
 func printSummary(p *printer, s *query.Summary) error {

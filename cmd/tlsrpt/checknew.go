@@ -1,0 +1,84 @@
+package main
+
+import (
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/tlsrpt/tlsrpt/query"
+)
+
+func newCheckNewCommand(g *globalOptions) *cobra.Command {
+	var domains []string
+	var format, webhook string
+	var markOnly bool
+	var attempts int
+	var backoff time.Duration
+	cmd := &cobra.Command{
+		Use:   "check-new",
+		Short: "Print failures reported since the last run; exit 3 when there are any",
+		Long: `Print the failure details in reports stored since the previous run of
+check-new (the mark is kept in the database), for cron or a systemd timer to
+mail or page on: exit 3 when there are new failures, 0 when none.
+
+The first run reports every failure stored; --mark-only sets the mark
+without printing. With --webhook URL the same JSON is POSTed to the URL,
+retried with backoff; when it cannot be delivered check-new exits 1 and
+does not move the mark, so the next run sends it again.`,
+		Example: `  # crontab: mail new failures every hour (cron mails any output)
+  0 * * * *  tlsrpt --db /var/lib/tlsrpt/tlsrpt.db check-new
+  tlsrpt check-new --format json --webhook https://hooks.example.com/tlsrpt`,
+		Args: usageArgs(cobra.NoArgs),
+		PreRunE: func(cmd *cobra.Command, args []string) error {
+			if attempts < 1 || backoff < 0 {
+				return usageErr("--webhook-attempts must be at least 1 and --webhook-backoff not negative")
+			}
+			return checkFormat(format, "table", "json")
+		},
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx := cmd.Context()
+			st, err := g.openStore(ctx)
+			if err != nil {
+				return err
+			}
+			defer st.Close()
+			n, err := query.CheckNew(ctx, st, normalizeDomains(domains))
+			if err != nil {
+				return err
+			}
+			if markOnly {
+				return n.Advance(ctx, st)
+			}
+			if len(n.Failures) > 0 || format == "json" {
+				if format == "json" {
+					err = newPrinter(cmd.OutOrStdout(), "json").print(nil, nil, n)
+				} else {
+					err = printFailures(newPrinter(cmd.OutOrStdout(), "table"), n.Failures)
+				}
+				if err != nil {
+					return err
+				}
+			}
+			if webhook != "" && len(n.Failures) > 0 {
+				if err := (query.Webhook{URL: webhook, Attempts: attempts, Backoff: backoff}).Post(ctx, n); err != nil {
+					return err
+				}
+			}
+			if err := n.Advance(ctx, st); err != nil {
+				return err
+			}
+			if len(n.Failures) > 0 {
+				return errNewFailures
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringSliceVar(&domains, "domain", nil, "only this policy domain (repeatable)")
+	cmd.Flags().StringVarP(&format, "format", "f", "table", "output format: table, json")
+	cmd.Flags().StringVar(&webhook, "webhook", "", "also POST the new failures as JSON to this URL")
+	cmd.Flags().IntVar(&attempts, "webhook-attempts", 4, "tries before giving up on the webhook")
+	cmd.Flags().DurationVar(&backoff, "webhook-backoff", time.Second, "wait before the second try, doubled before each next one")
+	cmd.Flags().BoolVar(&markOnly, "mark-only", false, "set the mark to the newest report and print nothing")
+	cmd.RegisterFlagCompletionFunc("format", formatCompletion("table", "json"))
+	return cmd
+}

@@ -1,0 +1,85 @@
+package main
+
+import (
+	"strconv"
+	"time"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+
+	"github.com/tlsrpt/tlsrpt/query"
+	"github.com/tlsrpt/tlsrpt/store"
+)
+
+type failuresOptions struct {
+	filterOptions
+	MX          []string
+	ResultTypes []string
+	Senders     []string
+	Limit       int
+	Format      string
+}
+
+func (o *failuresOptions) AddFlags(fs *pflag.FlagSet) {
+	o.filterOptions.AddFlags(fs)
+	fs.StringSliceVar(&o.MX, "mx", nil, "only this receiving MX host (repeatable)")
+	fs.StringSliceVar(&o.ResultTypes, "result", nil, "only this result type (repeatable)")
+	fs.StringSliceVar(&o.Senders, "sender", nil, "only this reporting organisation, as in organization-name (repeatable)")
+	fs.IntVarP(&o.Limit, "limit", "n", 100, "at most this many, newest first (0: all)")
+	fs.StringVarP(&o.Format, "format", "f", "table", "output format: table, json, csv")
+}
+
+func newFailuresCommand(g *globalOptions) *cobra.Command {
+	var o failuresOptions
+	var f store.FailureFilter
+	cmd := &cobra.Command{
+		Use:   "failures",
+		Short: "The failure details behind the figures, newest first",
+		Long: `List failure details as the senders reported them, newest report first, with
+the sending and receiving hosts, additional-information and failure-reason-code.`,
+		Example: `  tlsrpt failures --domain example.com --since 7d
+  tlsrpt failures --mx mx2.example.com --result certificate-expired --format json`,
+		Args: usageArgs(cobra.NoArgs),
+		PreRunE: func(cmd *cobra.Command, args []string) error {
+			if err := checkFormat(o.Format, "table", "json", "csv"); err != nil {
+				return err
+			}
+			base, err := o.filter(g.now())
+			base.Limit = o.Limit
+			f = store.FailureFilter{Filter: base, MX: normalizeDomains(o.MX), ResultTypes: o.ResultTypes, Senders: o.Senders}
+			return err
+		},
+		RunE: func(cmd *cobra.Command, args []string) error {
+			st, err := g.openStore(cmd.Context())
+			if err != nil {
+				return err
+			}
+			defer st.Close()
+			rows, err := st.Failures(cmd.Context(), f)
+			if err != nil {
+				return err
+			}
+			return printFailures(newPrinter(cmd.OutOrStdout(), o.Format), rows)
+		},
+	}
+	o.AddFlags(cmd.Flags())
+	cmd.RegisterFlagCompletionFunc("format", formatCompletion("table", "json", "csv"))
+	return cmd
+}
+
+func printFailures(p *printer, rows []store.FailureRow) error {
+	header := []string{"report", "start", "organization_name", "policy_domain", "policy_type", "result_type",
+		"receiving_mx_hostname", "sending_mta_ip", "receiving_ip", "failed_sessions", "failure_reason_code", "additional_information"}
+	var table [][]string
+	for _, r := range rows {
+		d := r.Detail
+		table = append(table, []string{strconv.FormatInt(r.ReportID, 10), r.Start.Format(time.DateOnly), r.Organization,
+			r.Domain, r.PolicyType, d.ResultType, d.ReceivingMXHostname, d.SendingMTAIP, d.ReceivingIP,
+			strconv.FormatInt(d.FailedSessions, 10), d.FailureReasonCode, d.AdditionalInformation})
+	}
+	if p.format == "table" && len(table) == 0 {
+		_, err := p.w.Write([]byte("no failures match\n"))
+		return err
+	}
+	return p.print(header, table, map[string]any{"failures": query.FailureRowsJSON(rows)})
+}

@@ -1,0 +1,128 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+
+	"github.com/tlsrpt/tlsrpt/query"
+)
+
+type readinessOptions struct {
+	Domains []string
+	Format  string
+	query.Thresholds
+}
+
+func (o *readinessOptions) AddFlags(fs *pflag.FlagSet) {
+	d := query.DefaultThresholds
+	fs.StringSliceVar(&o.Domains, "domain", nil, "only this policy domain (repeatable)")
+	fs.StringVarP(&o.Format, "format", "f", "table", "output format: table, json")
+	fs.IntVar(&o.Window, "window", d.Window, "days of reports considered, up to today")
+	fs.IntVar(&o.MinDays, "min-days", d.MinDays, "ready needs reports on at least this many days")
+	fs.IntVar(&o.MinReporters, "min-reporters", d.MinReporters, "ready needs reports from at least this many organisations")
+	fs.Int64Var(&o.MinSessions, "min-sessions", d.MinSessions, "ready needs at least this many reported sessions")
+	fs.IntVar(&o.QuietDays, "quiet-days", d.QuietDays, "ready needs no failure enforce would bounce in this many last days")
+	fs.IntVar(&o.TrendDays, "trend-days", d.TrendDays, "compare the failure rate of this many last days with as many before")
+}
+
+func newReadinessCommand(g *globalOptions) *cobra.Command {
+	var o readinessOptions
+	cmd := &cobra.Command{
+		Use:   "readiness",
+		Short: "May each domain's MTA-STS policy go from testing to enforce?",
+		Long: `For each policy domain, a verdict from the reports of the last --window days:
+
+  ready              enough data, and nothing enforce would turn into a bounce
+  not-ready          failures enforce would bounce in the last --quiet-days days,
+                     or MX hosts the policy's mx patterns do not match
+  insufficient-data  too few days, reporting organisations or sessions
+
+with the reasons in plain words and the figures behind them: the policy mode
+and mx patterns the senders saw, days covered, reporters, sessions, failures
+per MX and result type (first and last seen, and whether enforce would bounce
+them: every certificate, negotiation and MTA-STS result type; DANE types do
+not count), MX hosts outside the patterns, and the trend of the failure rate.
+
+--format json is a contract: policy_domain, verdict, reasons, successful_sessions,
+failed_sessions, failure_rate, days_covered, reporters, policy_mode,
+unmatched_mx, mx_patterns, failures, trend.`,
+		Example: `  tlsrpt readiness
+  tlsrpt readiness --domain example.com --format json
+  tlsrpt readiness --min-days 30 --min-reporters 3`,
+		Args: usageArgs(cobra.NoArgs),
+		PreRunE: func(cmd *cobra.Command, args []string) error {
+			if o.Window < 1 || o.QuietDays < 1 || o.TrendDays < 1 || o.MinDays < 0 || o.MinReporters < 0 || o.MinSessions < 0 {
+				return usageErr("--window, --quiet-days and --trend-days must be at least 1, the --min-* flags at least 0")
+			}
+			return checkFormat(o.Format, "table", "json")
+		},
+		RunE: func(cmd *cobra.Command, args []string) error {
+			st, err := g.openStore(cmd.Context())
+			if err != nil {
+				return err
+			}
+			defer st.Close()
+			rs, err := query.Assess(cmd.Context(), st, normalizeDomains(o.Domains), g.now(), o.Thresholds)
+			if err != nil {
+				return err
+			}
+			if o.Format == "json" {
+				return newPrinter(cmd.OutOrStdout(), "json").print(nil, nil, map[string]any{"domains": rs})
+			}
+			printReadiness(cmd.OutOrStdout(), rs)
+			return nil
+		},
+	}
+	o.AddFlags(cmd.Flags())
+	cmd.RegisterFlagCompletionFunc("format", formatCompletion("table", "json"))
+	return cmd
+}
+
+func printReadiness(w io.Writer, rs []query.Readiness) {
+	if len(rs) == 0 {
+		fmt.Fprintln(w, "no reports in the window")
+		return
+	}
+	for i, r := range rs {
+		if i > 0 {
+			fmt.Fprintln(w)
+		}
+		fmt.Fprintf(w, "%s: %s\n", r.PolicyDomain, strings.ToUpper(r.Verdict))
+		for _, reason := range r.Reasons {
+			fmt.Fprintf(w, "  - %s\n", reason)
+		}
+		mode := r.PolicyMode
+		if mode == "" {
+			mode = "unknown (no sender reported the policy text)"
+		}
+		fmt.Fprintf(w, "  policy mode %s, mx %s\n", mode, strings.Join(r.MXPatterns, " "))
+		fmt.Fprintf(w, "  %d days (%s to %s), %d reporters, %d successful and %d failed sessions (%.2f%%)\n",
+			r.DaysCovered, r.FirstDay, r.LastDay, r.Reporters, r.SuccessfulSessions, r.FailedSessions, r.FailureRate*100)
+		if r.Trend.Direction != "unknown" {
+			fmt.Fprintf(w, "  trend: %s (%.2f%% in the last days, %.2f%% before)\n", r.Trend.Direction, *r.Trend.Recent*100, *r.Trend.Previous*100)
+		}
+		for _, f := range r.Failures {
+			effect := "would not bounce"
+			if f.WouldBounce {
+				effect = "would bounce"
+			}
+			mx := f.MXHost
+			if mx == "" {
+				mx = "(none)"
+			}
+			fmt.Fprintf(w, "  %s %s: %d sessions, %s to %s, %s\n", mx, f.ResultType, f.FailedSessions, f.FirstSeen, f.LastSeen, effect)
+		}
+	}
+}
+
+func normalizeDomains(ds []string) []string {
+	var out []string
+	for _, d := range ds {
+		out = append(out, strings.TrimSuffix(strings.ToLower(strings.TrimSpace(d)), "."))
+	}
+	return out
+}

@@ -1,0 +1,316 @@
+package query
+
+import (
+	"cmp"
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/tlsrpt/tlsrpt/parse"
+	"github.com/tlsrpt/tlsrpt/store"
+)
+
+// Verdicts.
+const (
+	Ready            = "ready"
+	NotReady         = "not-ready"
+	InsufficientData = "insufficient-data"
+)
+
+// Thresholds decide a verdict. The defaults are what a careful operator
+// would ask before enforcing.
+type Thresholds struct {
+	Window       int   // days of reports considered, default 30
+	MinDays      int   // days with reports, default 14
+	MinReporters int   // distinct reporting organisations, default 2
+	MinSessions  int64 // successful plus failed sessions, default 100
+	QuietDays    int   // no failure enforce would bounce in this many last days, default 7
+	TrendDays    int   // each half of the trend comparison, default 7
+}
+
+// DefaultThresholds are the flags' defaults.
+var DefaultThresholds = Thresholds{Window: 30, MinDays: 14, MinReporters: 2, MinSessions: 100, QuietDays: 7, TrendDays: 7}
+
+// Readiness is the answer for one policy domain. Its JSON form is a
+// contract for scripts: names may be added, never renamed.
+type Readiness struct {
+	PolicyDomain       string         `json:"policy_domain"`
+	Verdict            string         `json:"verdict"`
+	Reasons            []string       `json:"reasons"`
+	SuccessfulSessions int64          `json:"successful_sessions"`
+	FailedSessions     int64          `json:"failed_sessions"`
+	FailureRate        float64        `json:"failure_rate"`
+	DaysCovered        int64          `json:"days_covered"`
+	FirstDay           string         `json:"first_day"`
+	LastDay            string         `json:"last_day"`
+	Reporters          int            `json:"reporters"`
+	PolicyMode         string         `json:"policy_mode"`
+	MXPatterns         []string       `json:"mx_patterns"`
+	UnmatchedMX        []string       `json:"unmatched_mx"`
+	Failures           []FailureGroup `json:"failures"`
+	Trend              Trend          `json:"trend"`
+}
+
+// FailureGroup is the failures of one MX host under one result type.
+type FailureGroup struct {
+	MXHost         string `json:"mx_host"`
+	ResultType     string `json:"result_type"`
+	FailedSessions int64  `json:"failed_sessions"`
+	WouldBounce    bool   `json:"would_bounce"`
+	FirstSeen      string `json:"first_seen"`
+	LastSeen       string `json:"last_seen"`
+}
+
+// Trend compares the failure rate of the last TrendDays days with the
+// TrendDays before. A rate is null when there were no sessions.
+type Trend struct {
+	Recent    *float64 `json:"recent_failure_rate"`
+	Previous  *float64 `json:"previous_failure_rate"`
+	Direction string   `json:"direction"` // better, worse, unchanged, unknown
+}
+
+// WouldBounce reports whether failures of a result type would turn into
+// bounces once an MTA-STS policy is enforced: every certificate and
+// negotiation failure and every MTA-STS failure (RFC 8460 section 4.3).
+// DANE failures concern TLSA, not MTA-STS. An unknown or missing type is
+// counted as a bounce: when unsure, do not enforce.
+func WouldBounce(resultType string) bool {
+	return parse.GroupOf(resultType) != parse.GroupDANE
+}
+
+// MatchMX reports whether host matches an MTA-STS mx pattern: exactly, or,
+// for "*.example.com", with exactly one more label (RFC 8461 section 4.1).
+func MatchMX(pattern, host string) bool {
+	pattern, host = strings.ToLower(strings.TrimSuffix(pattern, ".")), strings.ToLower(strings.TrimSuffix(host, "."))
+	if rest, ok := strings.CutPrefix(pattern, "*."); ok {
+		label, parent, ok := strings.Cut(host, ".")
+		return ok && label != "" && parent == rest
+	}
+	return pattern == host
+}
+
+const day = 24 * time.Hour
+
+// Assess gives each policy domain a verdict from the reports of the last
+// t.Window days before now.
+func Assess(ctx context.Context, st store.Store, domains []string, now time.Time, t Thresholds) ([]Readiness, error) {
+	t = t.withDefaults()
+	today := now.UTC().Truncate(day)
+	window := store.Filter{Domains: domains, Since: today.Add(-time.Duration(t.Window-1) * day), Until: today}
+	totals, err := st.DomainTotals(ctx, window)
+	if err != nil {
+		return nil, err
+	}
+	senders, err := st.SenderTotals(ctx, window)
+	if err != nil {
+		return nil, err
+	}
+	mxs, err := st.MXTotals(ctx, window)
+	if err != nil {
+		return nil, err
+	}
+	policies, err := st.Policies(ctx, window)
+	if err != nil {
+		return nil, err
+	}
+	recent, err := st.DomainTotals(ctx, store.Filter{Domains: domains, Since: today.Add(-time.Duration(t.TrendDays-1) * day), Until: today})
+	if err != nil {
+		return nil, err
+	}
+	previous, err := st.DomainTotals(ctx, store.Filter{Domains: domains,
+		Since: today.Add(-time.Duration(2*t.TrendDays-1) * day), Until: today.Add(-time.Duration(t.TrendDays) * day)})
+	if err != nil {
+		return nil, err
+	}
+	reporters := map[string]int{}
+	for _, s := range senders {
+		reporters[s.Domain]++
+	}
+	byDomain := func(list []store.DomainTotal) map[string]store.DomainTotal {
+		m := make(map[string]store.DomainTotal, len(list))
+		for _, x := range list {
+			m[x.Domain] = x
+		}
+		return m
+	}
+	recentBy, previousBy := byDomain(recent), byDomain(previous)
+	latest := latestSTSPolicies(policies)
+	failures := map[string][]store.MXTotal{}
+	for _, m := range mxs {
+		failures[m.Domain] = append(failures[m.Domain], m)
+	}
+
+	out := make([]Readiness, 0, len(totals))
+	quietSince := today.Add(-time.Duration(t.QuietDays-1) * day)
+	for _, tot := range totals {
+		r := Readiness{
+			PolicyDomain:       tot.Domain,
+			SuccessfulSessions: tot.SuccessfulSessions,
+			FailedSessions:     tot.FailedSessions,
+			FailureRate:        Rate(tot.FailedSessions, tot.SuccessfulSessions+tot.FailedSessions),
+			DaysCovered:        tot.Days,
+			FirstDay:           tot.First.Format(time.DateOnly),
+			LastDay:            tot.Last.Format(time.DateOnly),
+			Reporters:          reporters[tot.Domain],
+			Reasons:            []string{},
+			MXPatterns:         []string{},
+			UnmatchedMX:        []string{},
+			Failures:           []FailureGroup{},
+			Trend:              trend(recentBy[tot.Domain], previousBy[tot.Domain]),
+		}
+		if p, ok := latest[tot.Domain]; ok {
+			r.PolicyMode, r.MXPatterns = policyModeAndMX(p)
+		}
+		var blocking, thin []string
+		fails := failures[tot.Domain]
+		slices.SortFunc(fails, func(a, b store.MXTotal) int {
+			return cmp.Or(cmp.Compare(b.FailedSessions, a.FailedSessions), cmp.Compare(a.MX, b.MX), cmp.Compare(a.ResultType, b.ResultType))
+		})
+		seenMX := map[string]bool{}
+		for _, f := range fails {
+			g := FailureGroup{MXHost: f.MX, ResultType: f.ResultType, FailedSessions: f.FailedSessions,
+				WouldBounce: WouldBounce(f.ResultType), FirstSeen: f.First.Format(time.DateOnly), LastSeen: f.Last.Format(time.DateOnly)}
+			r.Failures = append(r.Failures, g)
+			if g.WouldBounce && !f.Last.Before(quietSince) {
+				blocking = append(blocking, fmt.Sprintf("%d sessions to %s failed with %s (last seen %s): enforce would bounce them",
+					f.FailedSessions, mxName(f.MX), typeName(f.ResultType), g.LastSeen))
+			}
+			if f.MX != "" && !seenMX[f.MX] && len(r.MXPatterns) > 0 && !slices.ContainsFunc(r.MXPatterns, func(p string) bool { return MatchMX(p, f.MX) }) {
+				r.UnmatchedMX = append(r.UnmatchedMX, f.MX)
+			}
+			seenMX[f.MX] = true
+		}
+		slices.Sort(r.UnmatchedMX)
+		for _, mx := range r.UnmatchedMX {
+			blocking = append(blocking, fmt.Sprintf("MX host %s is not matched by the policy's mx patterns (%s): under enforce senders would refuse to deliver to it",
+				mx, strings.Join(r.MXPatterns, ", ")))
+		}
+		if tot.Last.Before(quietSince) {
+			thin = append(thin, fmt.Sprintf("no reports in the last %d days (the newest starts %s): no news is not good news (--quiet-days)",
+				t.QuietDays, r.LastDay))
+		}
+		if tot.Days < int64(t.MinDays) {
+			thin = append(thin, fmt.Sprintf("reports cover %d days of the last %d, fewer than %d (--min-days)", tot.Days, t.Window, t.MinDays))
+		}
+		if r.Reporters < t.MinReporters {
+			thin = append(thin, fmt.Sprintf("%d reporting organisations, fewer than %d (--min-reporters)", r.Reporters, t.MinReporters))
+		}
+		if s := tot.SuccessfulSessions + tot.FailedSessions; s < t.MinSessions {
+			thin = append(thin, fmt.Sprintf("%d sessions reported, fewer than %d (--min-sessions)", s, t.MinSessions))
+		}
+		switch {
+		case len(blocking) > 0:
+			r.Verdict = NotReady
+		case len(thin) > 0:
+			r.Verdict = InsufficientData
+		default:
+			r.Verdict = Ready
+			thin = append(thin, fmt.Sprintf("%d days of reports from %d organisations, %d sessions, and no failure enforce would bounce in the last %d days",
+				tot.Days, r.Reporters, tot.SuccessfulSessions+tot.FailedSessions, t.QuietDays))
+		}
+		r.Reasons = append(blocking, thin...)
+		out = append(out, r)
+	}
+	return out, nil
+}
+
+func (t Thresholds) withDefaults() Thresholds {
+	d := DefaultThresholds
+	if t.Window <= 0 {
+		t.Window = d.Window
+	}
+	if t.MinDays < 0 {
+		t.MinDays = d.MinDays
+	}
+	if t.MinReporters < 0 {
+		t.MinReporters = d.MinReporters
+	}
+	if t.MinSessions < 0 {
+		t.MinSessions = d.MinSessions
+	}
+	if t.QuietDays <= 0 {
+		t.QuietDays = d.QuietDays
+	}
+	if t.TrendDays <= 0 {
+		t.TrendDays = d.TrendDays
+	}
+	return t
+}
+
+func mxName(mx string) string {
+	if mx == "" {
+		return "an unnamed MX"
+	}
+	return mx
+}
+
+func typeName(rt string) string {
+	if rt == "" {
+		return "no result type"
+	}
+	return rt
+}
+
+// latestSTSPolicies picks per domain the sts policy seen last that has
+// policy lines (Microsoft and Mail.ru send none).
+func latestSTSPolicies(policies []store.PolicySeen) map[string]store.PolicySeen {
+	out := map[string]store.PolicySeen{}
+	for _, p := range policies {
+		if p.Type != parse.PolicyTypeSTS || (len(p.Lines) == 0 && len(p.MXHosts) == 0) {
+			continue
+		}
+		old, ok := out[p.Domain]
+		if !ok || p.Last.After(old.Last) || p.Last.Equal(old.Last) && p.Reports > old.Reports {
+			out[p.Domain] = p
+		}
+	}
+	return out
+}
+
+// policyModeAndMX reads "mode:" and "mx:" from policy lines (RFC 8461
+// section 3.2), falling back to the report's mx-host patterns.
+func policyModeAndMX(p store.PolicySeen) (string, []string) {
+	var mode string
+	mx := []string{}
+	for _, l := range p.Lines {
+		k, v, ok := strings.Cut(l, ":")
+		if !ok {
+			continue
+		}
+		switch strings.ToLower(strings.TrimSpace(k)) {
+		case "mode":
+			mode = strings.ToLower(strings.TrimSpace(v))
+		case "mx":
+			mx = append(mx, strings.ToLower(strings.TrimSpace(v)))
+		}
+	}
+	if len(mx) == 0 {
+		mx = append(mx, p.MXHosts...)
+	}
+	return mode, mx
+}
+
+func trend(recent, previous store.DomainTotal) Trend {
+	var t Trend
+	if s := recent.SuccessfulSessions + recent.FailedSessions; s > 0 {
+		r := Rate(recent.FailedSessions, s)
+		t.Recent = &r
+	}
+	if s := previous.SuccessfulSessions + previous.FailedSessions; s > 0 {
+		p := Rate(previous.FailedSessions, s)
+		t.Previous = &p
+	}
+	switch {
+	case t.Recent == nil || t.Previous == nil:
+		t.Direction = "unknown"
+	case *t.Recent < *t.Previous:
+		t.Direction = "better"
+	case *t.Recent > *t.Previous:
+		t.Direction = "worse"
+	default:
+		t.Direction = "unchanged"
+	}
+	return t
+}
