@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"testing"
+	"time"
 
 	"github.com/tlsrpt/tlsrpt/internal/reportgen"
 	"github.com/tlsrpt/tlsrpt/parse"
@@ -75,5 +76,35 @@ func BenchmarkSummaryOneDomain(b *testing.B) {
 		if _, err := query.Summarize(context.Background(), db, store.Filter{Domains: []string{"d00042.example"}}); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+func BenchmarkReadiness(b *testing.B) {
+	db, n := benchStore(b)
+	defer db.Close()
+	// The generated reports end 2026-11-01.
+	now := time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC)
+	b.ResetTimer()
+	for b.Loop() {
+		rs, err := query.Assess(context.Background(), db, nil, now, query.DefaultThresholds)
+		if err != nil || len(rs) == 0 {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(n), "reports")
+}
+
+func BenchmarkSummaryBy(b *testing.B) {
+	db, _ := benchStore(b)
+	defer db.Close()
+	for _, by := range []string{query.ByDay, query.ByResult, query.BySender, query.BySendingIP} {
+		b.Run(by, func(b *testing.B) {
+			for b.Loop() {
+				v, err := query.SummarizeBy(context.Background(), db, by, store.Filter{})
+				if err != nil || len(v.Rows) == 0 {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }

@@ -183,9 +183,15 @@ func TestReadinessThresholdBoundaries(t *testing.T) {
 		{"13 days", func(s *reportSet) { s.clean("d.example", two, 12, 0, 10) }, query.InsufficientData, "13 days"},
 		{"14 days", func(s *reportSet) { s.clean("d.example", two, 13, 0, 10) }, query.Ready, ""},
 		{"1 reporter", func(s *reportSet) { s.clean("d.example", two[:1], 29, 0, 10) }, query.InsufficientData, "1 reporting organisations, fewer than 2"},
-		{"99 sessions", func(s *reportSet) { s.clean("d.example", two[:1], 14, 0, 3); s.add(two[1], "d.example", daysAgo(0), policy{mode: "testing", ok: 54}) },
+		{"99 sessions", func(s *reportSet) {
+			s.clean("d.example", two[:1], 14, 0, 3)
+			s.add(two[1], "d.example", daysAgo(0), policy{mode: "testing", ok: 54})
+		},
 			query.InsufficientData, "99 sessions reported, fewer than 100"},
-		{"100 sessions", func(s *reportSet) { s.clean("d.example", two[:1], 14, 0, 3); s.add(two[1], "d.example", daysAgo(0), policy{mode: "testing", ok: 55}) },
+		{"100 sessions", func(s *reportSet) {
+			s.clean("d.example", two[:1], 14, 0, 3)
+			s.add(two[1], "d.example", daysAgo(0), policy{mode: "testing", ok: 55})
+		},
 			query.Ready, ""},
 		{"failure 6 days ago", func(s *reportSet) {
 			s.clean("d.example", two, 29, 0, 10)

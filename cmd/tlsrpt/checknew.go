@@ -1,6 +1,7 @@
 package main
 
 import (
+	"github.com/tlsrpt/tlsrpt/store/sqlite"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -37,40 +38,37 @@ does not move the mark, so the next run sends it again.`,
 		},
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
-			st, err := g.openStore(ctx)
-			if err != nil {
-				return err
-			}
-			defer st.Close()
-			n, err := query.CheckNew(ctx, st, normalizeDomains(domains))
-			if err != nil {
-				return err
-			}
-			if markOnly {
-				return n.Advance(ctx, st)
-			}
-			if len(n.Failures) > 0 || format == "json" {
-				if format == "json" {
-					err = newPrinter(cmd.OutOrStdout(), "json").print(nil, nil, n)
-				} else {
-					err = printFailures(newPrinter(cmd.OutOrStdout(), "table"), n.Failures)
-				}
+			return g.withStore(ctx, func(st *sqlite.DB) error {
+				n, err := query.CheckNew(ctx, st, normalizeDomains(domains))
 				if err != nil {
 					return err
 				}
-			}
-			if webhook != "" && len(n.Failures) > 0 {
-				if err := (query.Webhook{URL: webhook, Attempts: attempts, Backoff: backoff}).Post(ctx, n); err != nil {
+				if markOnly {
+					return n.Advance(ctx, st)
+				}
+				if len(n.Failures) > 0 || format == "json" {
+					if format == "json" {
+						err = newPrinter(cmd.OutOrStdout(), "json").print(nil, nil, n)
+					} else {
+						err = printFailures(newPrinter(cmd.OutOrStdout(), "table"), n.Failures)
+					}
+					if err != nil {
+						return err
+					}
+				}
+				if webhook != "" && len(n.Failures) > 0 {
+					if err := (query.Webhook{URL: webhook, Attempts: attempts, Backoff: backoff}).Post(ctx, n); err != nil {
+						return err
+					}
+				}
+				if err := n.Advance(ctx, st); err != nil {
 					return err
 				}
-			}
-			if err := n.Advance(ctx, st); err != nil {
-				return err
-			}
-			if len(n.Failures) > 0 {
-				return errNewFailures
-			}
-			return nil
+				if len(n.Failures) > 0 {
+					return errNewFailures
+				}
+				return nil
+			})
 		},
 	}
 	cmd.Flags().StringSliceVar(&domains, "domain", nil, "only this policy domain (repeatable)")

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"github.com/tlsrpt/tlsrpt/store/sqlite"
 	"strconv"
 	"time"
 
@@ -50,16 +51,13 @@ the sending and receiving hosts, additional-information and failure-reason-code.
 			return err
 		},
 		RunE: func(cmd *cobra.Command, args []string) error {
-			st, err := g.openStore(cmd.Context())
-			if err != nil {
-				return err
-			}
-			defer st.Close()
-			rows, err := st.Failures(cmd.Context(), f)
-			if err != nil {
-				return err
-			}
-			return printFailures(newPrinter(cmd.OutOrStdout(), o.Format), rows)
+			return g.withStore(cmd.Context(), func(st *sqlite.DB) error {
+				rows, err := st.Failures(cmd.Context(), f)
+				if err != nil {
+					return err
+				}
+				return printFailures(newPrinter(cmd.OutOrStdout(), o.Format), rows)
+			})
 		},
 	}
 	o.AddFlags(cmd.Flags())

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"github.com/tlsrpt/tlsrpt/store/sqlite"
 	"io"
 	"os"
 
@@ -50,30 +51,27 @@ valid ones.`,
   # Postfix: tlsrpt unix - n n - - pipe user=tlsrpt argv=/usr/local/bin/tlsrpt --db /var/lib/tlsrpt/tlsrpt.db import -q -`,
 		Args: usageArgs(cobra.MinimumNArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			st, err := g.openStore(cmd.Context())
-			if err != nil {
-				return err
-			}
-			defer st.Close()
-			opts := ingest.ImportOptions{Paths: args, Stdin: cmd.InOrStdin(), Workers: o.Workers, BatchSize: o.BatchSize, Now: g.now}
-			if isTerminal(os.Stderr) && !o.Quiet {
-				bar := progressbar.NewOptions(-1, progressbar.OptionSetWriter(os.Stderr), progressbar.OptionShowCount(),
-					progressbar.OptionSetDescription("importing"), progressbar.OptionClearOnFinish(), progressbar.OptionThrottle(100e6))
-				opts.Progress = func(done, total int) {
-					bar.ChangeMax(total)
-					bar.Set(done)
+			return g.withStore(cmd.Context(), func(st *sqlite.DB) error {
+				opts := ingest.ImportOptions{Paths: args, Stdin: cmd.InOrStdin(), Workers: o.Workers, BatchSize: o.BatchSize, Now: g.now}
+				if isTerminal(os.Stderr) && !o.Quiet {
+					bar := progressbar.NewOptions(-1, progressbar.OptionSetWriter(os.Stderr), progressbar.OptionShowCount(),
+						progressbar.OptionSetDescription("importing"), progressbar.OptionClearOnFinish(), progressbar.OptionThrottle(100e6))
+					opts.Progress = func(done, total int) {
+						bar.ChangeMax(total)
+						bar.Set(done)
+					}
+					defer bar.Finish()
 				}
-				defer bar.Finish()
-			}
-			stats, err := ingest.Import(cmd.Context(), st, parse.New(parse.Limits{}), opts)
-			if err != nil {
-				return err
-			}
-			printImportStats(cmd.OutOrStdout(), cmd.ErrOrStderr(), stats, o.Quiet)
-			if stats.Invalid > 0 || stats.Unreadable > 0 {
-				return errInvalid
-			}
-			return nil
+				stats, err := ingest.Import(cmd.Context(), st, parse.New(parse.Limits{}), opts)
+				if err != nil {
+					return err
+				}
+				printImportStats(cmd.OutOrStdout(), cmd.ErrOrStderr(), stats, o.Quiet)
+				if stats.Invalid > 0 || stats.Unreadable > 0 {
+					return errInvalid
+				}
+				return nil
+			})
 		},
 	}
 	o.AddFlags(cmd.Flags())

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"github.com/tlsrpt/tlsrpt/store/sqlite"
 	"io"
 	"strings"
 
@@ -61,20 +62,17 @@ unmatched_mx, mx_patterns, failures, trend.`,
 			return checkFormat(o.Format, "table", "json")
 		},
 		RunE: func(cmd *cobra.Command, args []string) error {
-			st, err := g.openStore(cmd.Context())
-			if err != nil {
-				return err
-			}
-			defer st.Close()
-			rs, err := query.Assess(cmd.Context(), st, normalizeDomains(o.Domains), g.now(), o.Thresholds)
-			if err != nil {
-				return err
-			}
-			if o.Format == "json" {
-				return newPrinter(cmd.OutOrStdout(), "json").print(nil, nil, map[string]any{"domains": rs})
-			}
-			printReadiness(cmd.OutOrStdout(), rs)
-			return nil
+			return g.withStore(cmd.Context(), func(st *sqlite.DB) error {
+				rs, err := query.Assess(cmd.Context(), st, normalizeDomains(o.Domains), g.now(), o.Thresholds)
+				if err != nil {
+					return err
+				}
+				if o.Format == "json" {
+					return newPrinter(cmd.OutOrStdout(), "json").print(nil, nil, map[string]any{"domains": rs})
+				}
+				printReadiness(cmd.OutOrStdout(), rs)
+				return nil
+			})
 		},
 	}
 	o.AddFlags(cmd.Flags())

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"github.com/tlsrpt/tlsrpt/store/sqlite"
 	"io"
 	"strconv"
 	"strings"
@@ -47,16 +48,13 @@ full: every policy and failure detail, its warnings, and the input it came in.`,
 			return err
 		},
 		RunE: func(cmd *cobra.Command, args []string) error {
-			st, err := g.openStore(cmd.Context())
-			if err != nil {
-				return err
-			}
-			defer st.Close()
-			list, err := st.Reports(cmd.Context(), f)
-			if err != nil {
-				return err
-			}
-			return printReports(newPrinter(cmd.OutOrStdout(), o.Format), list)
+			return g.withStore(cmd.Context(), func(st *sqlite.DB) error {
+				list, err := st.Reports(cmd.Context(), f)
+				if err != nil {
+					return err
+				}
+				return printReports(newPrinter(cmd.OutOrStdout(), o.Format), list)
+			})
 		},
 	}
 	o.AddFlags(cmd.Flags())
@@ -108,20 +106,17 @@ func newReportsShowCommand(g *globalOptions) *cobra.Command {
 			if err != nil {
 				return usageErr("report id %q is not a number", args[0])
 			}
-			st, err := g.openStore(cmd.Context())
-			if err != nil {
-				return err
-			}
-			defer st.Close()
-			r, err := st.Report(cmd.Context(), id)
-			if err != nil {
-				return err
-			}
-			if format == "json" {
-				return newPrinter(cmd.OutOrStdout(), "json").print(nil, nil, r)
-			}
-			printReport(cmd.OutOrStdout(), r)
-			return nil
+			return g.withStore(cmd.Context(), func(st *sqlite.DB) error {
+				r, err := st.Report(cmd.Context(), id)
+				if err != nil {
+					return err
+				}
+				if format == "json" {
+					return newPrinter(cmd.OutOrStdout(), "json").print(nil, nil, r)
+				}
+				printReport(cmd.OutOrStdout(), r)
+				return nil
+			})
 		},
 	}
 	cmd.Flags().StringVarP(&format, "format", "f", "text", "output format: text, json")

@@ -2,6 +2,7 @@ package main
 
 import (
 	"github.com/spf13/cobra"
+	"github.com/tlsrpt/tlsrpt/store/sqlite"
 
 	"github.com/tlsrpt/tlsrpt/ingest"
 	"github.com/tlsrpt/tlsrpt/parse"
@@ -19,20 +20,17 @@ Reports already stored are not touched. Output and exit codes are those of
 import.`,
 		Args: usageArgs(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			st, err := g.openStore(cmd.Context())
-			if err != nil {
-				return err
-			}
-			defer st.Close()
-			stats, err := ingest.Reprocess(cmd.Context(), st, parse.New(parse.Limits{}))
-			if err != nil {
-				return err
-			}
-			printImportStats(cmd.OutOrStdout(), cmd.ErrOrStderr(), stats, quiet)
-			if stats.Invalid > 0 {
-				return errInvalid
-			}
-			return nil
+			return g.withStore(cmd.Context(), func(st *sqlite.DB) error {
+				stats, err := ingest.Reprocess(cmd.Context(), st, parse.New(parse.Limits{}))
+				if err != nil {
+					return err
+				}
+				printImportStats(cmd.OutOrStdout(), cmd.ErrOrStderr(), stats, quiet)
+				if stats.Invalid > 0 {
+					return errInvalid
+				}
+				return nil
+			})
 		},
 	}
 	cmd.Flags().BoolVarP(&quiet, "quiet", "q", false, "print nothing but problems")

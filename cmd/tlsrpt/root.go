@@ -43,6 +43,16 @@ func (g *globalOptions) openStore(ctx context.Context) (*sqlite.DB, error) {
 	return db, nil
 }
 
+// withStore opens the store, runs fn with it and closes it.
+func (g *globalOptions) withStore(ctx context.Context, fn func(*sqlite.DB) error) error {
+	st, err := g.openStore(ctx)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	return fn(st)
+}
+
 func envOr(name, def string) string {
 	if v, ok := os.LookupEnv(name); ok && v != "" {
 		return v

@@ -3,6 +3,7 @@ package main
 import (
 	"cmp"
 	"fmt"
+	"github.com/tlsrpt/tlsrpt/store/sqlite"
 	"slices"
 	"strconv"
 	"strings"
@@ -90,23 +91,20 @@ failures whose details named no MX host.
 			return err
 		},
 		RunE: func(cmd *cobra.Command, args []string) error {
-			st, err := g.openStore(cmd.Context())
-			if err != nil {
-				return err
-			}
-			defer st.Close()
-			if o.By != query.ByMX {
-				v, err := query.SummarizeBy(cmd.Context(), st, o.By, f)
+			return g.withStore(cmd.Context(), func(st *sqlite.DB) error {
+				if o.By != query.ByMX {
+					v, err := query.SummarizeBy(cmd.Context(), st, o.By, f)
+					if err != nil {
+						return err
+					}
+					return printView(newPrinter(cmd.OutOrStdout(), o.Format), v)
+				}
+				s, err := query.Summarize(cmd.Context(), st, f)
 				if err != nil {
 					return err
 				}
-				return printView(newPrinter(cmd.OutOrStdout(), o.Format), v)
-			}
-			s, err := query.Summarize(cmd.Context(), st, f)
-			if err != nil {
-				return err
-			}
-			return printSummary(newPrinter(cmd.OutOrStdout(), o.Format), s)
+				return printSummary(newPrinter(cmd.OutOrStdout(), o.Format), s)
+			})
 		},
 	}
 	o.AddFlags(cmd.Flags())

@@ -17,12 +17,7 @@ import (
 func where(f store.Filter, domainCol, dayCol string) (string, []any) {
 	var conds []string
 	var args []any
-	if len(f.Domains) > 0 {
-		conds = append(conds, domainCol+" IN ("+strings.TrimSuffix(strings.Repeat("?,", len(f.Domains)), ",")+")")
-		for _, d := range f.Domains {
-			args = append(args, d)
-		}
-	}
+	in(domainCol, f.Domains, &conds, &args)
 	if !f.Since.IsZero() {
 		conds = append(conds, dayCol+" >= ?")
 		args = append(args, dayOf(f.Since))
@@ -92,11 +87,9 @@ func (db *DB) Reports(ctx context.Context, f store.Filter) ([]store.ReportInfo, 
 	var conds []string
 	var args []any
 	if len(f.Domains) > 0 {
-		conds = append(conds, "r.id IN (SELECT report_id FROM policies WHERE policy_domain IN ("+
-			strings.TrimSuffix(strings.Repeat("?,", len(f.Domains)), ",")+"))")
-		for _, d := range f.Domains {
-			args = append(args, d)
-		}
+		var sub []string
+		in("policy_domain", f.Domains, &sub, &args)
+		conds = append(conds, "r.id IN (SELECT report_id FROM policies WHERE "+sub[0]+")")
 	}
 	if !f.Since.IsZero() {
 		conds = append(conds, "r.start_time >= ?")
@@ -231,10 +224,13 @@ func (db *DB) Inputs(ctx context.Context, f store.InputFilter) ([]store.InputInf
 FROM inputs i WHERE i.id > ?`
 	args := []any{f.AfterID}
 	if len(f.Outcomes) > 0 {
-		q += " AND i.outcome IN (" + strings.TrimSuffix(strings.Repeat("?,", len(f.Outcomes)), ",") + ")"
-		for _, o := range f.Outcomes {
-			args = append(args, string(o))
+		var conds []string
+		outcomes := make([]string, len(f.Outcomes))
+		for i, o := range f.Outcomes {
+			outcomes[i] = string(o)
 		}
+		in("i.outcome", outcomes, &conds, &args)
+		q += " AND " + conds[0]
 	}
 	q += " ORDER BY i.id"
 	if f.Limit > 0 {

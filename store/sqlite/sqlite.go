@@ -115,6 +115,7 @@ func (db *DB) migrate(ctx context.Context) error {
 	}
 	sort.Strings(names)
 	var current int
+	ran := false
 	if err := db.write.QueryRowContext(ctx, "PRAGMA user_version").Scan(&current); err != nil {
 		return fmt.Errorf("reading schema version: %w", err)
 	}
@@ -139,10 +140,18 @@ func (db *DB) migrate(ctx context.Context) error {
 		}); err != nil {
 			return fmt.Errorf("migration %s: %w", path.Base(name), err)
 		}
-		current = version
+		current, ran = version, true
 	}
 	if max := len(names); current > max {
 		return fmt.Errorf("schema version %d is newer than this program knows (%d): upgrade tlsrpt", current, max)
+	}
+	if ran {
+		// A migration may rewrite much of the file (0002 backfills rollups):
+		// fold the WAL back now, or every read consults it until the next
+		// checkpoint.
+		if _, err := db.write.ExecContext(ctx, "PRAGMA wal_checkpoint(TRUNCATE)"); err != nil {
+			return fmt.Errorf("checkpoint after migrating: %w", err)
+		}
 	}
 	return nil
 }
