@@ -103,10 +103,6 @@ func Assess(ctx context.Context, st store.Store, domains []string, now time.Time
 	if err != nil {
 		return nil, err
 	}
-	senders, err := st.SenderTotals(ctx, window)
-	if err != nil {
-		return nil, err
-	}
 	mxs, err := st.MXTotals(ctx, window)
 	if err != nil {
 		return nil, err
@@ -115,27 +111,17 @@ func Assess(ctx context.Context, st store.Store, domains []string, now time.Time
 	if err != nil {
 		return nil, err
 	}
-	recent, err := st.DomainTotals(ctx, store.Filter{Domains: domains, Since: today.Add(-time.Duration(t.TrendDays-1) * day), Until: today})
+	periods, err := st.PeriodTotals(ctx, domains, []store.Period{
+		{Since: today.Add(-time.Duration(t.TrendDays-1) * day), Until: today},
+		{Since: today.Add(-time.Duration(2*t.TrendDays-1) * day), Until: today.Add(-time.Duration(t.TrendDays) * day)},
+	})
 	if err != nil {
 		return nil, err
 	}
-	previous, err := st.DomainTotals(ctx, store.Filter{Domains: domains,
-		Since: today.Add(-time.Duration(2*t.TrendDays-1) * day), Until: today.Add(-time.Duration(t.TrendDays) * day)})
-	if err != nil {
-		return nil, err
+	trends := make(map[string]Trend, len(periods))
+	for _, p := range periods {
+		trends[p.Domain] = trend(p)
 	}
-	reporters := map[string]int{}
-	for _, s := range senders {
-		reporters[s.Domain]++
-	}
-	byDomain := func(list []store.DomainTotal) map[string]store.DomainTotal {
-		m := make(map[string]store.DomainTotal, len(list))
-		for _, x := range list {
-			m[x.Domain] = x
-		}
-		return m
-	}
-	recentBy, previousBy := byDomain(recent), byDomain(previous)
 	latest := latestSTSPolicies(policies)
 	failures := map[string][]store.MXTotal{}
 	for _, m := range mxs {
@@ -145,6 +131,10 @@ func Assess(ctx context.Context, st store.Store, domains []string, now time.Time
 	out := make([]Readiness, 0, len(totals))
 	quietSince := today.Add(-time.Duration(t.QuietDays-1) * day)
 	for _, tot := range totals {
+		tr, ok := trends[tot.Domain]
+		if !ok {
+			tr = Trend{Direction: "unknown"}
+		}
 		r := Readiness{
 			PolicyDomain:       tot.Domain,
 			SuccessfulSessions: tot.SuccessfulSessions,
@@ -153,12 +143,12 @@ func Assess(ctx context.Context, st store.Store, domains []string, now time.Time
 			DaysCovered:        tot.Days,
 			FirstDay:           tot.First.Format(time.DateOnly),
 			LastDay:            tot.Last.Format(time.DateOnly),
-			Reporters:          reporters[tot.Domain],
+			Reporters:          int(tot.Reporters),
 			Reasons:            []string{},
 			MXPatterns:         []string{},
 			UnmatchedMX:        []string{},
 			Failures:           []FailureGroup{},
-			Trend:              trend(recentBy[tot.Domain], previousBy[tot.Domain]),
+			Trend:              tr,
 		}
 		if p, ok := latest[tot.Domain]; ok {
 			r.PolicyMode, r.MXPatterns = policyModeAndMX(p)
@@ -292,15 +282,16 @@ func policyModeAndMX(p store.PolicySeen) (string, []string) {
 	return mode, mx
 }
 
-func trend(recent, previous store.DomainTotal) Trend {
+// trend compares the two periods of p: the recent one, then the one before.
+func trend(p store.PeriodTotal) Trend {
 	var t Trend
-	if s := recent.SuccessfulSessions + recent.FailedSessions; s > 0 {
-		r := Rate(recent.FailedSessions, s)
+	if s := p.SuccessfulSessions[0] + p.FailedSessions[0]; s > 0 {
+		r := Rate(p.FailedSessions[0], s)
 		t.Recent = &r
 	}
-	if s := previous.SuccessfulSessions + previous.FailedSessions; s > 0 {
-		p := Rate(previous.FailedSessions, s)
-		t.Previous = &p
+	if s := p.SuccessfulSessions[1] + p.FailedSessions[1]; s > 0 {
+		r := Rate(p.FailedSessions[1], s)
+		t.Previous = &r
 	}
 	switch {
 	case t.Recent == nil || t.Previous == nil:

@@ -22,7 +22,9 @@ const (
 // Views lists the --by values.
 var Views = []string{ByMX, ByDay, ByResult, BySender, BySendingIP}
 
-// View is a summary --by other than mx: one row per domain and key.
+// View is a summary --by other than mx: one row per domain and key, but
+// for sending-ip, whose rows are per sending MTA IP and result type over
+// the domains asked for.
 type View struct {
 	By   string    `json:"by"`
 	Rows []ViewRow `json:"rows"`
@@ -31,7 +33,7 @@ type View struct {
 // ViewRow is one line of a View. Fields that do not apply to the view are
 // left out of its JSON.
 type ViewRow struct {
-	PolicyDomain       string   `json:"policy_domain"`
+	PolicyDomain       string   `json:"policy_domain,omitempty"`
 	Day                string   `json:"day,omitempty"`
 	OrganizationName   string   `json:"organization_name,omitempty"`
 	SendingMTAIP       *string  `json:"sending_mta_ip,omitempty"`
@@ -100,7 +102,7 @@ func SummarizeBy(ctx context.Context, st store.Store, by string, f store.Filter)
 		}
 		for _, x := range ips {
 			ip, rt := x.IP, x.ResultType
-			v.Rows = append(v.Rows, ViewRow{PolicyDomain: x.Domain, SendingMTAIP: &ip, ResultType: &rt, FailedSessions: x.FailedSessions})
+			v.Rows = append(v.Rows, ViewRow{SendingMTAIP: &ip, ResultType: &rt, FailedSessions: x.FailedSessions})
 		}
 	default:
 		return nil, fmt.Errorf("query: no view %q (want one of %v)", by, Views)

@@ -30,12 +30,14 @@ type Store interface {
 	DomainTotals(ctx context.Context, f Filter) ([]DomainTotal, error)
 	// MXTotals sums failed sessions per policy domain, MX host and result type.
 	MXTotals(ctx context.Context, f Filter) ([]MXTotal, error)
+	// PeriodTotals sums sessions per policy domain in each period.
+	PeriodTotals(ctx context.Context, domains []string, periods []Period) ([]PeriodTotal, error)
 	// DayTotals sums sessions per policy domain and UTC day.
 	DayTotals(ctx context.Context, f Filter) ([]DayTotal, error)
 	// SenderTotals sums sessions per policy domain and sending organisation.
 	SenderTotals(ctx context.Context, f Filter) ([]SenderTotal, error)
-	// IPTotals sums failed sessions per policy domain, sending MTA IP and
-	// result type.
+	// IPTotals sums failed sessions per sending MTA IP and result type over
+	// the domains the filter selects.
 	IPTotals(ctx context.Context, f Filter) ([]IPTotal, error)
 	// Policies lists the distinct policies senders applied to each domain.
 	Policies(ctx context.Context, f Filter) ([]PolicySeen, error)
@@ -165,6 +167,8 @@ type DomainTotal struct {
 	// Days is the number of UTC days with reports, from First to Last.
 	Days        int64
 	First, Last time.Time
+	// Reporters is the number of distinct reporting organisations.
+	Reporters int64
 }
 
 // MXTotal is the failed sessions of one domain's MX host under one result
@@ -176,6 +180,17 @@ type MXTotal struct {
 	ResultType     string
 	FailedSessions int64
 	First, Last    time.Time
+}
+
+// Period is a range of UTC days, both included.
+type Period struct{ Since, Until time.Time }
+
+// PeriodTotal is one domain's sessions in each of the periods asked for,
+// in their order.
+type PeriodTotal struct {
+	Domain             string
+	SuccessfulSessions []int64
+	FailedSessions     []int64
 }
 
 // DayTotal is the sessions of one policy domain on one UTC day.
@@ -196,10 +211,9 @@ type SenderTotal struct {
 	FailedSessions     int64
 }
 
-// IPTotal is the failed sessions from one sending MTA IP to one domain under
-// one result type. IP is empty for failure details that named none.
+// IPTotal is the failed sessions from one sending MTA IP under one result
+// type. IP is empty for failure details that named none.
 type IPTotal struct {
-	Domain         string
 	IP             string
 	ResultType     string
 	FailedSessions int64

@@ -242,8 +242,8 @@ failed_sessions = failed_sessions + excluded.failed_sessions`
 	sqlSenderDaysUpsert = ` ON CONFLICT (policy_domain, organization_name, day) DO UPDATE SET reports = reports + excluded.reports,
 successful_sessions = successful_sessions + excluded.successful_sessions,
 failed_sessions = failed_sessions + excluded.failed_sessions`
-	sqlIPDays       = `INSERT INTO ip_days (policy_domain, sending_mta_ip, result_type, day, failed_sessions) VALUES `
-	sqlIPDaysUpsert = ` ON CONFLICT (policy_domain, sending_mta_ip, result_type, day) DO UPDATE SET
+	sqlIPDays       = `INSERT INTO ip_days (sending_mta_ip, result_type, policy_domain, day, failed_sessions) VALUES `
+	sqlIPDaysUpsert = ` ON CONFLICT (sending_mta_ip, result_type, policy_domain, day) DO UPDATE SET
 failed_sessions = failed_sessions + excluded.failed_sessions`
 	sqlPoliciesSeen       = `INSERT INTO domain_policies (policy_domain, policy_type, policy_string, mx_host, first_day, last_day, reports) VALUES `
 	sqlPoliciesSeenUpsert = ` ON CONFLICT (policy_domain, policy_type, policy_string, mx_host) DO UPDATE SET
@@ -268,7 +268,7 @@ func (b *batch) write() error {
 	}
 	ipRows := make([][]any, 0, len(b.ipDays))
 	for k, v := range b.ipDays {
-		ipRows = append(ipRows, []any{k.domain, k.ip, k.resultType, k.day, v})
+		ipRows = append(ipRows, []any{k.ip, k.resultType, k.domain, k.day, v})
 	}
 	policyRows := make([][]any, 0, len(b.policiesSeen))
 	for k, v := range b.policiesSeen {

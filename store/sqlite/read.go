@@ -1,10 +1,14 @@
 package sqlite
 
 import (
+	"cmp"
+	"slices"
+
 	"context"
 	"database/sql"
 	"errors"
 	"fmt"
+	"github.com/valyala/fastjson"
 	"strings"
 	"time"
 
@@ -32,53 +36,102 @@ func where(f store.Filter, domainCol, dayCol string) (string, []any) {
 	return " WHERE " + strings.Join(conds, " AND "), args
 }
 
-// DomainTotals sums the domain rollups.
+// DomainTotals sums the domain rollups, with the distinct reporters of
+// each domain from the sender rollups.
 func (db *DB) DomainTotals(ctx context.Context, f store.Filter) ([]store.DomainTotal, error) {
 	w, args := where(f, "policy_domain", "day")
-	rows, err := db.read.QueryContext(ctx, `SELECT policy_domain, sum(reports), sum(successful_sessions), sum(failed_sessions),
-count(*), min(day), max(day) FROM domain_days`+w+` GROUP BY policy_domain ORDER BY policy_domain`, args...)
-	if err != nil {
-		return nil, fmt.Errorf("sqlite: domain totals: %w", err)
+	sw, sargs := where(store.Filter{Since: f.Since, Until: f.Until}, "", "s.day")
+	if sw == "" {
+		sw = " WHERE"
+	} else {
+		sw += " AND"
 	}
-	defer rows.Close()
+	q := `SELECT policy_domain, sum(reports), sum(successful_sessions), sum(failed_sessions), count(*), min(day), max(day),
+(SELECT count(DISTINCT s.organization_name) FROM sender_days s` + sw + ` s.policy_domain = d.policy_domain)
+FROM domain_days d` + w + ` GROUP BY policy_domain ORDER BY policy_domain`
 	var out []store.DomainTotal
-	for rows.Next() {
+	err := db.scanAll(ctx, "domain totals", q, append(sargs, args...), func(rows *sql.Rows) error {
 		var t store.DomainTotal
 		var first, last int64
-		if err := rows.Scan(&t.Domain, &t.Reports, &t.SuccessfulSessions, &t.FailedSessions, &t.Days, &first, &last); err != nil {
-			return nil, err
-		}
+		err := rows.Scan(&t.Domain, &t.Reports, &t.SuccessfulSessions, &t.FailedSessions, &t.Days, &first, &last, &t.Reporters)
 		t.First, t.Last = dayTime(first), dayTime(last)
 		out = append(out, t)
-	}
-	return out, rows.Err()
+		return err
+	})
+	return out, err
 }
 
-// MXTotals sums the MX rollups.
+// PeriodTotals sums each domain's sessions in several periods in one scan.
+func (db *DB) PeriodTotals(ctx context.Context, domains []string, periods []store.Period) ([]store.PeriodTotal, error) {
+	if len(periods) == 0 {
+		return nil, nil
+	}
+	var cols []string
+	var args []any
+	earliest := periods[0].Since
+	for _, p := range periods {
+		for _, col := range []string{"successful_sessions", "failed_sessions"} {
+			cols = append(cols, "coalesce(sum(CASE WHEN day BETWEEN ? AND ? THEN "+col+" END), 0)")
+			args = append(args, dayOf(p.Since), dayOf(p.Until))
+		}
+		if p.Since.Before(earliest) {
+			earliest = p.Since
+		}
+	}
+	w, wargs := where(store.Filter{Domains: domains, Since: earliest}, "policy_domain", "day")
+	q := "SELECT policy_domain, " + strings.Join(cols, ", ") + " FROM domain_days" + w + " GROUP BY policy_domain ORDER BY policy_domain"
+	var out []store.PeriodTotal
+	err := db.scanAll(ctx, "period totals", q, append(args, wargs...), func(rows *sql.Rows) error {
+		t := store.PeriodTotal{SuccessfulSessions: make([]int64, len(periods)), FailedSessions: make([]int64, len(periods))}
+		dest := []any{&t.Domain}
+		for i := range periods {
+			dest = append(dest, &t.SuccessfulSessions[i], &t.FailedSessions[i])
+		}
+		err := rows.Scan(dest...)
+		out = append(out, t)
+		return err
+	})
+	return out, err
+}
+
+// MXTotals sums the MX rollups. Rows come packed, one per domain as a JSON
+// array of [mx, result type, failed, first day, last day]: with an
+// embedded engine a returned row costs more than the work to build it.
 func (db *DB) MXTotals(ctx context.Context, f store.Filter) ([]store.MXTotal, error) {
 	w, args := where(f, "policy_domain", "day")
-	if w == "" {
-		w = " WHERE"
-	} else {
-		w += " AND"
-	}
-	rows, err := db.read.QueryContext(ctx, `SELECT policy_domain, mx_host, result_type, sum(failed_sessions), min(day), max(day)
-FROM mx_days`+w+` failed_sessions > 0 GROUP BY policy_domain, mx_host, result_type ORDER BY policy_domain, mx_host, result_type`, args...)
-	if err != nil {
-		return nil, fmt.Errorf("sqlite: MX totals: %w", err)
-	}
-	defer rows.Close()
+	q := `SELECT policy_domain, json_group_array(json_array(mx_host, result_type, f, first, last)) FROM (
+SELECT policy_domain, mx_host, result_type, sum(failed_sessions) AS f, min(day) AS first, max(day) AS last
+FROM mx_days` + w + ` GROUP BY policy_domain, mx_host, result_type) WHERE f > 0 GROUP BY policy_domain ORDER BY policy_domain`
 	var out []store.MXTotal
-	for rows.Next() {
-		var t store.MXTotal
-		var first, last int64
-		if err := rows.Scan(&t.Domain, &t.MX, &t.ResultType, &t.FailedSessions, &first, &last); err != nil {
-			return nil, err
+	var p fastjson.Parser
+	err := db.scanAll(ctx, "MX totals", q, args, func(rows *sql.Rows) error {
+		var domain string
+		var packed []byte
+		if err := rows.Scan(&domain, &packed); err != nil {
+			return err
 		}
-		t.First, t.Last = dayTime(first), dayTime(last)
-		out = append(out, t)
+		v, err := p.ParseBytes(packed)
+		if err != nil {
+			return fmt.Errorf("unpacking MX totals of %s: %w", domain, err)
+		}
+		for _, e := range v.GetArray() {
+			a := e.GetArray()
+			if len(a) != 5 {
+				return fmt.Errorf("unpacking MX totals of %s: %d fields", domain, len(a))
+			}
+			out = append(out, store.MXTotal{Domain: domain, MX: string(a[0].GetStringBytes()), ResultType: string(a[1].GetStringBytes()),
+				FailedSessions: a[2].GetInt64(), First: dayTime(a[3].GetInt64()), Last: dayTime(a[4].GetInt64())})
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
-	return out, rows.Err()
+	// json_group_array keeps no promised order: sort within each domain.
+	slices.SortStableFunc(out, func(a, b store.MXTotal) int {
+		return cmp.Or(cmp.Compare(a.Domain, b.Domain), cmp.Compare(a.MX, b.MX), cmp.Compare(a.ResultType, b.ResultType))
+	})
+	return out, nil
 }
 
 // Reports lists reports, newest first, with their per-report session counts

@@ -77,11 +77,22 @@ func TestViews(t *testing.T) {
 	}
 	ips, _ := db.IPTotals(ctx, store.Filter{})
 	it := func(ip, rt string, n int64) store.IPTotal {
-		return store.IPTotal{Domain: "a.example", IP: ip, ResultType: rt, FailedSessions: n}
+		return store.IPTotal{IP: ip, ResultType: rt, FailedSessions: n}
 	}
 	want := []store.IPTotal{it("", "starttls-not-supported", 1), it("192.0.2.1", "certificate-expired", 6), it("192.0.2.2", "certificate-expired", 4)}
 	if !reflect.DeepEqual(ips, want) {
 		t.Errorf("ips = %+v, want %+v", ips, want)
+	}
+	doms, _ := db.DomainTotals(ctx, store.Filter{})
+	if len(doms) != 1 || doms[0].Reporters != 2 || doms[0].Days != 2 {
+		t.Errorf("domain totals = %+v", doms)
+	}
+	if doms, _ := db.DomainTotals(ctx, store.Filter{Since: d2}); doms[0].Reporters != 1 {
+		t.Errorf("reporters since day 2 = %+v", doms)
+	}
+	periods, _ := db.PeriodTotals(ctx, nil, []store.Period{{Since: d2, Until: d2}, {Since: d1, Until: d1}})
+	if len(periods) != 1 || !reflect.DeepEqual(periods[0].SuccessfulSessions, []int64{40, 140}) || !reflect.DeepEqual(periods[0].FailedSessions, []int64{1, 10}) {
+		t.Errorf("periods = %+v", periods)
 	}
 	mx, _ := db.MXTotals(ctx, store.Filter{})
 	if len(mx) != 2 || mx[0].MX != "mx1.a.example" || mx[0].FailedSessions != 10 || !mx[0].First.Equal(d1) || !mx[1].Last.Equal(d2) {

@@ -12,14 +12,15 @@ CREATE TABLE sender_days (
 	PRIMARY KEY (policy_domain, organization_name, day)
 ) WITHOUT ROWID;
 
--- Per sending MTA IP and result type: summary --by sending-ip.
+-- Per sending MTA IP and result type: summary --by sending-ip, which groups
+-- by IP and result type across the domains asked for, in key order.
 CREATE TABLE ip_days (
-	policy_domain   TEXT    NOT NULL,
 	sending_mta_ip  TEXT    NOT NULL,
 	result_type     TEXT    NOT NULL,
+	policy_domain   TEXT    NOT NULL,
 	day             INTEGER NOT NULL,
 	failed_sessions INTEGER NOT NULL,
-	PRIMARY KEY (policy_domain, sending_mta_ip, result_type, day)
+	PRIMARY KEY (sending_mta_ip, result_type, policy_domain, day)
 ) WITHOUT ROWID;
 
 -- Each distinct policy the senders applied to a domain, and when.
@@ -49,7 +50,7 @@ JOIN reports r ON r.id = p.report_id
 GROUP BY 1, 2, 3;
 
 INSERT INTO ip_days
-SELECT x.policy_domain, x.ip, x.rt, r.start_time / 86400, sum(x.f)
+SELECT x.ip, x.rt, x.policy_domain, r.start_time / 86400, sum(x.f)
 FROM (SELECT report_id, policy_domain, ip, rt, max(f) AS f
       FROM (SELECT d.report_id, p.policy_domain, d.sending_mta_ip AS ip, d.result_type AS rt,
                    d.policy_position, sum(d.failed_sessions) AS f
