@@ -103,6 +103,10 @@ func Assess(ctx context.Context, st store.Store, domains []string, now time.Time
 	if err != nil {
 		return nil, err
 	}
+	reporters, err := st.Reporters(ctx, window)
+	if err != nil {
+		return nil, err
+	}
 	mxs, err := st.MXTotals(ctx, window)
 	if err != nil {
 		return nil, err
@@ -143,7 +147,7 @@ func Assess(ctx context.Context, st store.Store, domains []string, now time.Time
 			DaysCovered:        tot.Days,
 			FirstDay:           tot.First.Format(time.DateOnly),
 			LastDay:            tot.Last.Format(time.DateOnly),
-			Reporters:          int(tot.Reporters),
+			Reporters:          reporters[tot.Domain],
 			Reasons:            []string{},
 			MXPatterns:         []string{},
 			UnmatchedMX:        []string{},

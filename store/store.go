@@ -30,6 +30,8 @@ type Store interface {
 	DomainTotals(ctx context.Context, f Filter) ([]DomainTotal, error)
 	// MXTotals sums failed sessions per policy domain, MX host and result type.
 	MXTotals(ctx context.Context, f Filter) ([]MXTotal, error)
+	// Reporters counts the distinct reporting organisations per domain.
+	Reporters(ctx context.Context, f Filter) (map[string]int, error)
 	// PeriodTotals sums sessions per policy domain in each period.
 	PeriodTotals(ctx context.Context, domains []string, periods []Period) ([]PeriodTotal, error)
 	// DayTotals sums sessions per policy domain and UTC day.
@@ -167,8 +169,6 @@ type DomainTotal struct {
 	// Days is the number of UTC days with reports, from First to Last.
 	Days        int64
 	First, Last time.Time
-	// Reporters is the number of distinct reporting organisations.
-	Reporters int64
 }
 
 // MXTotal is the failed sessions of one domain's MX host under one result

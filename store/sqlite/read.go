@@ -1,9 +1,6 @@
 package sqlite
 
 import (
-	"cmp"
-	"slices"
-
 	"context"
 	"database/sql"
 	"errors"
@@ -36,26 +33,33 @@ func where(f store.Filter, domainCol, dayCol string) (string, []any) {
 	return " WHERE " + strings.Join(conds, " AND "), args
 }
 
-// DomainTotals sums the domain rollups, with the distinct reporters of
-// each domain from the sender rollups.
+// DomainTotals sums the domain rollups.
 func (db *DB) DomainTotals(ctx context.Context, f store.Filter) ([]store.DomainTotal, error) {
 	w, args := where(f, "policy_domain", "day")
-	sw, sargs := where(store.Filter{Since: f.Since, Until: f.Until}, "", "s.day")
-	if sw == "" {
-		sw = " WHERE"
-	} else {
-		sw += " AND"
-	}
-	q := `SELECT policy_domain, sum(reports), sum(successful_sessions), sum(failed_sessions), count(*), min(day), max(day),
-(SELECT count(DISTINCT s.organization_name) FROM sender_days s` + sw + ` s.policy_domain = d.policy_domain)
-FROM domain_days d` + w + ` GROUP BY policy_domain ORDER BY policy_domain`
+	q := `SELECT policy_domain, sum(reports), sum(successful_sessions), sum(failed_sessions), count(*), min(day), max(day)
+FROM domain_days` + w + ` GROUP BY policy_domain ORDER BY policy_domain`
 	var out []store.DomainTotal
-	err := db.scanAll(ctx, "domain totals", q, append(sargs, args...), func(rows *sql.Rows) error {
+	err := db.scanAll(ctx, "domain totals", q, args, func(rows *sql.Rows) error {
 		var t store.DomainTotal
 		var first, last int64
-		err := rows.Scan(&t.Domain, &t.Reports, &t.SuccessfulSessions, &t.FailedSessions, &t.Days, &first, &last, &t.Reporters)
+		err := rows.Scan(&t.Domain, &t.Reports, &t.SuccessfulSessions, &t.FailedSessions, &t.Days, &first, &last)
 		t.First, t.Last = dayTime(first), dayTime(last)
 		out = append(out, t)
+		return err
+	})
+	return out, err
+}
+
+// Reporters counts the distinct reporting organisations per domain.
+func (db *DB) Reporters(ctx context.Context, f store.Filter) (map[string]int, error) {
+	w, args := where(f, "policy_domain", "day")
+	out := map[string]int{}
+	err := db.scanAll(ctx, "reporters", `SELECT policy_domain, count(DISTINCT organization_name) FROM sender_days`+w+
+		` GROUP BY policy_domain`, args, func(rows *sql.Rows) error {
+		var d string
+		var n int
+		err := rows.Scan(&d, &n)
+		out[d] = n
 		return err
 	})
 	return out, err
@@ -99,7 +103,7 @@ func (db *DB) PeriodTotals(ctx context.Context, domains []string, periods []stor
 // embedded engine a returned row costs more than the work to build it.
 func (db *DB) MXTotals(ctx context.Context, f store.Filter) ([]store.MXTotal, error) {
 	w, args := where(f, "policy_domain", "day")
-	q := `SELECT policy_domain, json_group_array(json_array(mx_host, result_type, f, first, last)) FROM (
+	q := `SELECT policy_domain, json_group_array(json_array(mx_host, result_type, f, first, last) ORDER BY mx_host, result_type) FROM (
 SELECT policy_domain, mx_host, result_type, sum(failed_sessions) AS f, min(day) AS first, max(day) AS last
 FROM mx_days` + w + ` GROUP BY policy_domain, mx_host, result_type) WHERE f > 0 GROUP BY policy_domain ORDER BY policy_domain`
 	var out []store.MXTotal
@@ -124,14 +128,7 @@ FROM mx_days` + w + ` GROUP BY policy_domain, mx_host, result_type) WHERE f > 0 
 		}
 		return nil
 	})
-	if err != nil {
-		return nil, err
-	}
-	// json_group_array keeps no promised order: sort within each domain.
-	slices.SortStableFunc(out, func(a, b store.MXTotal) int {
-		return cmp.Or(cmp.Compare(a.Domain, b.Domain), cmp.Compare(a.MX, b.MX), cmp.Compare(a.ResultType, b.ResultType))
-	})
-	return out, nil
+	return out, err
 }
 
 // Reports lists reports, newest first, with their per-report session counts

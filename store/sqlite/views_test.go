@@ -84,11 +84,14 @@ func TestViews(t *testing.T) {
 		t.Errorf("ips = %+v, want %+v", ips, want)
 	}
 	doms, _ := db.DomainTotals(ctx, store.Filter{})
-	if len(doms) != 1 || doms[0].Reporters != 2 || doms[0].Days != 2 {
+	if len(doms) != 1 || doms[0].Days != 2 || !doms[0].First.Equal(d1) || !doms[0].Last.Equal(d2) {
 		t.Errorf("domain totals = %+v", doms)
 	}
-	if doms, _ := db.DomainTotals(ctx, store.Filter{Since: d2}); doms[0].Reporters != 1 {
-		t.Errorf("reporters since day 2 = %+v", doms)
+	if rep, _ := db.Reporters(ctx, store.Filter{}); rep["a.example"] != 2 {
+		t.Errorf("reporters = %v", rep)
+	}
+	if rep, _ := db.Reporters(ctx, store.Filter{Since: d2}); rep["a.example"] != 1 {
+		t.Errorf("reporters since day 2 = %v", rep)
 	}
 	periods, _ := db.PeriodTotals(ctx, nil, []store.Period{{Since: d2, Until: d2}, {Since: d1, Until: d1}})
 	if len(periods) != 1 || !reflect.DeepEqual(periods[0].SuccessfulSessions, []int64{40, 140}) || !reflect.DeepEqual(periods[0].FailedSessions, []int64{1, 10}) {
