@@ -83,7 +83,8 @@ func SummarizeBy(ctx context.Context, st store.Store, by string, f store.Filter)
 			v.Rows = append(v.Rows, ViewRow{PolicyDomain: k.domain, ResultType: &rt, FailedSessions: sums[k]})
 		}
 		slices.SortStableFunc(v.Rows, func(a, b ViewRow) int {
-			return cmp.Or(cmp.Compare(a.PolicyDomain, b.PolicyDomain), cmp.Compare(b.FailedSessions, a.FailedSessions))
+			return cmp.Or(cmp.Compare(a.PolicyDomain, b.PolicyDomain), cmp.Compare(b.FailedSessions, a.FailedSessions),
+				cmp.Compare(*a.ResultType, *b.ResultType))
 		})
 	case BySender:
 		senders, err := st.SenderTotals(ctx, f)

@@ -28,7 +28,8 @@ type Store interface {
 	Report(ctx context.Context, id int64) (*StoredReport, error)
 	// DomainTotals sums sessions per policy domain, each session once.
 	DomainTotals(ctx context.Context, f Filter) ([]DomainTotal, error)
-	// MXTotals sums failed sessions per policy domain, MX host and result type.
+	// MXTotals sums failed sessions per policy domain, MX host and result
+	// type, ordered by domain only.
 	MXTotals(ctx context.Context, f Filter) ([]MXTotal, error)
 	// Reporters counts the distinct reporting organisations per domain.
 	Reporters(ctx context.Context, f Filter) (map[string]int, error)

@@ -98,12 +98,13 @@ func (db *DB) PeriodTotals(ctx context.Context, domains []string, periods []stor
 	return out, err
 }
 
-// MXTotals sums the MX rollups. Rows come packed, one per domain as a JSON
-// array of [mx, result type, failed, first day, last day]: with an
-// embedded engine a returned row costs more than the work to build it.
+// MXTotals sums the MX rollups, by domain and in no order within a domain.
+// Rows come packed, one per domain as a JSON array of [mx, result type,
+// failed, first day, last day]: with an embedded engine a returned row costs
+// more than the work to build it.
 func (db *DB) MXTotals(ctx context.Context, f store.Filter) ([]store.MXTotal, error) {
 	w, args := where(f, "policy_domain", "day")
-	q := `SELECT policy_domain, json_group_array(json_array(mx_host, result_type, f, first, last) ORDER BY mx_host, result_type) FROM (
+	q := `SELECT policy_domain, json_group_array(json_array(mx_host, result_type, f, first, last)) FROM (
 SELECT policy_domain, mx_host, result_type, sum(failed_sessions) AS f, min(day) AS first, max(day) AS last
 FROM mx_days` + w + ` GROUP BY policy_domain, mx_host, result_type) WHERE f > 0 GROUP BY policy_domain ORDER BY policy_domain`
 	var out []store.MXTotal
@@ -268,24 +269,39 @@ WHERE p.report_id = ? ORDER BY p.position, f.position`, reportID)
 	return out, rows.Err()
 }
 
-// Inputs lists recorded inputs, oldest first.
-func (db *DB) Inputs(ctx context.Context, f store.InputFilter) ([]store.InputInfo, error) {
+// inputsQuery builds the query of Inputs; its one argument is f.AfterID.
+func (db *DB) inputsQuery(f store.InputFilter) (string, error) {
 	q := `SELECT i.id, i.sha256, i.size, i.source, i.origin, i.received_at, i.outcome, i.error
 FROM inputs i WHERE i.id > ?`
-	args := []any{f.AfterID}
 	if len(f.Outcomes) > 0 {
-		var conds []string
-		outcomes := make([]string, len(f.Outcomes))
-		for i, o := range f.Outcomes {
-			outcomes[i] = string(o)
+		// Literals, not parameters: only then can SQLite use the partial
+		// index on the outcomes reprocess asks for. Outcomes are a closed
+		// set, checked here.
+		var lits []string
+		for _, o := range f.Outcomes {
+			switch o {
+			case store.OutcomeStored, store.OutcomeDuplicate, store.OutcomeInvalid, store.OutcomeNoReport:
+				lits = append(lits, "'"+string(o)+"'")
+			default:
+				return "", fmt.Errorf("sqlite: listing inputs: unknown outcome %q", o)
+			}
 		}
-		in("i.outcome", outcomes, &conds, &args)
-		q += " AND " + conds[0]
+		q += " AND i.outcome IN (" + strings.Join(lits, ", ") + ")"
 	}
 	q += " ORDER BY i.id"
 	if f.Limit > 0 {
 		q += fmt.Sprintf(" LIMIT %d", f.Limit)
 	}
+	return q, nil
+}
+
+// Inputs lists recorded inputs, oldest first.
+func (db *DB) Inputs(ctx context.Context, f store.InputFilter) ([]store.InputInfo, error) {
+	q, err := db.inputsQuery(f)
+	if err != nil {
+		return nil, err
+	}
+	args := []any{f.AfterID}
 	rows, err := db.read.QueryContext(ctx, q, args...)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: listing inputs: %w", err)

@@ -183,3 +183,26 @@ func TestBackfillMatchesRollups(t *testing.T) {
 		t.Errorf("backfill differs from the incremental rollups:\n%s\nwant\n%s", got, incremental)
 	}
 }
+
+// TestReprocessUsesPartialIndex pins a plan, not a time: the inputs
+// reprocess reads are found through the partial index, never by scanning
+// every input kept.
+func TestReprocessUsesPartialIndex(t *testing.T) {
+	db := testDB(t)
+	var plan strings.Builder
+	q, _ := db.inputsQuery(store.InputFilter{Outcomes: []store.Outcome{store.OutcomeInvalid, store.OutcomeNoReport}})
+	rows, err := db.read.Query("EXPLAIN QUERY PLAN "+q, int64(0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id, parent, unused int
+		var detail string
+		rows.Scan(&id, &parent, &unused, &detail)
+		plan.WriteString(detail + "; ")
+	}
+	if !strings.Contains(plan.String(), "USING INDEX inputs_to_reprocess") {
+		t.Errorf("plan: %s", plan.String())
+	}
+}
