@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"github.com/valyala/fastjson"
+	"slices"
 	"strings"
 	"time"
 
@@ -109,6 +110,7 @@ SELECT policy_domain, mx_host, result_type, sum(failed_sessions) AS f, min(day) 
 FROM mx_days` + w + ` GROUP BY policy_domain, mx_host, result_type) WHERE f > 0 GROUP BY policy_domain ORDER BY policy_domain`
 	var out []store.MXTotal
 	var p fastjson.Parser
+	types := map[string]string{} // a few distinct result types: one string each
 	err := db.scanAll(ctx, "MX totals", q, args, func(rows *sql.Rows) error {
 		var domain string
 		var packed []byte
@@ -119,12 +121,19 @@ FROM mx_days` + w + ` GROUP BY policy_domain, mx_host, result_type) WHERE f > 0 
 		if err != nil {
 			return fmt.Errorf("unpacking MX totals of %s: %w", domain, err)
 		}
-		for _, e := range v.GetArray() {
+		entries := v.GetArray()
+		out = slices.Grow(out, len(entries))
+		for _, e := range entries {
 			a := e.GetArray()
 			if len(a) != 5 {
 				return fmt.Errorf("unpacking MX totals of %s: %d fields", domain, len(a))
 			}
-			out = append(out, store.MXTotal{Domain: domain, MX: string(a[0].GetStringBytes()), ResultType: string(a[1].GetStringBytes()),
+			rt, ok := types[string(a[1].GetStringBytes())]
+			if !ok {
+				rt = string(a[1].GetStringBytes())
+				types[rt] = rt
+			}
+			out = append(out, store.MXTotal{Domain: domain, MX: string(a[0].GetStringBytes()), ResultType: rt,
 				FailedSessions: a[2].GetInt64(), First: dayTime(a[3].GetInt64()), Last: dayTime(a[4].GetInt64())})
 		}
 		return nil
