@@ -32,6 +32,9 @@ type ImportOptions struct {
 	Progress func(done, total int)
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// Skip are files never read, such as the database itself and its WAL
+	// when a directory that holds them is imported.
+	Skip []string
 }
 
 // ImportStats counts what an import did.
@@ -74,7 +77,7 @@ func Import(ctx context.Context, st store.Store, p *parse.Parser, opts ImportOpt
 	if now == nil {
 		now = time.Now
 	}
-	sources, problems := collect(opts.Paths)
+	sources, problems := collect(opts.Paths, opts.Skip)
 	for _, pr := range problems {
 		stats.Unreadable++
 		stats.Problems = append(stats.Problems, pr)
@@ -160,9 +163,19 @@ func Import(ctx context.Context, st store.Store, p *parse.Parser, opts ImportOpt
 }
 
 // collect expands paths into sources, in a stable order.
-func collect(paths []string) ([]source, []string) {
+func collect(paths, skip []string) ([]source, []string) {
 	var out []source
 	var problems []string
+	skipped := map[string]bool{}
+	for _, p := range skip {
+		if abs, err := filepath.Abs(p); err == nil {
+			skipped[abs] = true
+		}
+	}
+	isSkipped := func(p string) bool {
+		abs, err := filepath.Abs(p)
+		return err == nil && skipped[abs]
+	}
 	maildirs := map[string]bool{}
 	isMaildir := func(dir string) bool {
 		v, ok := maildirs[dir]
@@ -183,7 +196,9 @@ func collect(paths []string) ([]source, []string) {
 			continue
 		}
 		if !fi.IsDir() {
-			out = append(out, source{path: p})
+			if !isSkipped(p) {
+				out = append(out, source{path: p})
+			}
 			continue
 		}
 		err = filepath.WalkDir(p, func(path string, d fs.DirEntry, err error) error {
@@ -202,7 +217,7 @@ func collect(paths []string) ([]source, []string) {
 				return nil
 			}
 			// A Maildir's own files (dovecot-uidlist, indexes) are not mail.
-			if isMaildir(filepath.Dir(path)) {
+			if isMaildir(filepath.Dir(path)) || isSkipped(path) {
 				return nil
 			}
 			out = append(out, source{path: path})

@@ -169,3 +169,19 @@ func TestReprocessCommand(t *testing.T) {
 		t.Errorf("reprocess: exit %d, %q", code, out)
 	}
 }
+
+func TestImportSkipsItsOwnDatabase(t *testing.T) {
+	dir := t.TempDir()
+	report, _ := os.ReadFile("../../testdata/quirks/no-timezone.json")
+	os.WriteFile(filepath.Join(dir, "r.json"), report, 0o644)
+	t.Chdir(dir)
+	t.Setenv("TLSRPT_DB", "tlsrpt.db") // the default, set the way a user would
+	run(t, "", "import", "r.json")
+	out, errOut, code := run(t, "", "import", ".")
+	if code != exitOK || !strings.Contains(out, "duplicates: 1 report") || !strings.Contains(out, "invalid:    0 inputs") {
+		t.Errorf("import of the database's own directory: exit %d, %q %q", code, out, errOut)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "tlsrpt.db")); err != nil {
+		t.Errorf("TLSRPT_DB not used: %v", err)
+	}
+}
