@@ -51,6 +51,10 @@ type Store interface {
 	// Mark returns a named position (0 when never set); SetMark sets it.
 	Mark(ctx context.Context, name string) (int64, error)
 	SetMark(ctx context.Context, name string, value int64) error
+	// SeenUIDs returns the UIDs MarkSeen recorded for a mailbox at a
+	// UIDVALIDITY; MarkSeen records more.
+	SeenUIDs(ctx context.Context, mailbox string, uidValidity uint32) (map[uint32]bool, error)
+	MarkSeen(ctx context.Context, mailbox string, uidValidity uint32, uids []uint32) error
 	// Ping checks that the store can be reached.
 	Ping(ctx context.Context) error
 	Close() error

@@ -202,3 +202,33 @@ ON CONFLICT (name) DO UPDATE SET value = excluded.value`, name, value)
 	}
 	return nil
 }
+
+// SeenUIDs returns the UIDs recorded for a mailbox at a UIDVALIDITY.
+func (db *DB) SeenUIDs(ctx context.Context, mailbox string, uidValidity uint32) (map[uint32]bool, error) {
+	out := map[uint32]bool{}
+	err := db.scanAll(ctx, "seen messages", `SELECT uid FROM imap_seen WHERE mailbox = ? AND uidvalidity = ?`,
+		[]any{mailbox, int64(uidValidity)}, func(rows *sql.Rows) error {
+			var uid int64
+			err := rows.Scan(&uid)
+			out[uint32(uid)] = true
+			return err
+		})
+	return out, err
+}
+
+// MarkSeen records UIDs of a mailbox at a UIDVALIDITY.
+func (db *DB) MarkSeen(ctx context.Context, mailbox string, uidValidity uint32, uids []uint32) error {
+	err := db.inTx(ctx, func(tx *sql.Tx) error {
+		for _, uid := range uids {
+			if _, err := tx.ExecContext(ctx, `INSERT INTO imap_seen (mailbox, uidvalidity, uid) VALUES (?, ?, ?)
+ON CONFLICT DO NOTHING`, mailbox, int64(uidValidity), int64(uid)); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("sqlite: recording seen messages: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,538 @@
+package ingest
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/emersion/go-imap/v2"
+	"github.com/emersion/go-imap/v2/imapclient"
+	"github.com/emersion/go-sasl"
+
+	"github.com/tlsrpt/tlsrpt/parse"
+	"github.com/tlsrpt/tlsrpt/store"
+)
+
+// TLS modes of FetchOptions.TLS.
+const (
+	TLSImplicit = "implicit" // TLS from the first byte (port 993)
+	TLSStartTLS = "starttls" // STARTTLS on the plain port (143)
+	TLSNone     = "none"     // no TLS: loopback only, unless Insecure
+)
+
+// FetchOptions say which mailbox to drain and what to do with each message.
+type FetchOptions struct {
+	Server   string // host:port
+	User     string
+	Password string
+	TLS      string      // TLSImplicit (default), TLSStartTLS or TLSNone
+	TLSConf  *tls.Config // certificates are verified; nil means system roots
+	// Insecure allows TLSNone to a server that is not on a loopback address.
+	Insecure bool
+
+	Mailbox   string // default INBOX
+	MoveTo    string // processed messages, default TLSRPT/Processed
+	InvalidTo string // messages without a valid report, default TLSRPT/Invalid
+	// Delete deletes processed messages instead of moving them; Keep leaves
+	// them in place and remembers them (UIDVALIDITY and UID) in the store.
+	Delete, Keep bool
+	// DryRun lists what would be done and changes nothing.
+	DryRun bool
+
+	// BatchBytes bounds the messages fetched, parsed and committed at once;
+	// default 16 MiB. BatchMessages bounds their number; default 200.
+	BatchBytes    int64
+	BatchMessages int
+
+	Logger *slog.Logger
+	Now    func() time.Time
+	// Dialer connects; nil means a net.Dialer with a 30 s timeout.
+	Dialer *net.Dialer
+}
+
+// FetchStats count what a pass did.
+type FetchStats struct {
+	Messages   int // messages looked at
+	Stored     int // new reports
+	Duplicates int // reports stored before
+	Invalid    int // messages with a refused report
+	NoReport   int // messages without a report
+	Skipped    int // messages --keep had already processed
+	// Plan lists, with DryRun, what would be done: one line per message.
+	Plan []string
+}
+
+func (s FetchStats) String() string {
+	return fmt.Sprintf("fetched %d messages: %s stored, %s, %d invalid, %d without a report",
+		s.Messages, plural(s.Stored, "report", "reports"), plural(s.Duplicates, "duplicate", "duplicates"), s.Invalid, s.NoReport)
+}
+
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return fmt.Sprintf("%d %s", n, one)
+	}
+	return fmt.Sprintf("%d %s", n, many)
+}
+
+// ErrLogin means the server refused the credentials; retrying will not help.
+var ErrLogin = errors.New("ingest: IMAP login refused")
+
+// loginError names the server and user, and is ErrLogin.
+type loginError struct {
+	server, user string
+	err          error
+}
+
+func (e *loginError) Error() string {
+	return fmt.Sprintf("logging in to %s as %s: %v", e.server, e.user, e.err)
+}
+
+func (e *loginError) Is(target error) bool { return target == ErrLogin }
+
+// ErrInsecure refuses plain IMAP to a server that is not on loopback.
+var ErrInsecure = errors.New("ingest: refusing IMAP without TLS to a server that is not on a loopback address (use --tls implicit or starttls, or --insecure)")
+
+func (o *FetchOptions) defaults() {
+	if o.TLS == "" {
+		o.TLS = TLSImplicit
+	}
+	if o.Mailbox == "" {
+		o.Mailbox = "INBOX"
+	}
+	if o.MoveTo == "" {
+		o.MoveTo = "TLSRPT/Processed"
+	}
+	if o.InvalidTo == "" {
+		o.InvalidTo = "TLSRPT/Invalid"
+	}
+	if o.BatchBytes <= 0 {
+		o.BatchBytes = 16 << 20
+	}
+	if o.BatchMessages <= 0 {
+		o.BatchMessages = 200
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+}
+
+// isLoopback reports whether host:port names a loopback address.
+func isLoopback(server string) bool {
+	host, _, err := net.SplitHostPort(server)
+	if err != nil {
+		host = server
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// connect dials, authenticates (AUTHENTICATE PLAIN where offered, LOGIN
+// otherwise) and returns the client.
+func connect(ctx context.Context, o *FetchOptions, handler *imapclient.UnilateralDataHandler) (*imapclient.Client, error) {
+	if o.TLS == TLSNone && !o.Insecure && !isLoopback(o.Server) {
+		return nil, ErrInsecure
+	}
+	dialer := o.Dialer
+	if dialer == nil {
+		dialer = &net.Dialer{Timeout: 30 * time.Second}
+	}
+	copts := &imapclient.Options{TLSConfig: o.TLSConf, Dialer: dialer, UnilateralDataHandler: handler}
+	var c *imapclient.Client
+	var err error
+	switch o.TLS {
+	case TLSImplicit:
+		c, err = imapclient.DialTLS(o.Server, copts)
+	case TLSStartTLS:
+		c, err = imapclient.DialStartTLS(o.Server, copts)
+	case TLSNone:
+		c, err = imapclient.DialInsecure(o.Server, copts)
+	default:
+		return nil, fmt.Errorf("ingest: --tls %q: want implicit, starttls or none", o.TLS)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("connecting to %s (%s): %w", o.Server, o.TLS, err)
+	}
+	// Closing the connection is how a cancelled context stops a command.
+	stop := context.AfterFunc(ctx, func() { c.Close() })
+	go func() { <-c.Closed(); stop() }()
+	if err := c.WaitGreeting(); err != nil {
+		c.Close()
+		return nil, fmt.Errorf("connecting to %s: %w", o.Server, err)
+	}
+	if c.Caps().Has(imap.AuthCap(sasl.Plain)) {
+		err = c.Authenticate(sasl.NewPlainClient("", o.User, o.Password))
+	} else {
+		err = c.Login(o.User, o.Password).Wait()
+	}
+	if err != nil {
+		c.Close()
+		var refused *imap.Error
+		if errors.As(err, &refused) {
+			return nil, &loginError{o.Server, o.User, err}
+		}
+		return nil, fmt.Errorf("logging in to %s as %s: %w", o.Server, o.User, err)
+	}
+	return c, nil
+}
+
+// Fetch drains the mailbox once: every message is fetched without being
+// marked seen, parsed, stored, and only once the store has committed moved
+// (or deleted, or remembered). A run stopped at any point and run again
+// stores nothing twice and loses nothing.
+func Fetch(ctx context.Context, st store.Store, p *parse.Parser, o FetchOptions) (FetchStats, error) {
+	o.defaults()
+	c, err := connect(ctx, &o, nil)
+	if err != nil {
+		return FetchStats{}, err
+	}
+	defer c.Logout()
+	return drain(ctx, c, st, p, &o)
+}
+
+// drain processes every message of the selected mailbox on c.
+func drain(ctx context.Context, c *imapclient.Client, st store.Store, p *parse.Parser, o *FetchOptions) (FetchStats, error) {
+	var stats FetchStats
+	if !o.DryRun && !o.Keep {
+		folders := []string{o.InvalidTo}
+		if !o.Delete {
+			folders = append(folders, o.MoveTo)
+		}
+		if err := ensureMailboxes(c, folders); err != nil {
+			return stats, err
+		}
+	}
+	canMove := c.Caps().Has(imap.CapMove)
+	if !canMove && !c.Caps().Has(imap.CapUIDPlus) && !o.Keep && !o.DryRun {
+		return stats, fmt.Errorf("%s offers neither MOVE nor UIDPLUS: moving would expunge other deleted messages too; use --keep", o.Server)
+	}
+	sel, err := c.Select(o.Mailbox, nil).Wait()
+	if err != nil {
+		return stats, fmt.Errorf("selecting %s: %w", o.Mailbox, err)
+	}
+	search, err := c.UIDSearch(&imap.SearchCriteria{}, nil).Wait()
+	if err != nil {
+		return stats, fmt.Errorf("searching %s: %w", o.Mailbox, err)
+	}
+	uids := search.AllUIDs()
+	seenKey := o.User + "@" + o.Server + "/" + o.Mailbox
+	if o.Keep {
+		seen, err := st.SeenUIDs(ctx, seenKey, sel.UIDValidity)
+		if err != nil {
+			return stats, err
+		}
+		uids = slices.DeleteFunc(uids, func(u imap.UID) bool {
+			if seen[uint32(u)] {
+				stats.Skipped++
+				return true
+			}
+			return false
+		})
+	}
+	sizes, err := messageSizes(c, uids, o.BatchMessages)
+	if err != nil {
+		return stats, err
+	}
+	limit := p.Limits().MaxInput
+	for len(uids) > 0 {
+		// A batch: at most BatchMessages messages and BatchBytes bytes
+		// (but always at least one message).
+		n, bytes := 0, int64(0)
+		for n < len(uids) && n < o.BatchMessages {
+			sz := min(sizes[uids[n]], limit)
+			if n > 0 && bytes+sz > o.BatchBytes {
+				break
+			}
+			bytes += sz
+			n++
+		}
+		if err := processBatch(ctx, c, st, p, o, sel.UIDValidity, seenKey, uids[:n], sizes, &stats); err != nil {
+			return stats, err
+		}
+		uids = uids[n:]
+	}
+	return stats, nil
+}
+
+// messageSizes fetches RFC822.SIZE for the UIDs, so batches can be bounded
+// in bytes before any body is fetched.
+func messageSizes(c *imapclient.Client, uids []imap.UID, per int) (map[imap.UID]int64, error) {
+	sizes := make(map[imap.UID]int64, len(uids))
+	for i := 0; i < len(uids); i += per * 10 {
+		set := imap.UIDSetNum(uids[i:min(i+per*10, len(uids))]...)
+		msgs, err := c.Fetch(set, &imap.FetchOptions{UID: true, RFC822Size: true}).Collect()
+		if err != nil {
+			return nil, fmt.Errorf("fetching message sizes: %w", err)
+		}
+		for _, m := range msgs {
+			sizes[m.UID] = m.RFC822Size
+		}
+	}
+	return sizes, nil
+}
+
+func processBatch(ctx context.Context, c *imapclient.Client, st store.Store, p *parse.Parser, o *FetchOptions,
+	uidValidity uint32, seenKey string, uids []imap.UID, sizes map[imap.UID]int64, stats *FetchStats) error {
+	limit := p.Limits().MaxInput
+	var small, large []imap.UID
+	for _, u := range uids {
+		if sizes[u] > limit {
+			large = append(large, u)
+		} else {
+			small = append(small, u)
+		}
+	}
+	bodies := map[imap.UID][]byte{}
+	if len(small) > 0 {
+		section := &imap.FetchItemBodySection{Peek: true} // BODY.PEEK[]: the message stays unseen
+		msgs, err := c.Fetch(imap.UIDSetNum(small...), &imap.FetchOptions{UID: true, BodySection: []*imap.FetchItemBodySection{section}}).Collect()
+		if err != nil {
+			return fmt.Errorf("fetching %d messages: %w", len(small), err)
+		}
+		for _, m := range msgs {
+			bodies[m.UID] = m.FindBodySection(section)
+		}
+	}
+	inputs := make([]store.Input, 0, len(uids))
+	order := make([]imap.UID, 0, len(uids))
+	for _, u := range uids {
+		origin := fmt.Sprintf("%s;UIDVALIDITY=%d;UID=%d", seenKey, uidValidity, u)
+		body, ok := bodies[u]
+		switch {
+		case slices.Contains(large, u):
+			inputs = append(inputs, store.Input{Source: "imap", Origin: origin, ReceivedAt: o.Now(),
+				Errors: []string{fmt.Sprintf("message of %d bytes exceeds the limit of %d", sizes[u], limit)}})
+		case !ok:
+			continue // expunged by someone else since the search
+		default:
+			inputs = append(inputs, Prepare(p, body, "imap", origin, o.Now()))
+		}
+		order = append(order, u)
+	}
+	stats.Messages += len(inputs)
+	if o.DryRun {
+		for i, in := range inputs {
+			stats.Plan = append(stats.Plan, planLine(order[i], in, o))
+		}
+		return nil
+	}
+	results, err := st.Ingest(ctx, inputs)
+	if err != nil {
+		return err
+	}
+	// Committed: only now may the messages leave the mailbox.
+	var processed, invalid []imap.UID
+	for i, r := range results {
+		stats.Stored += r.Stored
+		stats.Duplicates += r.Duplicates
+		switch r.Outcome {
+		case store.OutcomeStored, store.OutcomeDuplicate:
+			processed = append(processed, order[i])
+		case store.OutcomeNoReport:
+			stats.NoReport++
+			invalid = append(invalid, order[i])
+		default:
+			stats.Invalid++
+			invalid = append(invalid, order[i])
+			if r.Stored > 0 || r.Duplicates > 0 {
+				processed = append(processed, order[i])
+			}
+		}
+		if r.Invalid > 0 {
+			o.Logger.Warn("invalid report", "origin", inputs[i].Origin, "error", strings.Join(inputs[i].Errors, "; "))
+		}
+	}
+	if o.Keep {
+		all := make([]uint32, len(order))
+		for i, u := range order {
+			all[i] = uint32(u)
+		}
+		return st.MarkSeen(ctx, seenKey, uidValidity, all)
+	}
+	// A message with both stored and refused reports goes to the invalid
+	// folder, where a person will look.
+	processed = slices.DeleteFunc(processed, func(u imap.UID) bool { return slices.Contains(invalid, u) })
+	if err := moveOut(c, invalid, o.InvalidTo, false); err != nil {
+		return err
+	}
+	return moveOut(c, processed, o.MoveTo, o.Delete)
+}
+
+func planLine(uid imap.UID, in store.Input, o *FetchOptions) string {
+	switch {
+	case in.NoReport:
+		return fmt.Sprintf("UID %d: no report; would move to %s", uid, o.InvalidTo)
+	case len(in.Errors) > 0:
+		return fmt.Sprintf("UID %d: invalid (%s); would move to %s", uid, in.Errors[0], o.InvalidTo)
+	}
+	action := "move to " + o.MoveTo
+	if o.Delete {
+		action = "delete"
+	} else if o.Keep {
+		action = "keep"
+	}
+	var ids []string
+	for _, r := range in.Reports {
+		ids = append(ids, fmt.Sprintf("%s %q", r.OrganizationName, r.ReportID))
+	}
+	return fmt.Sprintf("UID %d: %d report(s) (%s); would store, then %s", uid, len(in.Reports), strings.Join(ids, ", "), action)
+}
+
+// moveOut moves messages to a mailbox, or deletes them: UID MOVE where the
+// server has MOVE (RFC 6851), else UID COPY, STORE \Deleted and UID EXPUNGE
+// (RFC 4315), which expunges these messages and no other.
+func moveOut(c *imapclient.Client, uids []imap.UID, to string, del bool) error {
+	if len(uids) == 0 {
+		return nil
+	}
+	set := imap.UIDSetNum(uids...)
+	if !del && c.Caps().Has(imap.CapMove) {
+		if _, err := c.Move(set, to).Wait(); err != nil {
+			return fmt.Errorf("moving %d messages to %s: %w", len(uids), to, err)
+		}
+		return nil
+	}
+	if !del {
+		if _, err := c.Copy(set, to).Wait(); err != nil {
+			return fmt.Errorf("copying %d messages to %s: %w", len(uids), to, err)
+		}
+	}
+	store := &imap.StoreFlags{Op: imap.StoreFlagsAdd, Silent: true, Flags: []imap.Flag{imap.FlagDeleted}}
+	if err := c.Store(set, store, nil).Close(); err != nil {
+		return fmt.Errorf("flagging %d messages deleted: %w", len(uids), err)
+	}
+	if err := c.UIDExpunge(set).Close(); err != nil {
+		return fmt.Errorf("expunging %d messages: %w", len(uids), err)
+	}
+	return nil
+}
+
+// ensureMailboxes creates the folders that do not exist yet.
+func ensureMailboxes(c *imapclient.Client, names []string) error {
+	list, err := c.List("", "*", nil).Collect()
+	if err != nil {
+		return fmt.Errorf("listing mailboxes: %w", err)
+	}
+	for _, name := range names {
+		if slices.ContainsFunc(list, func(l *imap.ListData) bool { return l.Mailbox == name }) {
+			continue
+		}
+		if err := c.Create(name, nil).Wait(); err != nil {
+			return fmt.Errorf("creating mailbox %s: %w", name, err)
+		}
+	}
+	return nil
+}
+
+// Watch drains the mailbox, then waits for new mail (IDLE, RFC 2177, or a
+// poll every interval where the server lacks it) and drains again, until ctx
+// ends. A dropped connection is reopened with backoff, from 1 s to 5 min.
+// report is called after each pass.
+func Watch(ctx context.Context, st store.Store, p *parse.Parser, o FetchOptions, interval time.Duration, report func(FetchStats)) error {
+	o.defaults()
+	if interval <= 0 {
+		interval = time.Minute
+	}
+	backoff := time.Second
+	for {
+		err := watchOnce(ctx, st, p, &o, interval, report)
+		if ctx.Err() != nil {
+			return nil
+		}
+		if errors.Is(err, ErrLogin) || errors.Is(err, ErrInsecure) {
+			return err // these do not heal with retries
+		}
+		o.Logger.Warn("IMAP connection lost, reconnecting", "server", o.Server, "error", err, "in", backoff)
+		select {
+		case <-time.After(backoff):
+		case <-ctx.Done():
+			return nil
+		}
+		backoff = min(backoff*2, 5*time.Minute)
+	}
+}
+
+func watchOnce(ctx context.Context, st store.Store, p *parse.Parser, o *FetchOptions, interval time.Duration, report func(FetchStats)) error {
+	newMail := make(chan struct{}, 1)
+	handler := &imapclient.UnilateralDataHandler{Mailbox: func(d *imapclient.UnilateralDataMailbox) {
+		if d.NumMessages != nil {
+			select {
+			case newMail <- struct{}{}:
+			default:
+			}
+		}
+	}}
+	c, err := connect(ctx, o, handler)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	for {
+		stats, err := drain(ctx, c, st, p, o)
+		if err != nil {
+			return err
+		}
+		if report != nil {
+			report(stats)
+		}
+		if err := wait(ctx, c, newMail, interval); err != nil {
+			return err
+		}
+	}
+}
+
+// wait returns when new mail may have arrived: an EXISTS during IDLE, or
+// the poll interval, which also bounds an IDLE (RFC 2177 section 3 asks to
+// renew it within 29 minutes) so a missed notification costs one interval.
+func wait(ctx context.Context, c *imapclient.Client, newMail chan struct{}, interval time.Duration) error {
+	// Mail that arrived during the pass is reported by a NOOP; a server may
+	// not repeat it when IDLE starts.
+	select {
+	case <-newMail:
+	default:
+	}
+	if err := c.Noop().Wait(); err != nil {
+		return err
+	}
+	select {
+	case <-newMail:
+		return nil
+	default:
+	}
+	if !c.Caps().Has(imap.CapIdle) {
+		select {
+		case <-time.After(interval):
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	idle, err := c.Idle()
+	if err != nil {
+		return err
+	}
+	select {
+	case <-newMail:
+	case <-time.After(min(interval, 29*time.Minute)):
+	case <-ctx.Done():
+	case <-c.Closed():
+	}
+	if err := idle.Close(); err != nil {
+		return err
+	}
+	if err := idle.Wait(); err != nil {
+		return err
+	}
+	return ctx.Err()
+}

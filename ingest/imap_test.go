@@ -1,0 +1,360 @@
+package ingest_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/emersion/go-imap/v2"
+	"github.com/emersion/go-imap/v2/imapserver"
+	"github.com/emersion/go-imap/v2/imapserver/imapmemserver"
+
+	"github.com/tlsrpt/tlsrpt/ingest"
+	"github.com/tlsrpt/tlsrpt/parse"
+	"github.com/tlsrpt/tlsrpt/store"
+)
+
+type literal struct {
+	*bytes.Reader
+	size int64
+}
+
+func (l literal) Size() int64 { return l.size }
+
+// memServer is go-imap's in-memory server on a loopback port.
+type memServer struct {
+	addr string
+	user *imapmemserver.User
+}
+
+var fullCaps = imap.CapSet{imap.CapIMAP4rev1: {}, imap.CapMove: {}, imap.CapUIDPlus: {}, imap.CapIdle: {}}
+
+func startMemServer(t *testing.T, caps imap.CapSet) *memServer {
+	t.Helper()
+	mem := imapmemserver.New()
+	user := imapmemserver.NewUser("reports", "s3cret")
+	if err := user.Create("INBOX", nil); err != nil {
+		t.Fatal(err)
+	}
+	mem.AddUser(user)
+	srv := imapserver.New(&imapserver.Options{
+		NewSession: func(*imapserver.Conn) (imapserver.Session, *imapserver.GreetingData, error) {
+			return mem.NewSession(), nil, nil
+		},
+		Caps:         caps,
+		InsecureAuth: true,
+		Logger:       nopLogger{},
+	})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go srv.Serve(ln)
+	t.Cleanup(func() { srv.Close() })
+	return &memServer{addr: ln.Addr().String(), user: user}
+}
+
+type nopLogger struct{}
+
+func (nopLogger) Printf(string, ...any) {}
+
+func (s *memServer) appendMail(t *testing.T, mailbox string, msg []byte) {
+	t.Helper()
+	msg = bytes.ReplaceAll(bytes.ReplaceAll(msg, []byte("\r\n"), []byte("\n")), []byte("\n"), []byte("\r\n"))
+	if _, err := s.user.Append(mailbox, literal{bytes.NewReader(msg), int64(len(msg))}, &imap.AppendOptions{}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func (s *memServer) count(t *testing.T, mailbox string) int {
+	t.Helper()
+	st, err := s.user.Status(mailbox, &imap.StatusOptions{NumMessages: true})
+	if err != nil {
+		return -1
+	}
+	return int(*st.NumMessages)
+}
+
+func (s *memServer) opts() ingest.FetchOptions {
+	return ingest.FetchOptions{Server: s.addr, User: "reports", Password: "s3cret", TLS: ingest.TLSNone}
+}
+
+// mailFixtures are the project's mail fixtures and the corpus's, when present.
+func mailFixtures(t *testing.T) [][]byte {
+	t.Helper()
+	files, _ := filepath.Glob("../testdata/mail/*.eml")
+	corpus, _ := filepath.Glob(filepath.Join(corpusDir, "*.eml"))
+	var out [][]byte
+	for _, f := range append(files, corpus...) {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, b)
+	}
+	return out
+}
+
+func fetch(t *testing.T, st store.Store, o ingest.FetchOptions) ingest.FetchStats {
+	t.Helper()
+	stats, err := ingest.Fetch(context.Background(), st, parse.New(parse.Limits{}), o)
+	if err != nil {
+		t.Fatalf("fetch: %v", err)
+	}
+	return stats
+}
+
+func TestFetchDrainsMailboxLikeImport(t *testing.T) {
+	srv := startMemServer(t, fullCaps)
+	mails := mailFixtures(t)
+	for _, m := range mails {
+		srv.appendMail(t, "INBOX", m)
+	}
+	st := mustOpenStore(t)
+	stats := fetch(t, st, srv.opts())
+
+	// The same files through import, into another store: the same figures.
+	ref := mustOpenStore(t)
+	files, _ := filepath.Glob("../testdata/mail/*.eml")
+	corpus, _ := filepath.Glob(filepath.Join(corpusDir, "*.eml"))
+	imp := mustImport(t, ref, parse.New(parse.Limits{}), append(files, corpus...)...)
+	if stats.Messages != len(mails) || stats.Stored != imp.Stored || stats.Duplicates != imp.Duplicates || stats.NoReport != imp.NoReport {
+		t.Errorf("fetch %+v, import %+v", stats, imp)
+	}
+	got, want := summary(t, st), summary(t, ref)
+	for d, w := range want {
+		if g := got[d]; g.SuccessfulSessions != w.SuccessfulSessions || g.FailedSessions != w.FailedSessions || g.Reports != w.Reports {
+			t.Errorf("%s: fetch %+v, import %+v", d, g, w)
+		}
+	}
+	if n := srv.count(t, "INBOX"); n != 0 {
+		t.Errorf("INBOX still holds %d messages", n)
+	}
+	if n := srv.count(t, "TLSRPT/Invalid"); n != imp.NoReport+imp.Invalid {
+		t.Errorf("invalid folder holds %d, want %d", n, imp.NoReport+imp.Invalid)
+	}
+	if n := srv.count(t, "TLSRPT/Processed"); n != len(mails)-imp.NoReport-imp.Invalid {
+		t.Errorf("processed folder holds %d", n)
+	}
+	if again := fetch(t, st, srv.opts()); again.Messages != 0 || again.Stored != 0 {
+		t.Errorf("second run did something: %+v", again)
+	}
+	if !strings.HasPrefix(stats.String(), "fetched ") {
+		t.Errorf("summary line %q", stats)
+	}
+}
+
+func TestFetchWithoutMove(t *testing.T) {
+	srv := startMemServer(t, imap.CapSet{imap.CapIMAP4rev1: {}, imap.CapUIDPlus: {}})
+	b, _ := os.ReadFile("../testdata/mail/base64-tlsrpt-gzip.eml")
+	srv.appendMail(t, "INBOX", b)
+	nr, _ := os.ReadFile("../testdata/mail/no-report.eml")
+	srv.appendMail(t, "INBOX", nr)
+	st := mustOpenStore(t)
+	stats := fetch(t, st, srv.opts())
+	if stats.Stored != 1 || stats.NoReport != 1 {
+		t.Fatalf("stats = %+v", stats)
+	}
+	if srv.count(t, "INBOX") != 0 || srv.count(t, "TLSRPT/Processed") != 1 || srv.count(t, "TLSRPT/Invalid") != 1 {
+		t.Errorf("folders: inbox %d processed %d invalid %d", srv.count(t, "INBOX"), srv.count(t, "TLSRPT/Processed"), srv.count(t, "TLSRPT/Invalid"))
+	}
+}
+
+func TestFetchDelete(t *testing.T) {
+	srv := startMemServer(t, fullCaps)
+	b, _ := os.ReadFile("../testdata/mail/two-reports.eml")
+	srv.appendMail(t, "INBOX", b)
+	o := srv.opts()
+	o.Delete = true
+	if stats := fetch(t, mustOpenStore(t), o); stats.Stored != 2 {
+		t.Fatalf("stats = %+v", stats)
+	}
+	if srv.count(t, "INBOX") != 0 || srv.count(t, "TLSRPT/Processed") != -1 {
+		t.Errorf("delete: inbox %d, processed folder %d (want none)", srv.count(t, "INBOX"), srv.count(t, "TLSRPT/Processed"))
+	}
+}
+
+func TestFetchWrongPassword(t *testing.T) {
+	srv := startMemServer(t, fullCaps)
+	o := srv.opts()
+	o.Password = "wrong"
+	_, err := ingest.Fetch(context.Background(), mustOpenStore(t), parse.New(parse.Limits{}), o)
+	if !errors.Is(err, ingest.ErrLogin) || !strings.Contains(err.Error(), "logging in to "+srv.addr+" as reports") || strings.Contains(err.Error(), "\n") {
+		t.Errorf("err = %v", err)
+	}
+}
+
+func TestFetchRefusesPlaintextToRemote(t *testing.T) {
+	o := ingest.FetchOptions{Server: "192.0.2.1:143", User: "u", Password: "p", TLS: ingest.TLSNone}
+	if _, err := ingest.Fetch(context.Background(), mustOpenStore(t), parse.New(parse.Limits{}), o); !errors.Is(err, ingest.ErrInsecure) {
+		t.Errorf("err = %v", err)
+	}
+}
+
+func TestFetchKeepAndUIDValidity(t *testing.T) {
+	srv := startMemServer(t, fullCaps)
+	mails := mailFixtures(t)[:4]
+	for _, m := range mails {
+		srv.appendMail(t, "INBOX", m)
+	}
+	st := mustOpenStore(t)
+	o := srv.opts()
+	o.Keep = true
+	first := fetch(t, st, o)
+	if first.Messages != 4 || srv.count(t, "INBOX") != 4 {
+		t.Fatalf("first = %+v, inbox %d", first, srv.count(t, "INBOX"))
+	}
+	if again := fetch(t, st, o); again.Messages != 0 || again.Skipped != 4 {
+		t.Errorf("second = %+v", again)
+	}
+	// The mailbox is recreated: a new UIDVALIDITY, every UID is new again,
+	// and the reports are recognised as stored.
+	if err := srv.user.Delete("INBOX"); err != nil {
+		t.Fatal(err)
+	}
+	srv.user.Create("INBOX", nil)
+	for _, m := range mails {
+		srv.appendMail(t, "INBOX", m)
+	}
+	after := fetch(t, st, o)
+	if after.Messages != 4 || after.Stored != 0 || after.Duplicates != first.Stored+first.Duplicates {
+		t.Errorf("after UIDVALIDITY change = %+v (first %+v)", after, first)
+	}
+}
+
+func TestFetchDryRun(t *testing.T) {
+	srv := startMemServer(t, fullCaps)
+	b, _ := os.ReadFile("../testdata/mail/base64-tlsrpt-gzip.eml")
+	srv.appendMail(t, "INBOX", b)
+	st := mustOpenStore(t)
+	o := srv.opts()
+	o.DryRun = true
+	stats := fetch(t, st, o)
+	if len(stats.Plan) != 1 || !strings.Contains(stats.Plan[0], `"mail-b64gz"); would store, then move to TLSRPT/Processed`) {
+		t.Errorf("plan = %q", stats.Plan)
+	}
+	if srv.count(t, "INBOX") != 1 || srv.count(t, "TLSRPT/Processed") != -1 {
+		t.Errorf("dry run changed the mailbox")
+	}
+	if inputs, _ := st.Inputs(context.Background(), store.InputFilter{}); len(inputs) != 0 {
+		t.Errorf("dry run stored %d inputs", len(inputs))
+	}
+}
+
+// cutter proxies one connection to target and cuts it once the server has
+// sent more than limit bytes.
+func cutter(t *testing.T, target string, limit int64) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			client, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			server, err := net.Dial("tcp", target)
+			if err != nil {
+				client.Close()
+				continue
+			}
+			go func() { io.Copy(server, client); server.Close() }()
+			go func() { io.Copy(client, io.LimitReader(server, limit)); client.Close(); server.Close() }()
+		}
+	}()
+	return ln.Addr().String()
+}
+
+func TestFetchConnectionCutThenRerun(t *testing.T) {
+	srv := startMemServer(t, fullCaps)
+	mails := mailFixtures(t)
+	for _, m := range mails {
+		srv.appendMail(t, "INBOX", m)
+	}
+	st := mustOpenStore(t)
+	o := srv.opts()
+	o.BatchMessages = 3 // several batches, so the cut falls between and inside them
+	o.Server = cutter(t, srv.addr, 20_000)
+	if _, err := ingest.Fetch(context.Background(), st, parse.New(parse.Limits{}), o); err == nil {
+		t.Fatal("the cut connection went unnoticed")
+	}
+	partial := summary(t, st)
+	o.Server = srv.addr
+	rest := fetch(t, st, o)
+	ref := mustOpenStore(t)
+	files, _ := filepath.Glob("../testdata/mail/*.eml")
+	corpus, _ := filepath.Glob(filepath.Join(corpusDir, "*.eml"))
+	mustImport(t, ref, parse.New(parse.Limits{}), append(files, corpus...)...)
+	got, want := summary(t, st), summary(t, ref)
+	if len(got) != len(want) {
+		t.Errorf("domains: %d after the re-run, want %d", len(got), len(want))
+	}
+	for d, w := range want {
+		if g := got[d]; g.Reports != w.Reports || g.SuccessfulSessions != w.SuccessfulSessions {
+			t.Errorf("%s: %+v, want %+v (lost or doubled)", d, g, w)
+		}
+	}
+	if srv.count(t, "INBOX") != 0 {
+		t.Errorf("INBOX holds %d after the re-run", srv.count(t, "INBOX"))
+	}
+	t.Logf("first run stored reports for %d domains; the re-run looked at %d messages", len(partial), rest.Messages)
+}
+
+func TestWatchPicksUpNewMail(t *testing.T) {
+	srv := startMemServer(t, fullCaps)
+	st := mustOpenStore(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	passes := make(chan ingest.FetchStats, 10)
+	done := make(chan error, 1)
+	go func() {
+		done <- ingest.Watch(ctx, st, parse.New(parse.Limits{}), srv.opts(), time.Hour, func(s ingest.FetchStats) { passes <- s })
+	}()
+	waitPass := func(want func(ingest.FetchStats) bool) {
+		t.Helper()
+		deadline := time.After(20 * time.Second)
+		for {
+			select {
+			case s := <-passes:
+				if want(s) {
+					return
+				}
+			case <-deadline:
+				t.Fatal("no matching pass")
+			}
+		}
+	}
+	waitPass(func(s ingest.FetchStats) bool { return s.Messages == 0 }) // the empty first pass
+	// Give the watcher time to enter IDLE: with an interval of an hour, only
+	// IDLE's EXISTS can wake it.
+	time.Sleep(300 * time.Millisecond)
+	b, _ := os.ReadFile("../testdata/mail/base64-tlsrpt-gzip.eml")
+	srv.appendMail(t, "INBOX", b)
+	waitPass(func(s ingest.FetchStats) bool { return s.Stored == 1 })
+	cancel()
+	if err := <-done; err != nil {
+		t.Errorf("watch: %v", err)
+	}
+}
+
+func TestWatchGivesUpOnWrongPassword(t *testing.T) {
+	srv := startMemServer(t, fullCaps)
+	o := srv.opts()
+	o.Password = "wrong"
+	var calls atomic.Int32
+	err := ingest.Watch(context.Background(), mustOpenStore(t), parse.New(parse.Limits{}), o, time.Second, func(ingest.FetchStats) { calls.Add(1) })
+	if !errors.Is(err, ingest.ErrLogin) || calls.Load() != 0 {
+		t.Errorf("err = %v after %d passes", err, calls.Load())
+	}
+}
