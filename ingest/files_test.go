@@ -245,3 +245,13 @@ func TestReprocessAfterParserImproves(t *testing.T) {
 		t.Errorf("second reprocess = %+v", stats)
 	}
 }
+
+func mustOpenStoreB(b *testing.B) *sqlite.DB {
+	b.Helper()
+	db, err := sqlite.Open(context.Background(), filepath.Join(b.TempDir(), "tlsrpt.db"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { db.Close() })
+	return db
+}

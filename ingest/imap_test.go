@@ -358,3 +358,20 @@ func TestWatchGivesUpOnWrongPassword(t *testing.T) {
 		t.Errorf("err = %v after %d passes", err, calls.Load())
 	}
 }
+
+func TestFetchLargeMessage(t *testing.T) {
+	srv := startMemServer(t, fullCaps)
+	report, _ := os.ReadFile("../testdata/mail/base64-tlsrpt-gzip.eml")
+	// The report message with a 20 MB attachment of log lines beside it.
+	big := bytes.Replace(report, []byte("--BOUNDARY--"), []byte("--BOUNDARY\r\nContent-Type: text/plain\r\n\r\n"+
+		strings.Repeat("a log line of some length to pad the message\r\n", 20<<20/48)+"--BOUNDARY--"), 1)
+	if len(big) < 20<<20 {
+		t.Fatalf("message is only %d bytes", len(big))
+	}
+	srv.appendMail(t, "INBOX", big)
+	srv.appendMail(t, "INBOX", mailFixtures(t)[0])
+	st := mustOpenStore(t)
+	if stats := fetch(t, st, srv.opts()); stats.Messages != 2 || stats.Stored < 1 || srv.count(t, "INBOX") != 0 {
+		t.Errorf("stats %+v, inbox %d", stats, srv.count(t, "INBOX"))
+	}
+}

@@ -92,6 +92,7 @@ Every command reads the database from --db (or TLSRPT_DB), tlsrpt.db by default.
 		newReadinessCommand(g),
 		newFailuresCommand(g),
 		newCheckNewCommand(g),
+		newFetchCommand(g),
 	)
 	return cmd
 }
