@@ -364,7 +364,7 @@ func TestFetchLargeMessage(t *testing.T) {
 	report, _ := os.ReadFile("../testdata/mail/base64-tlsrpt-gzip.eml")
 	// The report message with a 20 MB attachment of log lines beside it.
 	big := bytes.Replace(report, []byte("--BOUNDARY--"), []byte("--BOUNDARY\r\nContent-Type: text/plain\r\n\r\n"+
-		strings.Repeat("a log line of some length to pad the message\r\n", 20<<20/48)+"--BOUNDARY--"), 1)
+		strings.Repeat("a log line of some length to pad the message\r\n", 21<<20/46)+"--BOUNDARY--"), 1)
 	if len(big) < 20<<20 {
 		t.Fatalf("message is only %d bytes", len(big))
 	}
