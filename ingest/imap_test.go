@@ -3,6 +3,7 @@ package ingest_test
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"errors"
 	"io"
 	"net"
@@ -14,77 +15,28 @@ import (
 	"time"
 
 	"github.com/emersion/go-imap/v2"
-	"github.com/emersion/go-imap/v2/imapserver"
-	"github.com/emersion/go-imap/v2/imapserver/imapmemserver"
 
 	"github.com/tlsrpt/tlsrpt/ingest"
+	"github.com/tlsrpt/tlsrpt/internal/imaptest"
 	"github.com/tlsrpt/tlsrpt/parse"
 	"github.com/tlsrpt/tlsrpt/store"
 )
 
-type literal struct {
-	*bytes.Reader
-	size int64
-}
-
-func (l literal) Size() int64 { return l.size }
-
 // memServer is go-imap's in-memory server on a loopback port.
-type memServer struct {
-	addr string
-	user *imapmemserver.User
-}
+type memServer struct{ *imaptest.Server }
 
-var fullCaps = imap.CapSet{imap.CapIMAP4rev1: {}, imap.CapMove: {}, imap.CapUIDPlus: {}, imap.CapIdle: {}}
+var fullCaps = imaptest.FullCaps
 
 func startMemServer(t *testing.T, caps imap.CapSet) *memServer {
-	t.Helper()
-	mem := imapmemserver.New()
-	user := imapmemserver.NewUser("reports", "s3cret")
-	if err := user.Create("INBOX", nil); err != nil {
-		t.Fatal(err)
-	}
-	mem.AddUser(user)
-	srv := imapserver.New(&imapserver.Options{
-		NewSession: func(*imapserver.Conn) (imapserver.Session, *imapserver.GreetingData, error) {
-			return mem.NewSession(), nil, nil
-		},
-		Caps:         caps,
-		InsecureAuth: true,
-		Logger:       nopLogger{},
-	})
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go srv.Serve(ln)
-	t.Cleanup(func() { srv.Close() })
-	return &memServer{addr: ln.Addr().String(), user: user}
+	return &memServer{imaptest.Start(t, caps, imaptest.Plain, nil)}
 }
 
-type nopLogger struct{}
+func (s *memServer) appendMail(t *testing.T, mailbox string, msg []byte) { s.Append(t, mailbox, msg) }
 
-func (nopLogger) Printf(string, ...any) {}
-
-func (s *memServer) appendMail(t *testing.T, mailbox string, msg []byte) {
-	t.Helper()
-	msg = bytes.ReplaceAll(bytes.ReplaceAll(msg, []byte("\r\n"), []byte("\n")), []byte("\n"), []byte("\r\n"))
-	if _, err := s.user.Append(mailbox, literal{bytes.NewReader(msg), int64(len(msg))}, &imap.AppendOptions{}); err != nil {
-		t.Fatal(err)
-	}
-}
-
-func (s *memServer) count(t *testing.T, mailbox string) int {
-	t.Helper()
-	st, err := s.user.Status(mailbox, &imap.StatusOptions{NumMessages: true})
-	if err != nil {
-		return -1
-	}
-	return int(*st.NumMessages)
-}
+func (s *memServer) count(t *testing.T, mailbox string) int { return s.Count(mailbox) }
 
 func (s *memServer) opts() ingest.FetchOptions {
-	return ingest.FetchOptions{Server: s.addr, User: "reports", Password: "s3cret", TLS: ingest.TLSNone}
+	return ingest.FetchOptions{Server: s.Addr, User: imaptest.User, Password: imaptest.Password, TLS: ingest.TLSNone}
 }
 
 // mailFixtures are the project's mail fixtures and the corpus's, when present.
@@ -187,7 +139,7 @@ func TestFetchWrongPassword(t *testing.T) {
 	o := srv.opts()
 	o.Password = "wrong"
 	_, err := ingest.Fetch(context.Background(), mustOpenStore(t), parse.New(parse.Limits{}), o)
-	if !errors.Is(err, ingest.ErrLogin) || !strings.Contains(err.Error(), "logging in to "+srv.addr+" as reports") || strings.Contains(err.Error(), "\n") {
+	if !errors.Is(err, ingest.ErrLogin) || !strings.Contains(err.Error(), "logging in to "+srv.Addr+" as reports") || strings.Contains(err.Error(), "\n") {
 		t.Errorf("err = %v", err)
 	}
 }
@@ -217,10 +169,10 @@ func TestFetchKeepAndUIDValidity(t *testing.T) {
 	}
 	// The mailbox is recreated: a new UIDVALIDITY, every UID is new again,
 	// and the reports are recognised as stored.
-	if err := srv.user.Delete("INBOX"); err != nil {
+	if err := srv.User.Delete("INBOX"); err != nil {
 		t.Fatal(err)
 	}
-	srv.user.Create("INBOX", nil)
+	srv.User.Create("INBOX", nil)
 	for _, m := range mails {
 		srv.appendMail(t, "INBOX", m)
 	}
@@ -285,12 +237,12 @@ func TestFetchConnectionCutThenRerun(t *testing.T) {
 	st := mustOpenStore(t)
 	o := srv.opts()
 	o.BatchMessages = 3 // several batches, so the cut falls between and inside them
-	o.Server = cutter(t, srv.addr, 20_000)
+	o.Server = cutter(t, srv.Addr, 20_000)
 	if _, err := ingest.Fetch(context.Background(), st, parse.New(parse.Limits{}), o); err == nil {
 		t.Fatal("the cut connection went unnoticed")
 	}
 	partial := summary(t, st)
-	o.Server = srv.addr
+	o.Server = srv.Addr
 	rest := fetch(t, st, o)
 	ref := mustOpenStore(t)
 	files, _ := filepath.Glob("../testdata/mail/*.eml")
@@ -373,5 +325,35 @@ func TestFetchLargeMessage(t *testing.T) {
 	st := mustOpenStore(t)
 	if stats := fetch(t, st, srv.opts()); stats.Messages != 2 || stats.Stored < 1 || srv.count(t, "INBOX") != 0 {
 		t.Errorf("stats %+v, inbox %d", stats, srv.count(t, "INBOX"))
+	}
+}
+
+func TestFetchOverTLS(t *testing.T) {
+	ca := imaptest.NewCA(t)
+	cert := ca.Issue(t, "127.0.0.1", "localhost")
+	report, _ := os.ReadFile("../testdata/mail/base64-tlsrpt-gzip.eml")
+	for _, tt := range []struct {
+		name string
+		mode int
+		tls  string
+	}{
+		{"implicit", imaptest.ImplicitTLS, ingest.TLSImplicit},
+		{"starttls", imaptest.StartTLS, ingest.TLSStartTLS},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			srv := imaptest.Start(t, imaptest.FullCaps, tt.mode, cert)
+			srv.Append(t, "INBOX", report)
+			o := ingest.FetchOptions{Server: srv.Addr, User: imaptest.User, Password: imaptest.Password, TLS: tt.tls,
+				TLSConf: &tls.Config{ServerName: "127.0.0.1"}}
+			// Verified by default: the test CA is not among the system's.
+			if _, err := ingest.Fetch(context.Background(), mustOpenStore(t), parse.New(parse.Limits{}), o); err == nil ||
+				!strings.Contains(err.Error(), "certificate") {
+				t.Fatalf("unverified certificate accepted: %v", err)
+			}
+			o.TLSConf.RootCAs = ca.Pool
+			if stats := fetch(t, mustOpenStore(t), o); stats.Stored != 1 {
+				t.Errorf("stats = %+v", stats)
+			}
+		})
 	}
 }
