@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -355,5 +356,114 @@ func TestFetchOverTLS(t *testing.T) {
 				t.Errorf("stats = %+v", stats)
 			}
 		})
+	}
+}
+
+// watchUntil runs Watch until a pass satisfies want, then stops it.
+func watchUntil(t *testing.T, o ingest.FetchOptions, interval time.Duration, before func(), want func(ingest.FetchStats) bool) {
+	t.Helper()
+	st := mustOpenStore(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	passes := make(chan ingest.FetchStats, 100)
+	done := make(chan error, 1)
+	go func() {
+		done <- ingest.Watch(ctx, st, parse.New(parse.Limits{}), o, interval, func(s ingest.FetchStats) { passes <- s })
+	}()
+	<-passes // the first pass
+	before()
+	deadline := time.After(20 * time.Second)
+	for found := false; !found; {
+		select {
+		case s := <-passes:
+			found = want(s)
+		case <-deadline:
+			t.Fatal("no matching pass")
+		}
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Errorf("watch: %v", err)
+	}
+}
+
+func TestWatchPollsWithoutIdle(t *testing.T) {
+	srv := startMemServer(t, imap.CapSet{imap.CapIMAP4rev1: {}, imap.CapMove: {}, imap.CapUIDPlus: {}})
+	b, _ := os.ReadFile("../testdata/mail/base64-tlsrpt-gzip.eml")
+	watchUntil(t, srv.opts(), 100*time.Millisecond, func() { srv.appendMail(t, "INBOX", b) },
+		func(s ingest.FetchStats) bool { return s.Stored == 1 })
+}
+
+func TestWatchReconnectsAfterADrop(t *testing.T) {
+	srv := startMemServer(t, fullCaps)
+	o := srv.opts()
+	proxy := newKillProxy(t, srv.Addr)
+	o.Server = proxy.addr
+	b, _ := os.ReadFile("../testdata/mail/base64-tlsrpt-gzip.eml")
+	// After the first pass the watcher idles on its connection: drop it,
+	// then deliver. Only a reconnect (after a second of backoff) finds it.
+	watchUntil(t, o, time.Hour, func() {
+		proxy.kill()
+		srv.appendMail(t, "INBOX", b)
+	}, func(s ingest.FetchStats) bool { return s.Stored == 1 })
+	if proxy.accepted.Load() < 2 {
+		t.Errorf("%d connections: the watcher did not reconnect", proxy.accepted.Load())
+	}
+}
+
+// killProxy forwards connections to target; kill drops the live ones.
+type killProxy struct {
+	addr     string
+	accepted atomic.Int32
+	mu       sync.Mutex
+	conns    []net.Conn
+}
+
+func newKillProxy(t *testing.T, target string) *killProxy {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	p := &killProxy{addr: ln.Addr().String()}
+	go func() {
+		for {
+			client, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			server, err := net.Dial("tcp", target)
+			if err != nil {
+				client.Close()
+				continue
+			}
+			p.accepted.Add(1)
+			p.mu.Lock()
+			p.conns = append(p.conns, client, server)
+			p.mu.Unlock()
+			go func() { io.Copy(server, client); server.Close() }()
+			go func() { io.Copy(client, server); client.Close() }()
+		}
+	}()
+	return p
+}
+
+func (p *killProxy) kill() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, c := range p.conns {
+		c.Close()
+	}
+	p.conns = nil
+}
+
+func TestFetchFallsBackToLogin(t *testing.T) {
+	srv := imaptest.StartLoginOnly(t, imaptest.FullCaps)
+	b, _ := os.ReadFile("../testdata/mail/base64-tlsrpt-gzip.eml")
+	srv.Append(t, "INBOX", b)
+	o := ingest.FetchOptions{Server: srv.Addr, User: imaptest.User, Password: imaptest.Password, TLS: ingest.TLSNone}
+	if stats := fetch(t, mustOpenStore(t), o); stats.Stored != 1 {
+		t.Errorf("stats = %+v", stats)
 	}
 }

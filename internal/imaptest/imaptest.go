@@ -12,6 +12,7 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
+	"fmt"
 	"math/big"
 	"net"
 	"testing"
@@ -20,6 +21,7 @@ import (
 	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapserver"
 	"github.com/emersion/go-imap/v2/imapserver/imapmemserver"
+	"github.com/emersion/go-sasl"
 )
 
 // User and Password are the server's one account.
@@ -48,6 +50,35 @@ const (
 // for the TLS modes.
 func Start(t testing.TB, caps imap.CapSet, mode int, cert *tls.Certificate) *Server {
 	t.Helper()
+	return start(t, caps, mode, cert, false)
+}
+
+// StartLoginOnly runs a plain-text server that offers no SASL mechanism, so
+// clients must use LOGIN.
+func StartLoginOnly(t testing.TB, caps imap.CapSet) *Server {
+	t.Helper()
+	return start(t, caps, Plain, nil, true)
+}
+
+// loginOnly is a session that advertises an unknown SASL mechanism only.
+// It embeds the concrete session, so MOVE, IDLE and the rest stay visible.
+type loginOnly struct{ *imapmemserver.UserSession }
+
+func (loginOnly) AuthenticateMechanisms() []string { return []string{"X-NONE"} }
+
+func (s loginOnly) Login(username, password string) error {
+	if username != User || password != Password {
+		return imapserver.ErrAuthFailed
+	}
+	return nil
+}
+
+func (loginOnly) Authenticate(mech string) (sasl.Server, error) {
+	return nil, fmt.Errorf("no SASL mechanism %s here", mech)
+}
+
+func start(t testing.TB, caps imap.CapSet, mode int, cert *tls.Certificate, loginOnlyAuth bool) *Server {
+	t.Helper()
 	mem := imapmemserver.New()
 	user := imapmemserver.NewUser(User, Password)
 	if err := user.Create("INBOX", nil); err != nil {
@@ -56,6 +87,9 @@ func Start(t testing.TB, caps imap.CapSet, mode int, cert *tls.Certificate) *Ser
 	mem.AddUser(user)
 	opts := &imapserver.Options{
 		NewSession: func(*imapserver.Conn) (imapserver.Session, *imapserver.GreetingData, error) {
+			if loginOnlyAuth {
+				return loginOnly{imapmemserver.NewUserSession(user)}, nil, nil
+			}
 			return mem.NewSession(), nil, nil
 		},
 		Caps:         caps,
