@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -229,15 +230,18 @@ func TestDovecotWrongPasswordAndKeep(t *testing.T) {
 	}
 }
 
-// BenchmarkDovecotFetch fetches 5,000 small report messages from Dovecot
-// into the store per iteration.
+// BenchmarkDovecotFetch fetches TLSRPT_BENCH_MESSAGES (default 5,000) small
+// report messages from Dovecot into the store per iteration.
 func BenchmarkDovecotFetch(b *testing.B) {
 	d := startDovecot(b)
 	mail, err := os.ReadFile("../testdata/mail/base64-tlsrpt-gzip.eml")
 	if err != nil {
 		b.Fatal(err)
 	}
-	const n = 5000
+	n := 5000
+	if v, err := strconv.Atoi(os.Getenv("TLSRPT_BENCH_MESSAGES")); err == nil && v > 0 {
+		n = v
+	}
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		b.StopTimer()
