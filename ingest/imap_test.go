@@ -467,3 +467,23 @@ func TestFetchFallsBackToLogin(t *testing.T) {
 		t.Errorf("stats = %+v", stats)
 	}
 }
+
+func TestFetchInvalidReportGoesToInvalidFolderOnce(t *testing.T) {
+	srv := startMemServer(t, fullCaps)
+	bad := "From: r@reporter.example\r\nSubject: report\r\nMIME-Version: 1.0\r\nContent-Type: application/tlsrpt+json\r\n\r\n" +
+		`{"organization-name":"Org","date-range":{"start-datetime":"2026-03-01T00:00:00Z","end-datetime":"2026-03-01T23:59:59Z"},` +
+		`"report-id":"neg","policies":[{"policy":{"policy-domain":"example.com"},"summary":{"total-successful-session-count":-1,"total-failure-session-count":0}}]}` + "\r\n"
+	srv.appendMail(t, "INBOX", []byte(bad))
+	st := mustOpenStore(t)
+	stats := fetch(t, st, srv.opts())
+	if stats.Invalid != 1 || stats.Stored != 0 || srv.count(t, "TLSRPT/Invalid") != 1 || srv.count(t, "INBOX") != 0 {
+		t.Fatalf("stats %+v, invalid folder %d, inbox %d", stats, srv.count(t, "TLSRPT/Invalid"), srv.count(t, "INBOX"))
+	}
+	inputs, _ := st.Inputs(context.Background(), store.InputFilter{Outcomes: []store.Outcome{store.OutcomeInvalid}})
+	if len(inputs) != 1 || inputs[0].Source != "imap" || !strings.Contains(inputs[0].Error, "total-successful-session-count: negative count -1") {
+		t.Errorf("recorded inputs = %+v", inputs)
+	}
+	if again := fetch(t, st, srv.opts()); again.Messages != 0 {
+		t.Errorf("the invalid message was tried again: %+v", again)
+	}
+}
