@@ -20,7 +20,7 @@ import (
 
 const corpusDir = "../../shared/corpus"
 
-func mustOpenStore(t *testing.T) *sqlite.DB {
+func mustOpenStore(t testing.TB) *sqlite.DB {
 	t.Helper()
 	db, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "tlsrpt.db"))
 	if err != nil {
@@ -246,12 +246,3 @@ func TestReprocessAfterParserImproves(t *testing.T) {
 	}
 }
 
-func mustOpenStoreB(b *testing.B) *sqlite.DB {
-	b.Helper()
-	db, err := sqlite.Open(context.Background(), filepath.Join(b.TempDir(), "tlsrpt.db"))
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { db.Close() })
-	return db
-}

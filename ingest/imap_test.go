@@ -56,6 +56,43 @@ func mailFixtures(t *testing.T) [][]byte {
 	return out
 }
 
+// importFixtures imports the mail fixtures into a new store: what fetch of
+// the same messages must match.
+func importFixtures(t *testing.T) (store.Store, ingest.ImportStats) {
+	t.Helper()
+	ref := mustOpenStore(t)
+	files, _ := filepath.Glob("../testdata/mail/*.eml")
+	corpus, _ := filepath.Glob(filepath.Join(corpusDir, "*.eml"))
+	return ref, mustImport(t, ref, parse.New(parse.Limits{}), append(files, corpus...)...)
+}
+
+// sameAsImport checks a store fetched into against the import of the same
+// messages: counts, and every domain's figures.
+func sameAsImport(t *testing.T, st store.Store, stats ingest.FetchStats, messages int) ingest.ImportStats {
+	t.Helper()
+	ref, imp := importFixtures(t)
+	if stats.Messages != messages || stats.Stored != imp.Stored || stats.Duplicates != imp.Duplicates || stats.NoReport != imp.NoReport {
+		t.Errorf("fetch %+v, import %+v", stats, imp)
+	}
+	sameFigures(t, st, ref)
+	return imp
+}
+
+// sameFigures checks that two stores hold the same reports per domain:
+// nothing lost, nothing doubled.
+func sameFigures(t *testing.T, st, ref store.Store) {
+	t.Helper()
+	got, want := summary(t, st), summary(t, ref)
+	if len(got) != len(want) {
+		t.Errorf("%d domains, want %d", len(got), len(want))
+	}
+	for d, w := range want {
+		if g := got[d]; g.Reports != w.Reports || g.SuccessfulSessions != w.SuccessfulSessions || g.FailedSessions != w.FailedSessions {
+			t.Errorf("%s: %+v, want %+v", d, g, w)
+		}
+	}
+}
+
 func fetch(t *testing.T, st store.Store, o ingest.FetchOptions) ingest.FetchStats {
 	t.Helper()
 	stats, err := ingest.Fetch(context.Background(), st, parse.New(parse.Limits{}), o)
@@ -73,21 +110,7 @@ func TestFetchDrainsMailboxLikeImport(t *testing.T) {
 	}
 	st := mustOpenStore(t)
 	stats := fetch(t, st, srv.opts())
-
-	// The same files through import, into another store: the same figures.
-	ref := mustOpenStore(t)
-	files, _ := filepath.Glob("../testdata/mail/*.eml")
-	corpus, _ := filepath.Glob(filepath.Join(corpusDir, "*.eml"))
-	imp := mustImport(t, ref, parse.New(parse.Limits{}), append(files, corpus...)...)
-	if stats.Messages != len(mails) || stats.Stored != imp.Stored || stats.Duplicates != imp.Duplicates || stats.NoReport != imp.NoReport {
-		t.Errorf("fetch %+v, import %+v", stats, imp)
-	}
-	got, want := summary(t, st), summary(t, ref)
-	for d, w := range want {
-		if g := got[d]; g.SuccessfulSessions != w.SuccessfulSessions || g.FailedSessions != w.FailedSessions || g.Reports != w.Reports {
-			t.Errorf("%s: fetch %+v, import %+v", d, g, w)
-		}
-	}
+	imp := sameAsImport(t, st, stats, len(mails))
 	if n := srv.count(t, "INBOX"); n != 0 {
 		t.Errorf("INBOX still holds %d messages", n)
 	}
@@ -202,33 +225,6 @@ func TestFetchDryRun(t *testing.T) {
 	}
 }
 
-// cutter proxies one connection to target and cuts it once the server has
-// sent more than limit bytes.
-func cutter(t *testing.T, target string, limit int64) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			client, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			server, err := net.Dial("tcp", target)
-			if err != nil {
-				client.Close()
-				continue
-			}
-			go func() { io.Copy(server, client); server.Close() }()
-			go func() { io.Copy(client, io.LimitReader(server, limit)); client.Close(); server.Close() }()
-		}
-	}()
-	return ln.Addr().String()
-}
-
 func TestFetchConnectionCutThenRerun(t *testing.T) {
 	srv := startMemServer(t, fullCaps)
 	mails := mailFixtures(t)
@@ -238,26 +234,15 @@ func TestFetchConnectionCutThenRerun(t *testing.T) {
 	st := mustOpenStore(t)
 	o := srv.opts()
 	o.BatchMessages = 3 // several batches, so the cut falls between and inside them
-	o.Server = cutter(t, srv.Addr, 20_000)
+	o.Server = newProxy(t, srv.Addr, 20_000).addr
 	if _, err := ingest.Fetch(context.Background(), st, parse.New(parse.Limits{}), o); err == nil {
 		t.Fatal("the cut connection went unnoticed")
 	}
 	partial := summary(t, st)
 	o.Server = srv.Addr
 	rest := fetch(t, st, o)
-	ref := mustOpenStore(t)
-	files, _ := filepath.Glob("../testdata/mail/*.eml")
-	corpus, _ := filepath.Glob(filepath.Join(corpusDir, "*.eml"))
-	mustImport(t, ref, parse.New(parse.Limits{}), append(files, corpus...)...)
-	got, want := summary(t, st), summary(t, ref)
-	if len(got) != len(want) {
-		t.Errorf("domains: %d after the re-run, want %d", len(got), len(want))
-	}
-	for d, w := range want {
-		if g := got[d]; g.Reports != w.Reports || g.SuccessfulSessions != w.SuccessfulSessions {
-			t.Errorf("%s: %+v, want %+v (lost or doubled)", d, g, w)
-		}
-	}
+	ref, _ := importFixtures(t)
+	sameFigures(t, st, ref)
 	if srv.count(t, "INBOX") != 0 {
 		t.Errorf("INBOX holds %d after the re-run", srv.count(t, "INBOX"))
 	}
@@ -397,7 +382,7 @@ func TestWatchPollsWithoutIdle(t *testing.T) {
 func TestWatchReconnectsAfterADrop(t *testing.T) {
 	srv := startMemServer(t, fullCaps)
 	o := srv.opts()
-	proxy := newKillProxy(t, srv.Addr)
+	proxy := newProxy(t, srv.Addr, 0)
 	o.Server = proxy.addr
 	b, _ := os.ReadFile("../testdata/mail/base64-tlsrpt-gzip.eml")
 	// After the first pass the watcher idles on its connection: drop it,
@@ -411,22 +396,23 @@ func TestWatchReconnectsAfterADrop(t *testing.T) {
 	}
 }
 
-// killProxy forwards connections to target; kill drops the live ones.
-type killProxy struct {
+// proxy forwards connections to target. With limit > 0 each connection is
+// cut once the server has sent that many bytes; kill drops the live ones.
+type proxy struct {
 	addr     string
 	accepted atomic.Int32
 	mu       sync.Mutex
 	conns    []net.Conn
 }
 
-func newKillProxy(t *testing.T, target string) *killProxy {
+func newProxy(t *testing.T, target string, limit int64) *proxy {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { ln.Close() })
-	p := &killProxy{addr: ln.Addr().String()}
+	p := &proxy{addr: ln.Addr().String()}
 	go func() {
 		for {
 			client, err := ln.Accept()
@@ -442,14 +428,18 @@ func newKillProxy(t *testing.T, target string) *killProxy {
 			p.mu.Lock()
 			p.conns = append(p.conns, client, server)
 			p.mu.Unlock()
+			var from io.Reader = server
+			if limit > 0 {
+				from = io.LimitReader(server, limit)
+			}
 			go func() { io.Copy(server, client); server.Close() }()
-			go func() { io.Copy(client, server); client.Close() }()
+			go func() { io.Copy(client, from); client.Close(); server.Close() }()
 		}
 	}()
 	return p
 }
 
-func (p *killProxy) kill() {
+func (p *proxy) kill() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	for _, c := range p.conns {
