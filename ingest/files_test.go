@@ -245,4 +245,3 @@ func TestReprocessAfterParserImproves(t *testing.T) {
 		t.Errorf("second reprocess = %+v", stats)
 	}
 }
-
