@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/tlsrpt/tlsrpt/ingest"
 	"github.com/tlsrpt/tlsrpt/parse"
@@ -245,3 +246,5 @@ func TestReprocessAfterParserImproves(t *testing.T) {
 		t.Errorf("second reprocess = %+v", stats)
 	}
 }
+
+var fixedTime = time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC)

@@ -1,0 +1,316 @@
+package ingest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/netip"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"golang.org/x/time/rate"
+
+	"github.com/tlsrpt/tlsrpt/parse"
+	"github.com/tlsrpt/tlsrpt/store"
+)
+
+// HandlerOptions configure the HTTPS reporting endpoint (RFC 8460 section
+// 5.4). Zero fields take the defaults beside them.
+type HandlerOptions struct {
+	// Path restricts POSTs to one path; empty accepts any path.
+	Path string
+	// Domains, when set, are the only policy domains (and their subdomains)
+	// reports are accepted for; others get 403 and are not stored.
+	Domains []string
+	// MaxBody bounds a request body; default 8 MiB (413 beyond).
+	MaxBody int64
+	// Rate and Burst limit requests per client address; default 10/s, 50.
+	Rate  rate.Limit
+	Burst int
+	// TrustedProxies are the addresses whose X-Forwarded-For is believed.
+	TrustedProxies []netip.Prefix
+	Logger         *slog.Logger
+	Now            func() time.Time
+	// Registry receives the endpoint's Prometheus metrics; nil: none.
+	Registry prometheus.Registerer
+}
+
+// Handler receives reports POSTed by senders. Every request's outcome is
+// committed to the store before the response is written.
+type Handler struct {
+	o       HandlerOptions
+	parser  *parse.Parser
+	commit  *Committer
+	limiter *clientLimiter
+	m       *metrics
+}
+
+// NewHandler returns the endpoint; commit stores what it accepts.
+func NewHandler(p *parse.Parser, commit *Committer, o HandlerOptions) *Handler {
+	if o.MaxBody <= 0 {
+		o.MaxBody = 8 << 20
+	}
+	if o.Rate <= 0 {
+		o.Rate = 10
+	}
+	if o.Burst <= 0 {
+		o.Burst = 50
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	for i, d := range o.Domains {
+		o.Domains[i] = strings.TrimSuffix(strings.ToLower(d), ".")
+	}
+	return &Handler{o: o, parser: p, commit: commit, limiter: newClientLimiter(o.Rate, o.Burst), m: newMetrics(o.Registry)}
+}
+
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	client := h.clientAddr(r)
+	status, outcome, detail := h.serve(w, r, client)
+	h.m.requests.WithLabelValues(outcome).Inc()
+	h.m.duration.WithLabelValues(outcome).Observe(time.Since(start).Seconds())
+	h.o.Logger.Info("request", "client", client, "method", r.Method, "path", r.URL.Path, "status", status,
+		"outcome", outcome, "detail", detail, "bytes", r.ContentLength, "duration", time.Since(start))
+}
+
+// reply writes a status with a one-line text body.
+func reply(w http.ResponseWriter, status int, msg string) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(status)
+	fmt.Fprintln(w, msg)
+}
+
+func (h *Handler) serve(w http.ResponseWriter, r *http.Request, client string) (int, string, string) {
+	if h.o.Path != "" && r.URL.Path != h.o.Path {
+		reply(w, http.StatusNotFound, "not found")
+		return http.StatusNotFound, "not-found", ""
+	}
+	if r.Method != http.MethodPost {
+		w.Header().Set("Allow", http.MethodPost)
+		reply(w, http.StatusMethodNotAllowed, "only POST: RFC 8460 section 5.4")
+		return http.StatusMethodNotAllowed, "method", r.Method
+	}
+	if !h.limiter.allow(client) {
+		w.Header().Set("Retry-After", "1")
+		reply(w, http.StatusTooManyRequests, "too many requests from "+client)
+		return http.StatusTooManyRequests, "rate-limited", ""
+	}
+	if r.ContentLength > h.o.MaxBody {
+		reply(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("body of %d bytes exceeds the limit of %d", r.ContentLength, h.o.MaxBody))
+		return http.StatusRequestEntityTooLarge, "too-large", ""
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, h.o.MaxBody))
+	var tooBig *http.MaxBytesError
+	switch {
+	case errors.As(err, &tooBig):
+		reply(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("body exceeds the limit of %d bytes", h.o.MaxBody))
+		return http.StatusRequestEntityTooLarge, "too-large", ""
+	case err != nil:
+		reply(w, http.StatusBadRequest, "reading the body: "+err.Error())
+		return http.StatusBadRequest, "read-error", err.Error()
+	}
+	// Content-Type and Content-Encoding are hints: the bytes are sniffed, so
+	// application/tlsrpt+gzip, +json, Content-Encoding: gzip and mislabelled
+	// bodies all parse (a gzip body inside Content-Encoding: gzip too).
+	in := Prepare(h.parser, body, "https", client, h.o.Now())
+	if dom, ok := h.allowed(in.Reports); !ok {
+		reply(w, http.StatusForbidden, "reports for "+dom+" are not accepted here")
+		return http.StatusForbidden, "forbidden", dom
+	}
+	// Whatever was read is kept, refused or not, before anything is said.
+	res, err := h.commit.Submit(r.Context(), in)
+	if err != nil {
+		h.o.Logger.Error("storing a report", "client", client, "error", err)
+		w.Header().Set("Retry-After", "60")
+		reply(w, http.StatusServiceUnavailable, "the report could not be stored; try again later")
+		return http.StatusServiceUnavailable, "store-error", err.Error()
+	}
+	ids := reportIDs(in.Reports)
+	switch res.Outcome {
+	case store.OutcomeStored:
+		h.m.record(in.Reports, "stored")
+		reply(w, http.StatusCreated, "stored "+ids)
+		return http.StatusCreated, "stored", ids
+	case store.OutcomeDuplicate:
+		h.m.record(nil, "duplicate")
+		reply(w, http.StatusOK, "already stored "+ids)
+		return http.StatusOK, "duplicate", ids
+	case store.OutcomeNoReport:
+		h.m.record(nil, "no-report")
+		reply(w, http.StatusUnsupportedMediaType, "the body holds no TLS report")
+		return http.StatusUnsupportedMediaType, "no-report", ""
+	}
+	h.m.record(nil, "invalid")
+	msg := strings.Join(in.Errors, "; ")
+	if st, ok := refusalStatus(msg); ok {
+		reply(w, st, msg)
+		return st, "refused", msg
+	}
+	reply(w, http.StatusBadRequest, msg)
+	return http.StatusBadRequest, "invalid", msg
+}
+
+// refusalStatus maps an input-level refusal to its status: over a size limit
+// once decompressed (413) or not a report at all (415).
+func refusalStatus(msg string) (int, bool) {
+	switch {
+	case strings.Contains(msg, "exceeds the limit"):
+		return http.StatusRequestEntityTooLarge, true
+	case strings.HasPrefix(msg, parse.ErrNotReport.Error()):
+		return http.StatusUnsupportedMediaType, true
+	}
+	return 0, false
+}
+
+func reportIDs(reports []*parse.Report) string {
+	var ids []string
+	for _, r := range reports {
+		ids = append(ids, fmt.Sprintf("%s %q", r.OrganizationName, r.ReportID))
+	}
+	return strings.Join(ids, ", ")
+}
+
+// allowed reports whether every policy of the reports is for an accepted
+// domain; it returns the first that is not.
+func (h *Handler) allowed(reports []*parse.Report) (string, bool) {
+	if len(h.o.Domains) == 0 {
+		return "", true
+	}
+	for _, r := range reports {
+		for _, p := range r.Policies {
+			ok := false
+			for _, d := range h.o.Domains {
+				if p.Domain == d || strings.HasSuffix(p.Domain, "."+d) {
+					ok = true
+					break
+				}
+			}
+			if !ok {
+				return p.Domain, false
+			}
+		}
+	}
+	return "", true
+}
+
+// clientAddr is the peer's address, or the nearest untrusted address in
+// X-Forwarded-For when the peer is a trusted proxy.
+func (h *Handler) clientAddr(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		host = r.RemoteAddr
+	}
+	peer, err := netip.ParseAddr(host)
+	if err != nil || !h.trusted(peer) {
+		return host
+	}
+	hops := strings.Split(strings.Join(r.Header.Values("X-Forwarded-For"), ","), ",")
+	for i := len(hops) - 1; i >= 0; i-- {
+		a, err := netip.ParseAddr(strings.TrimSpace(hops[i]))
+		if err != nil {
+			return host
+		}
+		if !h.trusted(a) {
+			return a.String()
+		}
+	}
+	return host
+}
+
+func (h *Handler) trusted(a netip.Addr) bool {
+	for _, p := range h.o.TrustedProxies {
+		if p.Contains(a.Unmap()) {
+			return true
+		}
+	}
+	return false
+}
+
+// clientLimiter is a token bucket per client address. The table is
+// bounded: past maxClients it starts afresh, which at worst gives a
+// flooding client a new bucket, never a legitimate one a full one.
+type clientLimiter struct {
+	mu      sync.Mutex
+	rate    rate.Limit
+	burst   int
+	clients map[string]*rate.Limiter
+}
+
+const maxClients = 100_000
+
+func newClientLimiter(r rate.Limit, burst int) *clientLimiter {
+	return &clientLimiter{rate: r, burst: burst, clients: map[string]*rate.Limiter{}}
+}
+
+func (l *clientLimiter) allow(client string) bool {
+	l.mu.Lock()
+	lim, ok := l.clients[client]
+	if !ok {
+		if len(l.clients) >= maxClients {
+			clear(l.clients)
+		}
+		lim = rate.NewLimiter(l.rate, l.burst)
+		l.clients[client] = lim
+	}
+	l.mu.Unlock()
+	return lim.Allow()
+}
+
+// metrics are the endpoint's Prometheus series.
+type metrics struct {
+	requests *prometheus.CounterVec
+	duration *prometheus.HistogramVec
+	reports  *prometheus.CounterVec
+	failed   *prometheus.CounterVec
+}
+
+func newMetrics(reg prometheus.Registerer) *metrics {
+	m := &metrics{
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "tlsrpt_http_requests_total",
+			Help: "Requests to the reporting endpoint by outcome."}, []string{"outcome"}),
+		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "tlsrpt_http_request_duration_seconds",
+			Help: "Time to answer a request, commit included.", Buckets: prometheus.DefBuckets}, []string{"outcome"}),
+		reports: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "tlsrpt_reports_total",
+			Help: "Reports received, by source and outcome."}, []string{"source", "outcome"}),
+		failed: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "tlsrpt_failed_sessions_total",
+			Help: "Failed sessions in stored reports, by policy domain and MX host."}, []string{"policy_domain", "mx_host"}),
+	}
+	if reg != nil {
+		reg.MustRegister(m.requests, m.duration, m.reports, m.failed)
+	}
+	return m
+}
+
+func (m *metrics) record(reports []*parse.Report, outcome string) {
+	m.reports.WithLabelValues("https", outcome).Inc()
+	for _, r := range reports {
+		for _, x := range store.Rollup(r).MX {
+			m.failed.WithLabelValues(x.Domain, x.MX).Add(float64(x.FailedSessions))
+		}
+	}
+}
+
+// Healthz answers 200 when the store answers, 503 otherwise.
+func Healthz(st store.Store) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
+		defer cancel()
+		if err := st.Ping(ctx); err != nil {
+			reply(w, http.StatusServiceUnavailable, "store unreachable: "+err.Error())
+			return
+		}
+		reply(w, http.StatusOK, "ok")
+	})
+}

@@ -1,0 +1,288 @@
+package ingest_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"errors"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/tlsrpt/tlsrpt/ingest"
+	"github.com/tlsrpt/tlsrpt/internal/imaptest"
+	"github.com/tlsrpt/tlsrpt/parse"
+	"github.com/tlsrpt/tlsrpt/store"
+)
+
+type endpoint struct {
+	url    string
+	client *http.Client
+	ca     []byte
+	st     store.Store
+}
+
+// startEndpoint serves the handler over HTTPS on loopback with a test CA.
+func startEndpoint(t *testing.T, st store.Store, o ingest.HandlerOptions) *endpoint {
+	t.Helper()
+	ca := imaptest.NewCA(t)
+	commit := ingest.NewCommitter(st, 0)
+	reg := prometheus.NewRegistry()
+	o.Registry = reg
+	mux := http.NewServeMux()
+	mux.Handle("GET /healthz", ingest.Healthz(st))
+	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	mux.Handle("/", ingest.NewHandler(parse.New(parse.Limits{MaxReport: 1 << 20}), commit, o))
+	srv := httptest.NewUnstartedServer(mux)
+	srv.TLS = &tls.Config{Certificates: []tls.Certificate{*ca.Issue(t, "127.0.0.1")}, MinVersion: tls.VersionTLS12}
+	srv.StartTLS()
+	t.Cleanup(func() { srv.Close(); commit.Close() })
+	client := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: ca.Pool}}}
+	return &endpoint{url: srv.URL, client: client, ca: ca.PEM, st: st}
+}
+
+func (e *endpoint) post(t *testing.T, body []byte, header ...string) (int, string) {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodPost, e.url+"/tlsrpt", bytes.NewReader(body))
+	for i := 0; i+1 < len(header); i += 2 {
+		req.Header.Set(header[i], header[i+1])
+	}
+	resp, err := e.client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+// reportFiles are the bare reports: the corpus's and the quirk fixtures.
+func reportFiles(t *testing.T) []string {
+	quirks, _ := filepath.Glob("../testdata/quirks/*.json")
+	corpus, _ := filepath.Glob(filepath.Join(corpusDir, "*.json"))
+	return append(quirks, corpus...)
+}
+
+func TestHTTPSEveryWayLikeImport(t *testing.T) {
+	st := mustOpenStore(t)
+	// One client posting every report four ways: well within a sender's rate
+	// here, and the rate limit has its own test.
+	e := startEndpoint(t, st, ingest.HandlerOptions{Rate: 1000, Burst: 1000})
+	files := reportFiles(t)
+	for _, f := range files {
+		raw, _ := os.ReadFile(f)
+		variants := []struct {
+			body   []byte
+			header []string
+		}{
+			{gz(raw), []string{"Content-Type", "application/tlsrpt+gzip"}},
+			{raw, []string{"Content-Type", "application/tlsrpt+json"}},
+			{gz(raw), []string{"Content-Type", "application/tlsrpt+json", "Content-Encoding", "gzip"}},
+			{gz(raw), []string{"Content-Type", "application/octet-stream"}},
+		}
+		for i, v := range variants {
+			code, msg := e.post(t, v.body, v.header...)
+			want := http.StatusOK // a sender's retry is a duplicate, and succeeds
+			if i == 0 {
+				want = http.StatusCreated
+			}
+			if code != want {
+				t.Errorf("%s variant %d: %d %q, want %d", filepath.Base(f), i, code, msg, want)
+			}
+		}
+	}
+	ref := mustOpenStore(t)
+	mustImport(t, ref, parse.New(parse.Limits{}), files...)
+	sameFigures(t, st, ref)
+	inputs, _ := st.Inputs(context.Background(), store.InputFilter{})
+	if len(inputs) != 4*len(files) {
+		t.Errorf("%d inputs kept, want every request's body: %d", len(inputs), 4*len(files))
+	}
+}
+
+func TestHTTPSPostfixReporterCurl(t *testing.T) {
+	curl, err := exec.LookPath("curl")
+	if err != nil {
+		t.Skip("curl not installed")
+	}
+	st := mustOpenStore(t)
+	e := startEndpoint(t, st, ingest.HandlerOptions{})
+	dir := t.TempDir()
+	raw, _ := os.ReadFile("../testdata/quirks/no-timezone.json")
+	os.WriteFile(filepath.Join(dir, "report.json.gz"), gz(raw), 0o644)
+	os.WriteFile(filepath.Join(dir, "ca.pem"), e.ca, 0o644)
+	// The exact request sys4's tlsrpt-reporter (Postfix) makes, plus our CA.
+	cmd := exec.Command(curl, "--silent", "--cacert", "ca.pem", "--header", "Content-Type: application/tlsrpt+gzip",
+		"--data-binary", "@report.json.gz", e.url+"/tlsrpt")
+	cmd.Dir = dir
+	if out, err := cmd.CombinedOutput(); err != nil || !strings.HasPrefix(string(out), "stored ") {
+		t.Fatalf("curl: %v %q", err, out)
+	}
+	if d := summary(t, st)["example.com"]; d.SuccessfulSessions != 4 {
+		t.Errorf("stored figures: %+v", d)
+	}
+}
+
+// countingReader yields n zero bytes and counts what was read.
+type countingReader struct {
+	n, read int64
+}
+
+func (r *countingReader) Read(p []byte) (int, error) {
+	if r.read >= r.n {
+		return 0, io.EOF
+	}
+	k := min(int64(len(p)), r.n-r.read)
+	clear(p[:k])
+	r.read += k
+	return int(k), nil
+}
+
+func TestHTTPSHostileClients(t *testing.T) {
+	st := mustOpenStore(t)
+	e := startEndpoint(t, st, ingest.HandlerOptions{Domains: []string{"example.com"}, MaxBody: 1 << 20, Rate: 5, Burst: 5,
+		TrustedProxies: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}})
+	valid, _ := os.ReadFile("../testdata/quirks/no-timezone.json")
+
+	if code, _ := e.post(t, gz(make([]byte, 64<<20)), "Content-Type", "application/tlsrpt+gzip", "X-Forwarded-For", "198.51.100.1"); code != http.StatusRequestEntityTooLarge {
+		t.Errorf("gzip bomb: %d", code)
+	}
+	if code, msg := e.post(t, []byte("\x00\x01garbage\xff"), "X-Forwarded-For", "198.51.100.2"); code != http.StatusUnsupportedMediaType {
+		t.Errorf("garbage: %d %q", code, msg)
+	}
+	other := bytes.ReplaceAll(valid, []byte("example.com"), []byte("stranger.example"))
+	if code, _ := e.post(t, other, "X-Forwarded-For", "198.51.100.3"); code != http.StatusForbidden {
+		t.Errorf("foreign domain: %d", code)
+	}
+	if code, msg := e.post(t, []byte(`{"organization-name":"x"}`), "X-Forwarded-For", "198.51.100.4"); code != http.StatusBadRequest || !strings.Contains(msg, "report-id: missing") {
+		t.Errorf("invalid: %d %q", code, msg)
+	}
+	for _, method := range []string{http.MethodGet, http.MethodPut} {
+		req, _ := http.NewRequest(method, e.url+"/tlsrpt", strings.NewReader("x"))
+		resp, err := e.client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusMethodNotAllowed || resp.Header.Get("Allow") != "POST" {
+			t.Errorf("%s: %d, Allow %q", method, resp.StatusCode, resp.Header.Get("Allow"))
+		}
+	}
+	// A 1 GB body is refused without being read.
+	body := &countingReader{n: 1 << 30}
+	req, _ := http.NewRequest(http.MethodPost, e.url+"/tlsrpt", body)
+	req.Header.Set("X-Forwarded-For", "198.51.100.5")
+	resp, err := e.client.Do(req)
+	if err == nil {
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusRequestEntityTooLarge {
+			t.Errorf("1 GB: %d", resp.StatusCode)
+		}
+	}
+	if body.read > 64<<20 {
+		t.Errorf("the server let the client send %d bytes", body.read)
+	}
+	// A flood from one address gets 429s; another address is served.
+	limited := 0
+	for range 20 {
+		if code, _ := e.post(t, valid, "X-Forwarded-For", "203.0.113.9"); code == http.StatusTooManyRequests {
+			limited++
+		}
+	}
+	if limited == 0 {
+		t.Error("no 429 for a flood")
+	}
+	if code, _ := e.post(t, valid, "X-Forwarded-For", "192.0.2.77"); code != http.StatusCreated && code != http.StatusOK {
+		t.Errorf("another client during the flood: %d", code)
+	}
+	// Nothing invalid reached the reports; the one valid report did.
+	list, _ := st.Reports(context.Background(), store.Filter{})
+	if len(list) != 1 || list[0].ReportID != "quirk-no-timezone" {
+		t.Errorf("reports = %+v", list)
+	}
+	// The stranger's report was not kept at all.
+	inputs, _ := st.Inputs(context.Background(), store.InputFilter{})
+	for _, in := range inputs {
+		raw, _ := st.Raw(context.Background(), in.ID)
+		if bytes.Contains(raw, []byte("stranger.example")) {
+			t.Errorf("a report for a domain not served was stored")
+		}
+	}
+}
+
+// failingStore refuses every write, as a full disk would.
+type failingStore struct{ store.Store }
+
+func (failingStore) Ingest(context.Context, []store.Input) ([]store.Result, error) {
+	return nil, errors.New("disk full")
+}
+
+func TestHTTPSStoreFailureIs503(t *testing.T) {
+	e := startEndpoint(t, failingStore{mustOpenStore(t)}, ingest.HandlerOptions{})
+	valid, _ := os.ReadFile("../testdata/quirks/no-timezone.json")
+	if code, _ := e.post(t, valid); code != http.StatusServiceUnavailable {
+		t.Errorf("store failure: %d, want 503 so the sender retries", code)
+	}
+}
+
+func TestHTTPSHealthAndMetrics(t *testing.T) {
+	e := startEndpoint(t, mustOpenStore(t), ingest.HandlerOptions{})
+	valid, _ := os.ReadFile("../testdata/quirks/sts-and-tlsa-same-sessions.json")
+	e.post(t, valid)
+	for path, want := range map[string]string{
+		"/healthz": "ok",
+		"/metrics": `tlsrpt_failed_sessions_total{mx_host="mx1.example.com",policy_domain="example.com"} 5`,
+	} {
+		resp, err := e.client.Get(e.url + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK || !strings.Contains(string(b), want) {
+			t.Errorf("%s: %d, lacks %q", path, resp.StatusCode, want)
+		}
+	}
+}
+
+// TestCommitterAcknowledgesOnlyCommitted submits from many goroutines and
+// checks every acknowledged input is in the store, and nothing else.
+func TestCommitterAcknowledgesOnlyCommitted(t *testing.T) {
+	st := mustOpenStore(t)
+	c := ingest.NewCommitter(st, 16)
+	var acked atomic.Int64
+	done := make(chan struct{})
+	for g := range 8 {
+		go func() {
+			defer func() { done <- struct{}{} }()
+			for i := range 25 {
+				body := []byte(strings.Replace(string(good("x", "1")), `"report-id":"x"`, `"report-id":"c`+string(rune('a'+g))+string(rune('a'+i))+`"`, 1))
+				in := ingest.Prepare(parse.New(parse.Limits{}), body, "test", "t", fixedTime)
+				if res, err := c.Submit(context.Background(), in); err == nil && res.Stored == 1 {
+					acked.Add(1)
+				}
+			}
+		}()
+	}
+	for range 8 {
+		<-done
+	}
+	c.Close()
+	list, _ := st.Reports(context.Background(), store.Filter{})
+	if int64(len(list)) != acked.Load() || acked.Load() != 200 {
+		t.Errorf("acknowledged %d, stored %d", acked.Load(), len(list))
+	}
+	if _, err := c.Submit(context.Background(), store.Input{}); !errors.Is(err, ingest.ErrClosed) {
+		t.Errorf("after Close: %v", err)
+	}
+}
