@@ -93,6 +93,7 @@ Every command reads the database from --db (or TLSRPT_DB), tlsrpt.db by default.
 		newFailuresCommand(g),
 		newCheckNewCommand(g),
 		newFetchCommand(g),
+		newServeCommand(g),
 	)
 	return cmd
 }

@@ -1,6 +1,6 @@
 // Package imaptest runs go-imap's in-memory IMAP server on loopback for
 // tests, in plain text, with implicit TLS or with STARTTLS, and makes the
-// test CA that signs its certificate.
+// test CA that signs its certificates (and those of other test servers).
 package imaptest
 
 import (
@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"math/big"
 	"net"
+	"os"
 	"testing"
 	"time"
 
@@ -197,4 +198,23 @@ func (ca *CA) Issue(t testing.TB, names ...string) *tls.Certificate {
 		t.Fatal(err)
 	}
 	return &tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}
+}
+
+// IssueFiles signs a server certificate for the names and writes it and its
+// key as PEM files, as an operator would have them.
+func (ca *CA) IssueFiles(t testing.TB, certFile, keyFile string, names ...string) *x509.Certificate {
+	t.Helper()
+	cert := ca.Issue(t, names...)
+	keyDER, err := x509.MarshalPKCS8PrivateKey(cert.PrivateKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: cert.Certificate[0]}), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	leaf, _ := x509.ParseCertificate(cert.Certificate[0])
+	return leaf
 }

@@ -1,0 +1,114 @@
+package main
+
+import (
+	"net/netip"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+	"golang.org/x/time/rate"
+
+	"github.com/tlsrpt/tlsrpt/ingest"
+	"github.com/tlsrpt/tlsrpt/parse"
+	"github.com/tlsrpt/tlsrpt/store/sqlite"
+)
+
+type serveOptions struct {
+	Listen         string
+	Path           string
+	Domains        []string
+	CertFile       string
+	KeyFile        string
+	InsecureHTTP   bool
+	TrustedProxies []string
+	MaxBody        int64
+	Rate           float64
+	Burst          int
+	MaxConcurrent  int
+}
+
+func (o *serveOptions) AddFlags(fs *pflag.FlagSet) {
+	fs.StringVar(&o.Listen, "listen", envOr("TLSRPT_LISTEN", ""), "address to listen on (default :443, or :80 with --insecure-http; env TLSRPT_LISTEN)")
+	fs.StringVar(&o.Path, "path", "", "accept POSTs on this path only (default: any path)")
+	fs.StringSliceVar(&o.Domains, "domain", nil, "accept reports only for this policy domain and its subdomains (repeatable); others get 403")
+	fs.StringVar(&o.CertFile, "tls-cert", envOr("TLSRPT_TLS_CERT", ""), "certificate file (PEM, chain included); re-read when it changes or on SIGHUP")
+	fs.StringVar(&o.KeyFile, "tls-key", envOr("TLSRPT_TLS_KEY", ""), "private key file (PEM)")
+	fs.BoolVar(&o.InsecureHTTP, "insecure-http", false, "serve plain HTTP, behind a reverse proxy that terminates TLS")
+	fs.StringSliceVar(&o.TrustedProxies, "trusted-proxy", nil, "CIDR of a proxy whose X-Forwarded-For gives the client address (repeatable)")
+	fs.Int64Var(&o.MaxBody, "max-body", 8<<20, "largest request body in bytes (413 beyond)")
+	fs.Float64Var(&o.Rate, "rate", 10, "requests per second allowed per client address (429 beyond)")
+	fs.IntVar(&o.Burst, "burst", 50, "requests a client address may send at once before --rate applies")
+	fs.IntVar(&o.MaxConcurrent, "max-concurrent", 64, "requests handled at once")
+}
+
+func (o *serveOptions) serveOptions(g *globalOptions) (ingest.ServeOptions, error) {
+	var proxies []netip.Prefix
+	for _, c := range o.TrustedProxies {
+		p, err := netip.ParsePrefix(c)
+		if err != nil {
+			return ingest.ServeOptions{}, usageErr("--trusted-proxy %q: want a CIDR such as 127.0.0.1/32", c)
+		}
+		proxies = append(proxies, p)
+	}
+	if !o.InsecureHTTP && (o.CertFile == "" || o.KeyFile == "") {
+		return ingest.ServeOptions{}, usageErr("HTTPS needs --tls-cert and --tls-key (or --insecure-http behind a reverse proxy)")
+	}
+	return ingest.ServeOptions{
+		Listen: o.Listen, CertFile: o.CertFile, KeyFile: o.KeyFile, InsecureHTTP: o.InsecureHTTP,
+		MaxConcurrent: o.MaxConcurrent, Logger: g.logger(),
+		Handler: ingest.HandlerOptions{Path: o.Path, Domains: normalizeDomains(o.Domains), MaxBody: o.MaxBody,
+			Rate: rate.Limit(o.Rate), Burst: o.Burst, TrustedProxies: proxies, Now: g.now},
+	}, nil
+}
+
+func newServeCommand(g *globalOptions) *cobra.Command {
+	var o serveOptions
+	var so ingest.ServeOptions
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Receive reports POSTed to your rua=https:// endpoint",
+		Long: `Serve the HTTPS reporting endpoint of RFC 8460 section 5.4: senders POST a
+report (application/tlsrpt+gzip or +json; Content-Encoding: gzip and
+mislabelled bodies are sniffed and accepted). The answer is sent only after the
+report is committed to the database:
+
+  201 stored        200 already stored (a retry)   400 invalid, with the reason
+  403 domain not served (not stored)     405 not POST     413 over a size limit
+  415 not a report  429 over the per-address rate     503 the store failed: retry
+
+Every body read is kept with its outcome. GET /healthz answers 200 while the
+database does; GET /metrics serves Prometheus metrics. One log line per
+request (log/slog on stderr; --log-level info). SIGTERM or SIGINT stop it
+gracefully; SIGHUP re-reads the certificate.`,
+		Example: `  tlsrpt serve --tls-cert /etc/tlsrpt/cert.pem --tls-key /etc/tlsrpt/key.pem --domain example.com
+  tlsrpt serve --insecure-http --listen 127.0.0.1:8080 --trusted-proxy 127.0.0.1/32 --path /tlsrpt`,
+		Args: usageArgs(cobra.NoArgs),
+		PreRunE: func(cmd *cobra.Command, args []string) (err error) {
+			so, err = o.serveOptions(g)
+			return err
+		},
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return g.withStore(cmd.Context(), func(st *sqlite.DB) error {
+				srv, err := ingest.Listen(st, parse.New(parse.Limits{}), so)
+				if err != nil {
+					return err
+				}
+				hup := make(chan os.Signal, 1)
+				signal.Notify(hup, syscall.SIGHUP)
+				defer signal.Stop(hup)
+				go func() {
+					for range hup {
+						if err := srv.Reload(); err != nil {
+							so.Logger.Error("reloading the certificate", "error", err)
+						}
+					}
+				}()
+				return srv.Serve(cmd.Context())
+			})
+		},
+	}
+	o.AddFlags(cmd.Flags())
+	return cmd
+}

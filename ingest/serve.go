@@ -1,0 +1,222 @@
+package ingest
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/tlsrpt/tlsrpt/parse"
+	"github.com/tlsrpt/tlsrpt/store"
+)
+
+// ServeOptions configure `tlsrpt serve`. Zero durations and sizes take the
+// defaults beside them.
+type ServeOptions struct {
+	Listen string // address, default ":443" (":80" with InsecureHTTP)
+	// CertFile and KeyFile hold the certificate; they are read again when
+	// they change on disk and when Reload is called.
+	CertFile, KeyFile string
+	// InsecureHTTP serves plain HTTP, for a reverse proxy that terminates TLS.
+	InsecureHTTP bool
+	Handler      HandlerOptions
+	// MaxConcurrent bounds requests handled at once; default 64.
+	MaxConcurrent int
+	// ReadHeaderTimeout (default 10 s) and ReadTimeout (default 30 s) cut
+	// off slow clients; IdleTimeout (default 120 s) closes idle keep-alives.
+	ReadHeaderTimeout, ReadTimeout, IdleTimeout time.Duration
+	// ShutdownTimeout bounds the wait for in-flight requests; default 30 s.
+	ShutdownTimeout time.Duration
+	Logger          *slog.Logger
+}
+
+// Server is a running reporting endpoint.
+type Server struct {
+	o      ServeOptions
+	ln     net.Listener
+	http   *http.Server
+	commit *Committer
+	certs  *certReloader
+}
+
+// Listen opens the endpoint's socket and prepares the server; Serve runs it.
+func Listen(st store.Store, p *parse.Parser, o ServeOptions) (*Server, error) {
+	def := func(d *time.Duration, v time.Duration) {
+		if *d <= 0 {
+			*d = v
+		}
+	}
+	def(&o.ReadHeaderTimeout, 10*time.Second)
+	def(&o.ReadTimeout, 30*time.Second)
+	def(&o.IdleTimeout, 120*time.Second)
+	def(&o.ShutdownTimeout, 30*time.Second)
+	if o.MaxConcurrent <= 0 {
+		o.MaxConcurrent = 64
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.Listen == "" {
+		o.Listen = ":443"
+		if o.InsecureHTTP {
+			o.Listen = ":80"
+		}
+	}
+	s := &Server{o: o}
+	var tlsConf *tls.Config
+	if !o.InsecureHTTP {
+		if o.CertFile == "" || o.KeyFile == "" {
+			return nil, errors.New("ingest: serving HTTPS needs a certificate and key (or plain HTTP behind a proxy)")
+		}
+		s.certs = &certReloader{certFile: o.CertFile, keyFile: o.KeyFile, logger: o.Logger}
+		if err := s.certs.Reload(); err != nil {
+			return nil, err
+		}
+		tlsConf = &tls.Config{MinVersion: tls.VersionTLS12, GetCertificate: s.certs.get}
+	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	o.Handler.Registry = reg
+	if o.Handler.Logger == nil {
+		o.Handler.Logger = o.Logger
+	}
+	s.commit = NewCommitter(st, 0)
+	mux := http.NewServeMux()
+	mux.Handle("GET /healthz", Healthz(st))
+	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	mux.Handle("/", limitConcurrency(NewHandler(p, s.commit, o.Handler), o.MaxConcurrent))
+	s.http = &http.Server{
+		Handler:           mux,
+		TLSConfig:         tlsConf,
+		ReadHeaderTimeout: o.ReadHeaderTimeout,
+		ReadTimeout:       o.ReadTimeout,
+		WriteTimeout:      o.ReadTimeout + 30*time.Second, // the commit happens after the read
+		IdleTimeout:       o.IdleTimeout,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(o.Logger.Handler(), slog.LevelDebug),
+	}
+	ln, err := net.Listen("tcp", o.Listen)
+	if err != nil {
+		s.commit.Close()
+		return nil, fmt.Errorf("listening on %s: %w", o.Listen, err)
+	}
+	s.ln = ln
+	return s, nil
+}
+
+// Addr is the address the server listens on.
+func (s *Server) Addr() net.Addr { return s.ln.Addr() }
+
+// Reload reads the certificate files again (on SIGHUP, say).
+func (s *Server) Reload() error {
+	if s.certs == nil {
+		return nil
+	}
+	return s.certs.Reload()
+}
+
+// Serve answers requests until ctx ends, then stops accepting, lets the
+// requests in flight finish (up to ShutdownTimeout) and commits what they
+// queued. The store is the caller's to close afterwards.
+func (s *Server) Serve(ctx context.Context) error {
+	errc := make(chan error, 1)
+	go func() {
+		if s.certs != nil {
+			errc <- s.http.ServeTLS(s.ln, "", "")
+		} else {
+			errc <- s.http.Serve(s.ln)
+		}
+	}()
+	s.o.Logger.Info("serving", "address", s.ln.Addr().String(), "tls", s.certs != nil)
+	select {
+	case err := <-errc:
+		s.commit.Close()
+		return err
+	case <-ctx.Done():
+	}
+	shutdown, cancel := context.WithTimeout(context.Background(), s.o.ShutdownTimeout)
+	defer cancel()
+	err := s.http.Shutdown(shutdown)
+	s.commit.Close()
+	if err != nil {
+		return fmt.Errorf("shutting down: %w", err)
+	}
+	return nil
+}
+
+// limitConcurrency lets at most n requests run; the others wait for a
+// place as long as their client does.
+func limitConcurrency(h http.Handler, n int) http.Handler {
+	sem := make(chan struct{}, n)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case sem <- struct{}{}:
+			defer func() { <-sem }()
+			h.ServeHTTP(w, r)
+		case <-r.Context().Done():
+		}
+	})
+}
+
+// certReloader serves a certificate from files, read again when their
+// modification time changes (checked at most once a second) or on Reload.
+type certReloader struct {
+	certFile, keyFile string
+	logger            *slog.Logger
+	mu                sync.Mutex
+	cert              *tls.Certificate
+	certMod, keyMod   time.Time
+	checked           time.Time
+}
+
+// Reload reads the files; on error the certificate in use stays.
+func (c *certReloader) Reload() error {
+	cert, err := tls.LoadX509KeyPair(c.certFile, c.keyFile)
+	if err != nil {
+		return fmt.Errorf("loading the certificate %s and key %s: %w", c.certFile, c.keyFile, err)
+	}
+	cm, km := modTime(c.certFile), modTime(c.keyFile)
+	c.mu.Lock()
+	c.cert, c.certMod, c.keyMod = &cert, cm, km
+	c.mu.Unlock()
+	return nil
+}
+
+func modTime(path string) time.Time {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return time.Time{}
+	}
+	return fi.ModTime()
+}
+
+func (c *certReloader) get(*tls.ClientHelloInfo) (*tls.Certificate, error) {
+	c.mu.Lock()
+	stale := time.Since(c.checked) > time.Second
+	if stale {
+		c.checked = time.Now()
+	}
+	changed := stale && (!modTime(c.certFile).Equal(c.certMod) || !modTime(c.keyFile).Equal(c.keyMod))
+	c.mu.Unlock()
+	if changed {
+		if err := c.Reload(); err != nil {
+			// A half-written pair: keep serving the old one, try again later.
+			c.logger.Warn("certificate not reloaded", "error", err)
+		} else {
+			c.logger.Info("certificate reloaded", "file", c.certFile)
+		}
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.cert, nil
+}
