@@ -15,6 +15,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"golang.org/x/crypto/acme"
+	"golang.org/x/crypto/acme/autocert"
 
 	"github.com/tlsrpt/tlsrpt/parse"
 	"github.com/tlsrpt/tlsrpt/store"
@@ -29,7 +31,10 @@ type ServeOptions struct {
 	CertFile, KeyFile string
 	// InsecureHTTP serves plain HTTP, for a reverse proxy that terminates TLS.
 	InsecureHTTP bool
-	Handler      HandlerOptions
+	// ACME obtains and renews certificates for these names instead
+	// (tls-alpn-01 on this listener), keeping them in ACMECache.
+	ACME    ACMEOptions
+	Handler HandlerOptions
 	// MaxConcurrent bounds requests handled at once; default 64.
 	MaxConcurrent int
 	// ReadHeaderTimeout (default 10 s) and ReadTimeout (default 30 s) cut
@@ -40,6 +45,19 @@ type ServeOptions struct {
 	Logger          *slog.Logger
 }
 
+// ACMEOptions configure certificates from an ACME CA (RFC 8555).
+type ACMEOptions struct {
+	Domains []string
+	// Directory is the CA's directory URL; empty means Let's Encrypt.
+	Directory string
+	// Cache is the directory certificates and the account key are kept in.
+	Cache string
+	Email string
+	// HTTPClient talks to the CA; nil means http.DefaultClient. A private CA
+	// (a test's pebble, say) needs one that trusts its certificate.
+	HTTPClient *http.Client
+}
+
 // Server is a running reporting endpoint.
 type Server struct {
 	o      ServeOptions
@@ -47,6 +65,7 @@ type Server struct {
 	http   *http.Server
 	commit *Committer
 	certs  *certReloader
+	acme   bool
 }
 
 // Listen opens the endpoint's socket and prepares the server; Serve runs it.
@@ -74,7 +93,28 @@ func Listen(st store.Store, p *parse.Parser, o ServeOptions) (*Server, error) {
 	}
 	s := &Server{o: o}
 	var tlsConf *tls.Config
-	if !o.InsecureHTTP {
+	switch {
+	case o.InsecureHTTP:
+	case len(o.ACME.Domains) > 0:
+		if o.CertFile != "" {
+			return nil, errors.New("ingest: give certificate files or ACME domains, not both")
+		}
+		if o.ACME.Cache == "" {
+			return nil, errors.New("ingest: ACME needs a cache directory for its keys and certificates")
+		}
+		m := &autocert.Manager{
+			Prompt:     autocert.AcceptTOS,
+			Cache:      autocert.DirCache(o.ACME.Cache),
+			HostPolicy: autocert.HostWhitelist(o.ACME.Domains...),
+			Email:      o.ACME.Email,
+		}
+		if o.ACME.Directory != "" || o.ACME.HTTPClient != nil {
+			m.Client = &acme.Client{DirectoryURL: o.ACME.Directory, HTTPClient: o.ACME.HTTPClient}
+		}
+		tlsConf = m.TLSConfig()
+		tlsConf.MinVersion = tls.VersionTLS12
+		s.acme = true
+	default:
 		if o.CertFile == "" || o.KeyFile == "" {
 			return nil, errors.New("ingest: serving HTTPS needs a certificate and key (or plain HTTP behind a proxy)")
 		}
@@ -131,13 +171,13 @@ func (s *Server) Reload() error {
 func (s *Server) Serve(ctx context.Context) error {
 	errc := make(chan error, 1)
 	go func() {
-		if s.certs != nil {
+		if s.certs != nil || s.acme {
 			errc <- s.http.ServeTLS(s.ln, "", "")
 		} else {
 			errc <- s.http.Serve(s.ln)
 		}
 	}()
-	s.o.Logger.Info("serving", "address", s.ln.Addr().String(), "tls", s.certs != nil)
+	s.o.Logger.Info("serving", "address", s.ln.Addr().String(), "tls", s.certs != nil || s.acme, "acme", s.o.ACME.Domains)
 	select {
 	case err := <-errc:
 		s.commit.Close()

@@ -1,12 +1,18 @@
 package ingest_test
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
+	"crypto/x509"
+	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -109,5 +115,107 @@ func TestServeCutsOffSlowLoris(t *testing.T) {
 func TestServeNeedsACertificate(t *testing.T) {
 	if _, err := ingest.Listen(mustOpenStore(t), parse.New(parse.Limits{}), ingest.ServeOptions{Listen: "127.0.0.1:0"}); err == nil {
 		t.Error("HTTPS without a certificate started")
+	}
+}
+
+// pebbleBinary finds pebble, the test ACME server (.ci/run installs it
+// with go install).
+func pebbleBinary(t *testing.T) string {
+	if p, err := exec.LookPath("pebble"); err == nil {
+		return p
+	}
+	out, _ := exec.Command("go", "env", "GOPATH").Output()
+	p := filepath.Join(strings.TrimSpace(string(out)), "bin", "pebble")
+	if _, err := os.Stat(p); err != nil {
+		t.Skip("pebble is not installed (go install github.com/letsencrypt/pebble/v2/cmd/pebble@v2.10.1; .ci/run does)")
+	}
+	return p
+}
+
+func TestServeACMEWithPebble(t *testing.T) {
+	bin := pebbleBinary(t)
+	dir := t.TempDir()
+	ca := imaptest.NewCA(t)
+	ca.IssueFiles(t, filepath.Join(dir, "pebble-cert.pem"), filepath.Join(dir, "pebble-key.pem"), "127.0.0.1", "localhost")
+	api, mgmt := freePort(t), freePort(t)
+	conf := fmt.Sprintf(`{"pebble": {"listenAddress": %q, "managementListenAddress": %q,
+"certificate": %q, "privateKey": %q, "httpPort": 5002, "tlsPort": 5001,
+"profiles": {"default": {"description": "test", "validityPeriod": 7776000}}}}`,
+		api, mgmt, filepath.Join(dir, "pebble-cert.pem"), filepath.Join(dir, "pebble-key.pem"))
+	os.WriteFile(filepath.Join(dir, "pebble.json"), []byte(conf), 0o644)
+	cmd := exec.Command(bin, "-config", filepath.Join(dir, "pebble.json"))
+	cmd.Env = append(os.Environ(), "PEBBLE_VA_ALWAYS_VALID=1", "PEBBLE_VA_NOSLEEP=1", "PEBBLE_WFE_NONCEREJECT=0")
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	toCA := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: ca.Pool}}, Timeout: 30 * time.Second}
+	waitHTTPS(t, toCA, "https://"+api+"/dir", &out)
+
+	srv, err := ingest.Listen(mustOpenStore(t), parse.New(parse.Limits{}), ingest.ServeOptions{Listen: "127.0.0.1:0",
+		ACME: ingest.ACMEOptions{Domains: []string{"reports.test"}, Directory: "https://" + api + "/dir",
+			Cache: filepath.Join(dir, "acme"), HTTPClient: toCA}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go srv.Serve(ctx)
+
+	// The first handshake for reports.test obtains the certificate from
+	// pebble; it must chain to pebble's root.
+	resp, err := toCA.Get("https://" + mgmt + "/roots/0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rootPEM, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	roots := x509.NewCertPool()
+	if !roots.AppendCertsFromPEM(rootPEM) {
+		t.Fatalf("pebble root: %q", rootPEM)
+	}
+	client := &http.Client{Timeout: 60 * time.Second, Transport: &http.Transport{
+		TLSClientConfig: &tls.Config{RootCAs: roots, ServerName: "reports.test"}}}
+	report, _ := os.ReadFile("../testdata/quirks/no-timezone.json")
+	resp, err = client.Post("https://"+srv.Addr().String()+"/tlsrpt", "application/tlsrpt+json", bytes.NewReader(report))
+	if err != nil {
+		t.Fatalf("posting over the ACME certificate: %v\npebble: %s", err, out.String())
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusCreated {
+		t.Errorf("status %d", resp.StatusCode)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "acme", "reports.test")); err != nil {
+		t.Errorf("certificate not cached: %v", err)
+	}
+	// A name not configured gets no certificate.
+	if _, err := tls.Dial("tcp", srv.Addr().String(), &tls.Config{RootCAs: roots, ServerName: "other.test"}); err == nil {
+		t.Error("a certificate was obtained for a name not configured")
+	}
+}
+
+func freePort(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+func waitHTTPS(t *testing.T, c *http.Client, url string, log *bytes.Buffer) {
+	t.Helper()
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		resp, err := c.Get(url)
+		if err == nil {
+			resp.Body.Close()
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s did not answer: %v\n%s", url, err, log.String())
+		}
 	}
 }

@@ -1,10 +1,15 @@
 package main
 
 import (
+	"crypto/tls"
+	"crypto/x509"
+	"fmt"
+	"net/http"
 	"net/netip"
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
@@ -27,6 +32,11 @@ type serveOptions struct {
 	Rate           float64
 	Burst          int
 	MaxConcurrent  int
+	ACMEDomains    []string
+	ACMEDirectory  string
+	ACMECache      string
+	ACMEEmail      string
+	ACMECAFile     string
 }
 
 func (o *serveOptions) AddFlags(fs *pflag.FlagSet) {
@@ -41,6 +51,11 @@ func (o *serveOptions) AddFlags(fs *pflag.FlagSet) {
 	fs.Float64Var(&o.Rate, "rate", 10, "requests per second allowed per client address (429 beyond)")
 	fs.IntVar(&o.Burst, "burst", 50, "requests a client address may send at once before --rate applies")
 	fs.IntVar(&o.MaxConcurrent, "max-concurrent", 64, "requests handled at once")
+	fs.StringSliceVar(&o.ACMEDomains, "acme-domain", nil, "obtain and renew the certificate for this name by ACME, tls-alpn-01 on --listen (repeatable)")
+	fs.StringVar(&o.ACMEDirectory, "acme-directory", "", "ACME directory URL (default: Let's Encrypt)")
+	fs.StringVar(&o.ACMECache, "acme-cache", "tlsrpt-acme", "directory for the ACME account key and certificates")
+	fs.StringVar(&o.ACMEEmail, "acme-email", "", "contact address given to the ACME CA")
+	fs.StringVar(&o.ACMECAFile, "acme-ca-file", "", "PEM CA of a private ACME directory's HTTPS certificate")
 }
 
 func (o *serveOptions) serveOptions(g *globalOptions) (ingest.ServeOptions, error) {
@@ -52,11 +67,27 @@ func (o *serveOptions) serveOptions(g *globalOptions) (ingest.ServeOptions, erro
 		}
 		proxies = append(proxies, p)
 	}
-	if !o.InsecureHTTP && (o.CertFile == "" || o.KeyFile == "") {
-		return ingest.ServeOptions{}, usageErr("HTTPS needs --tls-cert and --tls-key (or --insecure-http behind a reverse proxy)")
+	acmeOpts := ingest.ACMEOptions{Domains: normalizeDomains(o.ACMEDomains), Directory: o.ACMEDirectory, Cache: o.ACMECache, Email: o.ACMEEmail}
+	switch {
+	case o.InsecureHTTP:
+	case len(o.ACMEDomains) > 0 && o.CertFile != "":
+		return ingest.ServeOptions{}, usageErr("give --tls-cert/--tls-key or --acme-domain, not both")
+	case len(o.ACMEDomains) == 0 && (o.CertFile == "" || o.KeyFile == ""):
+		return ingest.ServeOptions{}, usageErr("HTTPS needs --tls-cert and --tls-key, or --acme-domain (or --insecure-http behind a reverse proxy)")
+	}
+	if o.ACMECAFile != "" {
+		pem, err := os.ReadFile(o.ACMECAFile)
+		if err != nil {
+			return ingest.ServeOptions{}, fmt.Errorf("reading --acme-ca-file: %w", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return ingest.ServeOptions{}, fmt.Errorf("--acme-ca-file %s: no PEM certificate in it", o.ACMECAFile)
+		}
+		acmeOpts.HTTPClient = &http.Client{Timeout: time.Minute, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
 	}
 	return ingest.ServeOptions{
-		Listen: o.Listen, CertFile: o.CertFile, KeyFile: o.KeyFile, InsecureHTTP: o.InsecureHTTP,
+		Listen: o.Listen, CertFile: o.CertFile, KeyFile: o.KeyFile, InsecureHTTP: o.InsecureHTTP, ACME: acmeOpts,
 		MaxConcurrent: o.MaxConcurrent, Logger: g.logger(),
 		Handler: ingest.HandlerOptions{Path: o.Path, Domains: normalizeDomains(o.Domains), MaxBody: o.MaxBody,
 			Rate: rate.Limit(o.Rate), Burst: o.Burst, TrustedProxies: proxies, Now: g.now},
@@ -83,6 +114,7 @@ database does; GET /metrics serves Prometheus metrics. One log line per
 request (log/slog on stderr; --log-level info). SIGTERM or SIGINT stop it
 gracefully; SIGHUP re-reads the certificate.`,
 		Example: `  tlsrpt serve --tls-cert /etc/tlsrpt/cert.pem --tls-key /etc/tlsrpt/key.pem --domain example.com
+  tlsrpt serve --acme-domain reports.example.com --acme-email hostmaster@example.com --acme-cache /var/lib/tlsrpt/acme
   tlsrpt serve --insecure-http --listen 127.0.0.1:8080 --trusted-proxy 127.0.0.1/32 --path /tlsrpt`,
 		Args: usageArgs(cobra.NoArgs),
 		PreRunE: func(cmd *cobra.Command, args []string) (err error) {
