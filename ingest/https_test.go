@@ -286,3 +286,19 @@ func TestCommitterAcknowledgesOnlyCommitted(t *testing.T) {
 		t.Errorf("after Close: %v", err)
 	}
 }
+
+func TestHTTPSPathRestriction(t *testing.T) {
+	e := startEndpoint(t, mustOpenStore(t), ingest.HandlerOptions{Path: "/tlsrpt"})
+	valid, _ := os.ReadFile("../testdata/quirks/no-timezone.json")
+	if code, _ := e.post(t, valid); code != http.StatusCreated {
+		t.Errorf("on the path: %d", code)
+	}
+	resp, err := e.client.Post(e.url+"/elsewhere", "application/tlsrpt+json", bytes.NewReader(valid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusNotFound {
+		t.Errorf("off the path: %d", resp.StatusCode)
+	}
+}

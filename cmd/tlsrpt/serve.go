@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"fmt"
@@ -17,6 +18,7 @@ import (
 
 	"github.com/tlsrpt/tlsrpt/ingest"
 	"github.com/tlsrpt/tlsrpt/parse"
+	"github.com/tlsrpt/tlsrpt/store"
 	"github.com/tlsrpt/tlsrpt/store/sqlite"
 )
 
@@ -37,6 +39,7 @@ type serveOptions struct {
 	ACMECache      string
 	ACMEEmail      string
 	ACMECAFile     string
+	Discard        bool
 }
 
 func (o *serveOptions) AddFlags(fs *pflag.FlagSet) {
@@ -56,6 +59,8 @@ func (o *serveOptions) AddFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&o.ACMECache, "acme-cache", "tlsrpt-acme", "directory for the ACME account key and certificates")
 	fs.StringVar(&o.ACMEEmail, "acme-email", "", "contact address given to the ACME CA")
 	fs.StringVar(&o.ACMECAFile, "acme-ca-file", "", "PEM CA of a private ACME directory's HTTPS certificate")
+	fs.BoolVar(&o.Discard, "discard-reports", false, "benchmarks only: parse and answer, store nothing")
+	fs.MarkHidden("discard-reports")
 }
 
 func (o *serveOptions) serveOptions(g *globalOptions) (ingest.ServeOptions, error) {
@@ -122,7 +127,11 @@ gracefully; SIGHUP re-reads the certificate.`,
 			return err
 		},
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return g.withStore(cmd.Context(), func(st *sqlite.DB) error {
+			return g.withStore(cmd.Context(), func(db *sqlite.DB) error {
+				var st store.Store = db
+				if o.Discard {
+					st = discardStore{db}
+				}
 				srv, err := ingest.Listen(st, parse.New(parse.Limits{}), so)
 				if err != nil {
 					return err
@@ -143,4 +152,17 @@ gracefully; SIGHUP re-reads the certificate.`,
 	}
 	o.AddFlags(cmd.Flags())
 	return cmd
+}
+
+// discardStore answers as if every report were new and stores nothing: the
+// server's speed without its store, for scripts/bench-serve.sh.
+type discardStore struct{ store.Store }
+
+func (discardStore) Ingest(_ context.Context, inputs []store.Input) ([]store.Result, error) {
+	out := make([]store.Result, len(inputs))
+	for i, in := range inputs {
+		out[i] = store.Result{Stored: len(in.Reports), Invalid: len(in.Errors)}
+		out[i].Outcome = store.OutcomeOf(out[i], in.NoReport)
+	}
+	return out, nil
 }
