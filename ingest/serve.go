@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"slices"
 	"sync"
 	"time"
 
@@ -18,6 +19,7 @@ import (
 	"golang.org/x/crypto/acme"
 	"golang.org/x/crypto/acme/autocert"
 
+	"github.com/tlsrpt/tlsrpt/mtasts"
 	"github.com/tlsrpt/tlsrpt/parse"
 	"github.com/tlsrpt/tlsrpt/store"
 )
@@ -33,8 +35,11 @@ type ServeOptions struct {
 	InsecureHTTP bool
 	// ACME obtains and renews certificates for these names instead
 	// (tls-alpn-01 on this listener), keeping them in ACMECache.
-	ACME    ACMEOptions
-	Handler HandlerOptions
+	ACME ACMEOptions
+	// Policies are MTA-STS policy files by domain, served to requests for
+	// mta-sts.<domain> (and given ACME certificates with the rest).
+	Policies map[string]string
+	Handler  HandlerOptions
 	// MaxConcurrent bounds requests handled at once; default 64.
 	MaxConcurrent int
 	// ReadHeaderTimeout (default 10 s) and ReadTimeout (default 30 s) cut
@@ -92,10 +97,20 @@ func Listen(st store.Store, p *parse.Parser, o ServeOptions) (*Server, error) {
 		}
 	}
 	s := &Server{o: o}
+	useACME := len(o.ACME.Domains) > 0
+	var policyHost *mtasts.Host
+	if len(o.Policies) > 0 {
+		var err error
+		if policyHost, err = mtasts.NewHost(o.Policies, o.Logger); err != nil {
+			return nil, err
+		}
+		// With ACME, the mta-sts hosts get certificates too.
+		o.ACME.Domains = append(slices.Clip(o.ACME.Domains), policyHost.Hosts()...)
+	}
 	var tlsConf *tls.Config
 	switch {
 	case o.InsecureHTTP:
-	case len(o.ACME.Domains) > 0:
+	case useACME:
 		if o.CertFile != "" {
 			return nil, errors.New("ingest: give certificate files or ACME domains, not both")
 		}
@@ -135,8 +150,18 @@ func Listen(st store.Store, p *parse.Parser, o ServeOptions) (*Server, error) {
 	mux.Handle("GET /healthz", Healthz(st))
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	mux.Handle("/", limitConcurrency(NewHandler(p, s.commit, o.Handler), o.MaxConcurrent))
+	var root http.Handler = mux
+	if policyHost != nil {
+		root = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if policyHost.Handles(r) {
+				policyHost.ServeHTTP(w, r)
+				return
+			}
+			mux.ServeHTTP(w, r)
+		})
+	}
 	s.http = &http.Server{
-		Handler:           mux,
+		Handler:           root,
 		TLSConfig:         tlsConf,
 		ReadHeaderTimeout: o.ReadHeaderTimeout,
 		ReadTimeout:       o.ReadTimeout,

@@ -219,3 +219,31 @@ func waitHTTPS(t *testing.T, c *http.Client, url string, log *bytes.Buffer) {
 		}
 	}
 }
+
+func TestServeHostsPolicyBesideReports(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "policy.txt")
+	os.WriteFile(file, []byte("version: STSv1\nmode: testing\nmx: mx.example.com\nmax_age: 86400\n"), 0o644)
+	srv, ca, _, _ := served(t, ingest.ServeOptions{Policies: map[string]string{"example.com": file}})
+	client := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: ca.Pool}},
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	req, _ := http.NewRequest(http.MethodGet, "https://"+srv.Addr().String()+"/.well-known/mta-sts.txt", nil)
+	req.Host = "mta-sts.example.com"
+	resp, err := client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || !strings.HasPrefix(string(body), "version: STSv1\r\n") || resp.Header.Get("Content-Type") != "text/plain; charset=utf-8" {
+		t.Errorf("policy: %d %q", resp.StatusCode, body)
+	}
+	report, _ := os.ReadFile("../testdata/quirks/no-timezone.json")
+	resp, err = client.Post("https://"+srv.Addr().String()+"/tlsrpt", "application/tlsrpt+json", bytes.NewReader(report))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusCreated {
+		t.Errorf("report beside the policy: %d", resp.StatusCode)
+	}
+}

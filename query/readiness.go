@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/tlsrpt/tlsrpt/mtasts"
 	"github.com/tlsrpt/tlsrpt/parse"
 	"github.com/tlsrpt/tlsrpt/store"
 )
@@ -78,17 +79,6 @@ type Trend struct {
 // counted as a bounce: when unsure, do not enforce.
 func WouldBounce(resultType string) bool {
 	return parse.GroupOf(resultType) != parse.GroupDANE
-}
-
-// MatchMX reports whether host matches an MTA-STS mx pattern: exactly, or,
-// for "*.example.com", with exactly one more label (RFC 8461 section 4.1).
-func MatchMX(pattern, host string) bool {
-	pattern, host = strings.ToLower(strings.TrimSuffix(pattern, ".")), strings.ToLower(strings.TrimSuffix(host, "."))
-	if rest, ok := strings.CutPrefix(pattern, "*."); ok {
-		label, parent, ok := strings.Cut(host, ".")
-		return ok && label != "" && parent == rest
-	}
-	return pattern == host
 }
 
 const day = 24 * time.Hour
@@ -171,7 +161,7 @@ func Assess(ctx context.Context, st store.Store, domains []string, now time.Time
 				blocking = append(blocking, fmt.Sprintf("%d sessions to %s failed with %s (last seen %s): enforce would bounce them",
 					f.FailedSessions, mxName(f.MX), typeName(f.ResultType), g.LastSeen))
 			}
-			if f.MX != "" && !seenMX[f.MX] && len(r.MXPatterns) > 0 && !slices.ContainsFunc(r.MXPatterns, func(p string) bool { return MatchMX(p, f.MX) }) {
+			if f.MX != "" && !seenMX[f.MX] && len(r.MXPatterns) > 0 && !slices.ContainsFunc(r.MXPatterns, func(p string) bool { return mtasts.MatchMX(p, f.MX) }) {
 				r.UnmatchedMX = append(r.UnmatchedMX, f.MX)
 			}
 			seenMX[f.MX] = true

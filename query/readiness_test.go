@@ -236,26 +236,6 @@ func TestReadinessTrend(t *testing.T) {
 	}
 }
 
-func TestMatchMX(t *testing.T) {
-	tests := []struct {
-		pattern, host string
-		want          bool
-	}{
-		{"mx.example.com", "mx.example.com", true},
-		{"mx.example.com", "MX.Example.com.", true},
-		{"*.example.com", "mx.example.com", true},
-		{"*.example.com", "a.b.example.com", false},
-		{"*.example.com", "example.com", false},
-		{"*.example.com", ".example.com", false},
-		{"mx.example.com", "mx2.example.com", false},
-	}
-	for _, tt := range tests {
-		if got := query.MatchMX(tt.pattern, tt.host); got != tt.want {
-			t.Errorf("MatchMX(%q, %q) = %v", tt.pattern, tt.host, got)
-		}
-	}
-}
-
 func TestWouldBounce(t *testing.T) {
 	for rt, want := range map[string]bool{"certificate-expired": true, "starttls-not-supported": true, "validation-failure": true,
 		"sts-policy-fetch-error": true, "sts-webpki-invalid": true, "tlsa-invalid": false, "dane-required": false,

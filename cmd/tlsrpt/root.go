@@ -94,6 +94,7 @@ Every command reads the database from --db (or TLSRPT_DB), tlsrpt.db by default.
 		newCheckNewCommand(g),
 		newFetchCommand(g),
 		newServeCommand(g),
+		newPolicyCommand(g),
 	)
 	return cmd
 }

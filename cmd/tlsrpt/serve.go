@@ -9,6 +9,7 @@ import (
 	"net/netip"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
@@ -40,6 +41,7 @@ type serveOptions struct {
 	ACMEEmail      string
 	ACMECAFile     string
 	Discard        bool
+	Policies       []string
 }
 
 func (o *serveOptions) AddFlags(fs *pflag.FlagSet) {
@@ -59,6 +61,7 @@ func (o *serveOptions) AddFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&o.ACMECache, "acme-cache", "tlsrpt-acme", "directory for the ACME account key and certificates")
 	fs.StringVar(&o.ACMEEmail, "acme-email", "", "contact address given to the ACME CA")
 	fs.StringVar(&o.ACMECAFile, "acme-ca-file", "", "PEM CA of a private ACME directory's HTTPS certificate")
+	fs.StringArrayVar(&o.Policies, "mta-sts-policy", nil, "serve DOMAIN=FILE's MTA-STS policy to requests for mta-sts.DOMAIN (repeatable)")
 	fs.BoolVar(&o.Discard, "discard-reports", false, "benchmarks only: parse and answer, store nothing")
 	fs.MarkHidden("discard-reports")
 }
@@ -71,6 +74,14 @@ func (o *serveOptions) serveOptions(g *globalOptions) (ingest.ServeOptions, erro
 			return ingest.ServeOptions{}, usageErr("--trusted-proxy %q: want a CIDR such as 127.0.0.1/32", c)
 		}
 		proxies = append(proxies, p)
+	}
+	policies := map[string]string{}
+	for _, kv := range o.Policies {
+		domain, file, ok := strings.Cut(kv, "=")
+		if !ok || domain == "" || file == "" {
+			return ingest.ServeOptions{}, usageErr("--mta-sts-policy %q: want DOMAIN=FILE", kv)
+		}
+		policies[normalizeDomains([]string{domain})[0]] = file
 	}
 	acmeOpts := ingest.ACMEOptions{Domains: normalizeDomains(o.ACMEDomains), Directory: o.ACMEDirectory, Cache: o.ACMECache, Email: o.ACMEEmail}
 	switch {
@@ -92,7 +103,7 @@ func (o *serveOptions) serveOptions(g *globalOptions) (ingest.ServeOptions, erro
 		acmeOpts.HTTPClient = &http.Client{Timeout: time.Minute, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
 	}
 	return ingest.ServeOptions{
-		Listen: o.Listen, CertFile: o.CertFile, KeyFile: o.KeyFile, InsecureHTTP: o.InsecureHTTP, ACME: acmeOpts,
+		Listen: o.Listen, CertFile: o.CertFile, KeyFile: o.KeyFile, InsecureHTTP: o.InsecureHTTP, ACME: acmeOpts, Policies: policies,
 		MaxConcurrent: o.MaxConcurrent, Logger: g.logger(),
 		Handler: ingest.HandlerOptions{Path: o.Path, Domains: normalizeDomains(o.Domains), MaxBody: o.MaxBody,
 			Rate: rate.Limit(o.Rate), Burst: o.Burst, TrustedProxies: proxies, Now: g.now},
@@ -115,7 +126,10 @@ report is committed to the database:
   415 not a report  429 over the per-address rate     503 the store failed: retry
 
 Every body read is kept with its outcome. GET /healthz answers 200 while the
-database does; GET /metrics serves Prometheus metrics. One log line per
+database does; GET /metrics serves Prometheus metrics. With --mta-sts-policy
+DOMAIN=FILE the same process serves the MTA-STS policy to requests for
+mta-sts.DOMAIN (GET and HEAD of /.well-known/mta-sts.txt, text/plain, never a
+redirect), re-reading FILE when it changes. One log line per
 request (log/slog on stderr; --log-level info). SIGTERM or SIGINT stop it
 gracefully; SIGHUP re-reads the certificate.`,
 		Example: `  tlsrpt serve --tls-cert /etc/tlsrpt/cert.pem --tls-key /etc/tlsrpt/key.pem --domain example.com

@@ -1,0 +1,50 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func TestPolicyCommands(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "example.com.mta-sts.txt")
+	out, errOut, code := run(t, "", "policy", "init", "--domain", "Example.com", "--mode", "testing", "--mx", "mx1.example.com",
+		"--mx", "*.mx.example.com", "--max-age", "86400", "--rua", "mailto:tlsrpt@example.com", "--file", file)
+	if code != exitOK {
+		t.Fatalf("init: exit %d %s", code, errOut)
+	}
+	golden(t, "policy-init.txt", strings.ReplaceAll(out, dir, "DIR"))
+	b, _ := os.ReadFile(file)
+	if string(b) != "version: STSv1\r\nmode: testing\r\nmx: mx1.example.com\r\nmx: *.mx.example.com\r\nmax_age: 86400\r\n" {
+		t.Errorf("file = %q", b)
+	}
+	if _, errOut, code := run(t, "", "policy", "init", "--domain", "example.com", "--mx", "mx.example.com", "--rua", "mailto:a@example.com", "--file", file); code != exitUsage || !strings.Contains(errOut, "exists") {
+		t.Errorf("second init: exit %d %q", code, errOut)
+	}
+	out, _, code = run(t, "", "policy", "set-mode", "enforce", "--domain", "example.com", "--file", file)
+	if code != exitOK || !strings.Contains(out, "mode testing -> enforce") || !strings.Contains(out, `_mta-sts.example.com. 3600 IN TXT "v=STSv1; id=20261101120000"`) {
+		t.Errorf("set-mode: exit %d %q", code, out)
+	}
+	if out, _, code := run(t, "", "policy", "validate", file); code != exitOK || !strings.Contains(out, "valid (mode enforce, 2 mx") {
+		t.Errorf("validate: exit %d %q", code, out)
+	}
+	for _, tt := range []struct {
+		args []string
+		msg  string
+	}{
+		{[]string{"--mx", "mx*.example.com"}, "wildcard may only be the whole leftmost label"},
+		{[]string{"--mx", "mx.example.com", "--max-age", "40000000"}, "max_age 40000000"},
+		{[]string{"--mode", "enforce"}, "no mx"},
+		{[]string{"--mx", "mx.example.com", "--mode", "strict"}, `mode "strict"`},
+	} {
+		args := append([]string{"policy", "init", "--domain", "example.org", "--rua", "mailto:a@example.org", "--file", filepath.Join(dir, "x.txt")}, tt.args...)
+		if _, errOut, code := run(t, "", args...); code != exitUsage || !strings.Contains(errOut, tt.msg) || strings.Count(errOut, "\n") != 1 {
+			t.Errorf("%v: exit %d %q, want %q", tt.args, code, errOut, tt.msg)
+		}
+	}
+	if _, errOut, code := run(t, "", "policy", "init", "--domain", "example.org", "--mx", "mx.example.org", "--rua", "http://x.example/", "--file", filepath.Join(dir, "y.txt")); code != exitUsage || !strings.Contains(errOut, "want mailto:address or https://host/path") {
+		t.Errorf("bad rua: exit %d %q", code, errOut)
+	}
+}

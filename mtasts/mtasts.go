@@ -1,0 +1,203 @@
+// Package mtasts reads, validates and writes MTA-STS policies (RFC 8461
+// section 3.2) and the DNS records that announce them.
+package mtasts
+
+import (
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Modes (RFC 8461 section 5).
+const (
+	ModeEnforce = "enforce"
+	ModeTesting = "testing"
+	ModeNone    = "none"
+)
+
+// MaxMaxAge is the largest max_age allowed: 31557600 seconds, a year
+// (RFC 8461 section 3.2).
+const MaxMaxAge = 31557600
+
+// Policy is an MTA-STS policy.
+type Policy struct {
+	Version string
+	Mode    string
+	MX      []string
+	MaxAge  int64
+}
+
+// ErrInvalid is wrapped by every validation error.
+var ErrInvalid = errors.New("mtasts: invalid policy")
+
+func invalid(format string, args ...any) error {
+	return fmt.Errorf("%w: %s", ErrInvalid, fmt.Sprintf(format, args...))
+}
+
+// Parse reads a policy: "key: value" lines ended by CRLF or LF. Unknown
+// keys are ignored, as RFC 8461 section 3.2 asks; the result is validated.
+func Parse(text []byte) (*Policy, error) {
+	p := &Policy{MaxAge: -1}
+	seen := map[string]bool{}
+	for i, line := range strings.Split(strings.ReplaceAll(string(text), "\r\n", "\n"), "\n") {
+		line = strings.TrimSpace(line)
+		if line == "" {
+			continue
+		}
+		k, v, ok := strings.Cut(line, ":")
+		if !ok {
+			return nil, invalid("line %d %q is not \"key: value\"", i+1, line)
+		}
+		k, v = strings.TrimSpace(k), strings.TrimSpace(v)
+		if k != "mx" && seen[k] {
+			return nil, invalid("line %d: %s given twice", i+1, k)
+		}
+		seen[k] = true
+		switch k {
+		case "version":
+			p.Version = v
+		case "mode":
+			p.Mode = v
+		case "mx":
+			p.MX = append(p.MX, v)
+		case "max_age":
+			n, err := strconv.ParseInt(v, 10, 64)
+			if err != nil || n < 0 {
+				return nil, invalid("max_age %q is not a whole number of seconds", v)
+			}
+			p.MaxAge = n
+		}
+	}
+	if p.MaxAge < 0 {
+		return nil, invalid("max_age missing")
+	}
+	return p, p.Validate()
+}
+
+// Validate checks every field against RFC 8461 section 3.2.
+func (p *Policy) Validate() error {
+	if p.Version != "STSv1" {
+		return invalid("version %q: must be exactly STSv1", p.Version)
+	}
+	switch p.Mode {
+	case ModeEnforce, ModeTesting, ModeNone:
+	default:
+		return invalid("mode %q: want enforce, testing or none", p.Mode)
+	}
+	if len(p.MX) == 0 && p.Mode != ModeNone {
+		return invalid("no mx: a policy in mode %s names at least one MX pattern", p.Mode)
+	}
+	for _, mx := range p.MX {
+		if err := checkPattern(mx); err != nil {
+			return err
+		}
+	}
+	if p.MaxAge < 0 || p.MaxAge > MaxMaxAge {
+		return invalid("max_age %d: must be 0 to %d seconds", p.MaxAge, MaxMaxAge)
+	}
+	return nil
+}
+
+// checkPattern accepts a host name, or "*." and a host name: the wildcard
+// only as the whole leftmost label.
+func checkPattern(mx string) error {
+	name := strings.TrimPrefix(mx, "*.")
+	if strings.Contains(name, "*") {
+		return invalid("mx %q: a wildcard may only be the whole leftmost label, as in *.example.com", mx)
+	}
+	labels := strings.Split(strings.TrimSuffix(name, "."), ".")
+	if len(labels) < 2 {
+		return invalid("mx %q: not a fully qualified host name", mx)
+	}
+	for _, l := range labels {
+		if l == "" || len(l) > 63 || strings.HasPrefix(l, "-") || strings.HasSuffix(l, "-") {
+			return invalid("mx %q: label %q is not a host name label", mx, l)
+		}
+		for _, c := range l {
+			if !(c == '-' || c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z') {
+				return invalid("mx %q: %q is not allowed in a host name", mx, c)
+			}
+		}
+	}
+	return nil
+}
+
+// String is the policy as served: CRLF-ended lines, version first.
+func (p *Policy) String() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "version: %s\r\nmode: %s\r\n", p.Version, p.Mode)
+	for _, mx := range p.MX {
+		fmt.Fprintf(&b, "mx: %s\r\n", mx)
+	}
+	fmt.Fprintf(&b, "max_age: %d\r\n", p.MaxAge)
+	return b.String()
+}
+
+// MatchMX reports whether host matches an mx pattern: exactly, or, for
+// "*.example.com", with exactly one more label (RFC 8461 section 4.1).
+func MatchMX(pattern, host string) bool {
+	pattern, host = strings.ToLower(strings.TrimSuffix(pattern, ".")), strings.ToLower(strings.TrimSuffix(host, "."))
+	if rest, ok := strings.CutPrefix(pattern, "*."); ok {
+		label, parent, ok := strings.Cut(host, ".")
+		return ok && label != "" && parent == rest
+	}
+	return pattern == host
+}
+
+// NewID is a policy id for the _mta-sts record: the UTC time to the second,
+// 14 digits (RFC 8461 section 3.1 allows 1 to 32 alphanumerics).
+func NewID(t time.Time) string { return t.UTC().Format("20060102150405") }
+
+// STSRecord is the TXT record at _mta-sts.<domain> (RFC 8461 section 3.1).
+func STSRecord(domain, id string) string {
+	return fmt.Sprintf("_mta-sts.%s. 3600 IN TXT \"v=STSv1; id=%s\"", domain, id)
+}
+
+// TLSRPTRecord is the TXT record at _smtp._tls.<domain> (RFC 8460 section
+// 3); every rua must be a mailto: or https: URI.
+func TLSRPTRecord(domain string, rua []string) (string, error) {
+	if len(rua) == 0 {
+		return "", errors.New("mtasts: at least one rua (mailto: or https: URI) is needed")
+	}
+	for _, r := range rua {
+		u, err := url.Parse(r)
+		if err != nil || (u.Scheme != "mailto" && u.Scheme != "https") || (u.Scheme == "mailto" && !strings.Contains(u.Opaque, "@")) ||
+			(u.Scheme == "https" && u.Host == "") {
+			return "", fmt.Errorf("mtasts: rua %q: want mailto:address or https://host/path", r)
+		}
+	}
+	return fmt.Sprintf("_smtp._tls.%s. 3600 IN TXT \"v=TLSRPTv1; rua=%s\"", domain, strings.Join(rua, ",")), nil
+}
+
+// WriteFile writes the policy to path atomically: a reader (tlsrpt serve
+// re-reads the file when it changes) never sees half a policy.
+func WriteFile(path string, p *Policy) error {
+	if err := p.Validate(); err != nil {
+		return err
+	}
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, []byte(p.String()), 0o644); err != nil {
+		return err
+	}
+	return os.Rename(tmp, path)
+}
+
+// ReadFile reads and validates a policy file.
+func ReadFile(path string) (*Policy, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	if len(b) > 64<<10 {
+		return nil, invalid("%s is larger than 64 KiB", path)
+	}
+	p, err := Parse(b)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return p, nil
+}
