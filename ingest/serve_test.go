@@ -154,9 +154,12 @@ func TestServeACMEWithPebble(t *testing.T) {
 	toCA := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: ca.Pool}}, Timeout: 30 * time.Second}
 	waitHTTPS(t, toCA, "https://"+api+"/dir", &out)
 
+	policy := filepath.Join(dir, "policy.txt")
+	os.WriteFile(policy, []byte("version: STSv1\nmode: testing\nmx: mx.example.test\nmax_age: 86400\n"), 0o644)
 	srv, err := ingest.Listen(mustOpenStore(t), parse.New(parse.Limits{}), ingest.ServeOptions{Listen: "127.0.0.1:0",
 		ACME: ingest.ACMEOptions{Domains: []string{"reports.test"}, Directory: "https://" + api + "/dir",
-			Cache: filepath.Join(dir, "acme"), HTTPClient: toCA}})
+			Cache: filepath.Join(dir, "acme"), HTTPClient: toCA},
+		Policies: map[string]string{"example.test": policy}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -189,6 +192,13 @@ func TestServeACMEWithPebble(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(dir, "acme", "reports.test")); err != nil {
 		t.Errorf("certificate not cached: %v", err)
+	}
+	// The policy host gets its certificate the same way.
+	pc, err := tls.Dial("tcp", srv.Addr().String(), &tls.Config{RootCAs: roots, ServerName: "mta-sts.example.test"})
+	if err != nil {
+		t.Errorf("mta-sts host: %v", err)
+	} else {
+		pc.Close()
 	}
 	// A name not configured gets no certificate.
 	if _, err := tls.Dial("tcp", srv.Addr().String(), &tls.Config{RootCAs: roots, ServerName: "other.test"}); err == nil {

@@ -20,6 +20,7 @@ const (
 	exitUsage   = 2 // bad flags or arguments
 	exitNew     = 3 // check-new found new failures
 	exitInvalid = 4 // import finished, but some inputs were invalid or unreadable
+	exitCheck   = 5 // check found a failing step (printed on stdout)
 )
 
 var (
@@ -55,6 +56,8 @@ func exitCode(err error, w io.Writer) int {
 		return exitInvalid
 	case errors.Is(err, errNewFailures):
 		return exitNew
+	case errors.Is(err, errCheckFailed):
+		return exitCheck
 	}
 	fmt.Fprintln(w, "tlsrpt:", err)
 	var ue *usageError

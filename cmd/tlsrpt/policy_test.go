@@ -48,3 +48,14 @@ func TestPolicyCommands(t *testing.T) {
 		t.Errorf("bad rua: exit %d %q", code, errOut)
 	}
 }
+
+func TestCheckCommandExitAndJSON(t *testing.T) {
+	// A resolver that refuses: every DNS step fails, quickly.
+	out, _, code := run(t, "", "check", "example.invalid", "--resolver", "127.0.0.1:9", "--timeout", "2s", "--format", "json")
+	if code != exitCheck || !strings.Contains(out, `"verdict": "fail"`) || !strings.Contains(out, `"step": "mx records"`) {
+		t.Errorf("exit %d, %s", code, out)
+	}
+	if _, errOut, code := run(t, "", "check"); code != exitUsage || !strings.Contains(errOut, "accepts 1 arg") {
+		t.Errorf("no domain: exit %d %q", code, errOut)
+	}
+}

@@ -95,6 +95,7 @@ Every command reads the database from --db (or TLSRPT_DB), tlsrpt.db by default.
 		newFetchCommand(g),
 		newServeCommand(g),
 		newPolicyCommand(g),
+		newCheckCommand(g),
 	)
 	return cmd
 }
