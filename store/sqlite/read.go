@@ -151,14 +151,7 @@ func (db *DB) Reports(ctx context.Context, f store.Filter) ([]store.ReportInfo, 
 		in("policy_domain", f.Domains, &sub, &args)
 		conds = append(conds, "r.id IN (SELECT report_id FROM policies WHERE "+sub[0]+")")
 	}
-	if !f.Since.IsZero() {
-		conds = append(conds, "r.start_time >= ?")
-		args = append(args, dayOf(f.Since)*86400)
-	}
-	if !f.Until.IsZero() {
-		conds = append(conds, "r.start_time < ?")
-		args = append(args, (dayOf(f.Until)+1)*86400)
-	}
+	startedWithin(f.Since, f.Until, &conds, &args)
 	q := `SELECT r.id, r.organization_name, r.report_id, r.start_time, r.end_time, r.warnings FROM reports r`
 	if len(conds) > 0 {
 		q += " WHERE " + strings.Join(conds, " AND ")

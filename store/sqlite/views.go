@@ -105,6 +105,19 @@ func (db *DB) Policies(ctx context.Context, f store.Filter) ([]store.PolicySeen,
 	return out, err
 }
 
+// startedWithin selects reports whose date range starts on the UTC days
+// from since to until, both included (zero: no bound).
+func startedWithin(since, until time.Time, conds *[]string, args *[]any) {
+	if !since.IsZero() {
+		*conds = append(*conds, "r.start_time >= ?")
+		*args = append(*args, dayOf(since)*86400)
+	}
+	if !until.IsZero() {
+		*conds = append(*conds, "r.start_time < ?")
+		*args = append(*args, (dayOf(until)+1)*86400)
+	}
+}
+
 func in(col string, values []string, conds *[]string, args *[]any) {
 	if len(values) == 0 {
 		return
@@ -123,14 +136,7 @@ func (db *DB) Failures(ctx context.Context, f store.FailureFilter) ([]store.Fail
 	in("d.receiving_mx_hostname", f.MX, &conds, &args)
 	in("d.result_type", f.ResultTypes, &conds, &args)
 	in("r.organization_name", f.Senders, &conds, &args)
-	if !f.Since.IsZero() {
-		conds = append(conds, "r.start_time >= ?")
-		args = append(args, dayOf(f.Since)*86400)
-	}
-	if !f.Until.IsZero() {
-		conds = append(conds, "r.start_time < ?")
-		args = append(args, (dayOf(f.Until)+1)*86400)
-	}
+	startedWithin(f.Since, f.Until, &conds, &args)
 	if f.AfterReport > 0 {
 		conds = append(conds, "r.id > ?")
 		args = append(args, f.AfterReport)
