@@ -124,7 +124,7 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, client string) (
 	// Content-Type and Content-Encoding are hints: the bytes are sniffed, so
 	// application/tlsrpt+gzip, +json, Content-Encoding: gzip and mislabelled
 	// bodies all parse (a gzip body inside Content-Encoding: gzip too).
-	in := Prepare(h.parser, body, "https", client, h.o.Now())
+	in, parseErr := prepare(h.parser, body, "https", client, h.o.Now())
 	if dom, ok := h.allowed(in.Reports); !ok {
 		reply(w, http.StatusForbidden, "reports for "+dom+" are not accepted here")
 		return http.StatusForbidden, "forbidden", dom
@@ -154,7 +154,7 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, client string) (
 	}
 	h.m.record(nil, "invalid")
 	msg := strings.Join(in.Errors, "; ")
-	if st, ok := refusalStatus(msg); ok {
+	if st, ok := refusalStatus(parseErr); ok {
 		reply(w, st, msg)
 		return st, "refused", msg
 	}
@@ -162,13 +162,13 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, client string) (
 	return http.StatusBadRequest, "invalid", msg
 }
 
-// refusalStatus maps an input-level refusal to its status: over a size limit
-// once decompressed (413) or not a report at all (415).
-func refusalStatus(msg string) (int, bool) {
+// refusalStatus maps a refusal to its status: over a size limit once
+// decompressed (413) or not a report at all (415).
+func refusalStatus(err error) (int, bool) {
 	switch {
-	case strings.Contains(msg, "exceeds the limit"):
+	case errors.Is(err, parse.ErrTooLarge):
 		return http.StatusRequestEntityTooLarge, true
-	case strings.HasPrefix(msg, parse.ErrNotReport.Error()):
+	case errors.Is(err, parse.ErrNotReport):
 		return http.StatusUnsupportedMediaType, true
 	}
 	return 0, false

@@ -12,8 +12,16 @@ import (
 // Prepare parses data and returns it as an input for the store, whatever
 // the parser made of it: reports, refusals, or no report at all.
 func Prepare(p *parse.Parser, data []byte, source, origin string, at time.Time) store.Input {
+	in, _ := prepare(p, data, source, origin, at)
+	return in
+}
+
+// prepare is Prepare that also returns the parser's error: the first
+// refusal, for callers that answer by its kind (the HTTPS endpoint).
+func prepare(p *parse.Parser, data []byte, source, origin string, at time.Time) (store.Input, error) {
 	in := store.Input{Data: data, Source: source, Origin: origin, ReceivedAt: at}
 	items, err := p.Parse(data)
+	first := err
 	switch {
 	case errors.Is(err, parse.ErrNoReport):
 		in.NoReport = true
@@ -23,6 +31,9 @@ func Prepare(p *parse.Parser, data []byte, source, origin string, at time.Time) 
 	}
 	for _, it := range items {
 		if it.Err != nil {
+			if first == nil {
+				first = it.Err
+			}
 			msg := it.Err.Error()
 			if it.Name != "" {
 				msg = it.Name + ": " + msg
@@ -32,7 +43,7 @@ func Prepare(p *parse.Parser, data []byte, source, origin string, at time.Time) 
 		}
 		in.Reports = append(in.Reports, it.Report)
 	}
-	return in
+	return in, first
 }
 
 // Reprepare parses an input already kept again, for `tlsrpt reprocess`.
