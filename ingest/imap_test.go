@@ -251,39 +251,13 @@ func TestFetchConnectionCutThenRerun(t *testing.T) {
 
 func TestWatchPicksUpNewMail(t *testing.T) {
 	srv := startMemServer(t, fullCaps)
-	st := mustOpenStore(t)
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	passes := make(chan ingest.FetchStats, 10)
-	done := make(chan error, 1)
-	go func() {
-		done <- ingest.Watch(ctx, st, parse.New(parse.Limits{}), srv.opts(), time.Hour, func(s ingest.FetchStats) { passes <- s })
-	}()
-	waitPass := func(want func(ingest.FetchStats) bool) {
-		t.Helper()
-		deadline := time.After(20 * time.Second)
-		for {
-			select {
-			case s := <-passes:
-				if want(s) {
-					return
-				}
-			case <-deadline:
-				t.Fatal("no matching pass")
-			}
-		}
-	}
-	waitPass(func(s ingest.FetchStats) bool { return s.Messages == 0 }) // the empty first pass
-	// Give the watcher time to enter IDLE: with an interval of an hour, only
-	// IDLE's EXISTS can wake it.
-	time.Sleep(300 * time.Millisecond)
 	b, _ := os.ReadFile("../testdata/mail/base64-tlsrpt-gzip.eml")
-	srv.appendMail(t, "INBOX", b)
-	waitPass(func(s ingest.FetchStats) bool { return s.Stored == 1 })
-	cancel()
-	if err := <-done; err != nil {
-		t.Errorf("watch: %v", err)
-	}
+	// After the empty first pass, give the watcher time to enter IDLE: with an
+	// interval of an hour, only IDLE's EXISTS can wake it.
+	watchUntil(t, srv.opts(), time.Hour, func() {
+		time.Sleep(300 * time.Millisecond)
+		srv.appendMail(t, "INBOX", b)
+	}, func(s ingest.FetchStats) bool { return s.Stored == 1 })
 }
 
 func TestWatchGivesUpOnWrongPassword(t *testing.T) {
