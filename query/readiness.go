@@ -8,6 +8,8 @@ import (
 	"strings"
 	"time"
 
+	"golang.org/x/sync/errgroup"
+
 	"github.com/tlsrpt/tlsrpt/mtasts"
 	"github.com/tlsrpt/tlsrpt/parse"
 	"github.com/tlsrpt/tlsrpt/store"
@@ -89,27 +91,38 @@ func Assess(ctx context.Context, st store.Store, domains []string, now time.Time
 	t = t.withDefaults()
 	today := now.UTC().Truncate(day)
 	window := store.Filter{Domains: domains, Since: today.Add(-time.Duration(t.Window-1) * day), Until: today}
-	totals, err := st.DomainTotals(ctx, window)
-	if err != nil {
-		return nil, err
-	}
-	reporters, err := st.Reporters(ctx, window)
-	if err != nil {
-		return nil, err
-	}
-	mxs, err := st.MXTotals(ctx, window)
-	if err != nil {
-		return nil, err
-	}
-	policies, err := st.Policies(ctx, window)
-	if err != nil {
-		return nil, err
-	}
-	periods, err := st.PeriodTotals(ctx, domains, []store.Period{
-		{Since: today.Add(-time.Duration(t.TrendDays-1) * day), Until: today},
-		{Since: today.Add(-time.Duration(2*t.TrendDays-1) * day), Until: today.Add(-time.Duration(t.TrendDays) * day)},
+	// The MX failures are the longest read: the others run beside it.
+	var (
+		totals    []store.DomainTotal
+		reporters map[string]int
+		policies  []store.PolicySeen
+		periods   []store.PeriodTotal
+		failures  = map[string][]store.MXTotal{}
+	)
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error {
+		return st.MXTotals(gctx, window, func(domain string, mxs []store.MXTotal) error {
+			failures[domain] = mxs
+			return nil
+		})
 	})
-	if err != nil {
+	g.Go(func() (err error) {
+		if totals, err = st.DomainTotals(gctx, window); err != nil {
+			return err
+		}
+		if reporters, err = st.Reporters(gctx, window); err != nil {
+			return err
+		}
+		if policies, err = st.Policies(gctx, window); err != nil {
+			return err
+		}
+		periods, err = st.PeriodTotals(gctx, domains, []store.Period{
+			{Since: today.Add(-time.Duration(t.TrendDays-1) * day), Until: today},
+			{Since: today.Add(-time.Duration(2*t.TrendDays-1) * day), Until: today.Add(-time.Duration(t.TrendDays) * day)},
+		})
+		return err
+	})
+	if err := g.Wait(); err != nil {
 		return nil, err
 	}
 	trends := make(map[string]Trend, len(periods))
@@ -117,10 +130,6 @@ func Assess(ctx context.Context, st store.Store, domains []string, now time.Time
 		trends[p.Domain] = trend(p)
 	}
 	latest := latestSTSPolicies(policies)
-	failures := map[string][]store.MXTotal{}
-	for _, m := range mxs {
-		failures[m.Domain] = append(failures[m.Domain], m)
-	}
 
 	out := make([]Readiness, 0, len(totals))
 	quietSince := today.Add(-time.Duration(t.QuietDays-1) * day)

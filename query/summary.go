@@ -6,6 +6,8 @@ import (
 	"math"
 	"slices"
 
+	"golang.org/x/sync/errgroup"
+
 	"github.com/tlsrpt/tlsrpt/store"
 )
 
@@ -37,44 +39,49 @@ type MXSummary struct {
 // Summarize builds the summary for the reports f selects. Domains are in
 // name order; MX hosts by failed sessions, most first.
 func Summarize(ctx context.Context, st store.Store, f store.Filter) (*Summary, error) {
-	totals, err := st.DomainTotals(ctx, f)
-	if err != nil {
-		return nil, err
-	}
-	mxs, err := st.MXTotals(ctx, f)
-	if err != nil {
+	// The two reads run side by side; the MX hosts are grouped as they come.
+	var totals []store.DomainTotal
+	mxByDomain := map[string][]MXSummary{}
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() (err error) {
+		totals, err = st.DomainTotals(gctx, f)
+		return err
+	})
+	g.Go(func() error {
+		return st.MXTotals(gctx, f, func(domain string, mxs []store.MXTotal) error {
+			var out []MXSummary
+			for _, m := range mxs {
+				j := slices.IndexFunc(out, func(x MXSummary) bool { return x.MXHost == m.MX })
+				if j < 0 {
+					out = append(out, MXSummary{MXHost: m.MX, ResultTypes: map[string]int64{}})
+					j = len(out) - 1
+				}
+				out[j].FailedSessions += m.FailedSessions
+				out[j].ResultTypes[m.ResultType] += m.FailedSessions
+			}
+			slices.SortFunc(out, func(a, b MXSummary) int {
+				return cmp.Or(cmp.Compare(b.FailedSessions, a.FailedSessions), cmp.Compare(a.MXHost, b.MXHost))
+			})
+			mxByDomain[domain] = out
+			return nil
+		})
+	})
+	if err := g.Wait(); err != nil {
 		return nil, err
 	}
 	s := &Summary{Domains: make([]DomainSummary, 0, len(totals))}
-	index := make(map[string]int, len(totals))
 	for _, t := range totals {
-		index[t.Domain] = len(s.Domains)
+		mx := mxByDomain[t.Domain]
+		if mx == nil {
+			mx = []MXSummary{}
+		}
 		s.Domains = append(s.Domains, DomainSummary{
 			PolicyDomain:       t.Domain,
 			Reports:            t.Reports,
 			SuccessfulSessions: t.SuccessfulSessions,
 			FailedSessions:     t.FailedSessions,
 			FailureRate:        Rate(t.FailedSessions, t.SuccessfulSessions+t.FailedSessions),
-			MX:                 []MXSummary{},
-		})
-	}
-	for _, m := range mxs {
-		i, ok := index[m.Domain]
-		if !ok {
-			continue
-		}
-		d := &s.Domains[i]
-		j := slices.IndexFunc(d.MX, func(x MXSummary) bool { return x.MXHost == m.MX })
-		if j < 0 {
-			d.MX = append(d.MX, MXSummary{MXHost: m.MX, ResultTypes: map[string]int64{}})
-			j = len(d.MX) - 1
-		}
-		d.MX[j].FailedSessions += m.FailedSessions
-		d.MX[j].ResultTypes[m.ResultType] += m.FailedSessions
-	}
-	for i := range s.Domains {
-		slices.SortFunc(s.Domains[i].MX, func(a, b MXSummary) int {
-			return cmp.Or(cmp.Compare(b.FailedSessions, a.FailedSessions), cmp.Compare(a.MXHost, b.MXHost))
+			MX:                 mx,
 		})
 	}
 	return s, nil

@@ -29,8 +29,10 @@ type Store interface {
 	// DomainTotals sums sessions per policy domain, each session once.
 	DomainTotals(ctx context.Context, f Filter) ([]DomainTotal, error)
 	// MXTotals sums failed sessions per policy domain, MX host and result
-	// type, ordered by domain only.
-	MXTotals(ctx context.Context, f Filter) ([]MXTotal, error)
+	// type. It calls fn once per policy domain with failures in the
+	// filter's range, domains in name order, with that domain's totals in
+	// no order; fn may keep the slice. An error from fn stops it.
+	MXTotals(ctx context.Context, f Filter, fn func(domain string, totals []MXTotal) error) error
 	// Reporters counts the distinct reporting organisations per domain.
 	Reporters(ctx context.Context, f Filter) (map[string]int, error)
 	// PeriodTotals sums sessions per policy domain in each period.
@@ -254,4 +256,16 @@ type FailureRow struct {
 	Domain       string
 	PolicyType   string
 	Detail       parse.FailureDetail
+}
+
+// AllMXTotals collects what st.MXTotals reports into one slice, domains in
+// name order. For small selections and tests: summary and readiness take
+// the totals domain by domain instead.
+func AllMXTotals(ctx context.Context, st Store, f Filter) ([]MXTotal, error) {
+	var all []MXTotal
+	err := st.MXTotals(ctx, f, func(_ string, totals []MXTotal) error {
+		all = append(all, totals...)
+		return nil
+	})
+	return all, err
 }

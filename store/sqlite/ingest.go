@@ -47,10 +47,7 @@ type domainDay struct {
 	day    int64
 }
 
-type mxDay struct {
-	domain, mx, resultType string
-	day                    int64
-}
+type mxGroup struct{ domain, mx, resultType string }
 
 type domainRollup struct{ reports, successful, failed int64 }
 
@@ -79,7 +76,7 @@ type batch struct {
 
 	inputs, reports, policies, details, updates [][]any
 	domainDays                                  map[domainDay]*domainRollup
-	mxDays                                      map[mxDay]int64
+	mxSeries                                    map[mxGroup]series
 	senderDays                                  map[senderDay]*domainRollup
 	ipDays                                      map[ipDay]int64
 	policiesSeen                                map[policySeen]*policyRollup
@@ -87,7 +84,7 @@ type batch struct {
 
 func (db *DB) newBatch(ctx context.Context, tx *sql.Tx) (*batch, error) {
 	b := &batch{db: db, ctx: ctx, tx: tx, existing: map[reportKey]bool{},
-		domainDays: map[domainDay]*domainRollup{}, mxDays: map[mxDay]int64{},
+		domainDays: map[domainDay]*domainRollup{}, mxSeries: map[mxGroup]series{},
 		senderDays: map[senderDay]*domainRollup{}, ipDays: map[ipDay]int64{}, policiesSeen: map[policySeen]*policyRollup{}}
 	// Writes are serialised (db.mu), so ids can be handed out here.
 	err := tx.QueryRowContext(ctx, `SELECT (SELECT coalesce(max(id), 0) FROM inputs), (SELECT coalesce(max(id), 0) FROM reports)`).
@@ -198,7 +195,8 @@ func (b *batch) addReport(id, inputID int64, r *parse.Report) {
 		addSessions(b.senderDays, senderDay{d.Domain, r.OrganizationName, day}, d)
 	}
 	for _, m := range s.MX {
-		b.mxDays[mxDay{m.Domain, m.MX, m.ResultType, day}] += m.FailedSessions
+		k := mxGroup{m.Domain, m.MX, m.ResultType}
+		b.mxSeries[k] = b.mxSeries[k].addDay(day, m.FailedSessions)
 	}
 	for _, x := range s.IPs {
 		b.ipDays[ipDay{x.Domain, x.IP, x.ResultType, day}] += x.FailedSessions
@@ -235,9 +233,9 @@ VALUES `
 	sqlDomainDaysUpsert = ` ON CONFLICT (policy_domain, day) DO UPDATE SET reports = reports + excluded.reports,
 successful_sessions = successful_sessions + excluded.successful_sessions,
 failed_sessions = failed_sessions + excluded.failed_sessions`
-	sqlMXDays       = `INSERT INTO mx_days (policy_domain, mx_host, result_type, day, failed_sessions) VALUES `
-	sqlMXDaysUpsert = ` ON CONFLICT (policy_domain, mx_host, result_type, day) DO UPDATE SET
-failed_sessions = failed_sessions + excluded.failed_sessions`
+	// The series were merged with the stored ones beforehand (mergeStoredSeries).
+	sqlMXSeries         = `INSERT INTO mx_series (policy_domain, mx_host, result_type, days) VALUES `
+	sqlMXSeriesUpsert   = ` ON CONFLICT (policy_domain, mx_host, result_type) DO UPDATE SET days = excluded.days`
 	sqlSenderDays       = `INSERT INTO sender_days (policy_domain, organization_name, day, reports, successful_sessions, failed_sessions) VALUES `
 	sqlSenderDaysUpsert = ` ON CONFLICT (policy_domain, organization_name, day) DO UPDATE SET reports = reports + excluded.reports,
 successful_sessions = successful_sessions + excluded.successful_sessions,
@@ -258,9 +256,12 @@ func (b *batch) write() error {
 	for k, v := range b.domainDays {
 		domainRows = append(domainRows, []any{k.domain, k.day, v.reports, v.successful, v.failed})
 	}
-	mxRows := make([][]any, 0, len(b.mxDays))
-	for k, v := range b.mxDays {
-		mxRows = append(mxRows, []any{k.domain, k.mx, k.resultType, k.day, v})
+	if err := b.mergeStoredSeries(); err != nil {
+		return err
+	}
+	mxRows := make([][]any, 0, len(b.mxSeries))
+	for k, v := range b.mxSeries {
+		mxRows = append(mxRows, []any{k.domain, k.mx, k.resultType, v.String()})
 	}
 	senderRows := make([][]any, 0, len(b.senderDays))
 	for k, v := range b.senderDays {
@@ -282,7 +283,7 @@ func (b *batch) write() error {
 		{sqlPolicies, "", b.policies},
 		{sqlDetails, "", b.details},
 		{sqlDomainDays, sqlDomainDaysUpsert, domainRows},
-		{sqlMXDays, sqlMXDaysUpsert, mxRows},
+		{sqlMXSeries, sqlMXSeriesUpsert, mxRows},
 		{sqlSenderDays, sqlSenderDaysUpsert, senderRows},
 		{sqlIPDays, sqlIPDaysUpsert, ipRows},
 		{sqlPoliciesSeen, sqlPoliciesSeenUpsert, policyRows},
@@ -296,6 +297,47 @@ func (b *batch) write() error {
 		if _, err := b.tx.ExecContext(b.ctx, sqlInputUpdate, u...); err != nil {
 			return err
 		}
+	}
+	return nil
+}
+
+// mergeStoredSeries adds the stored series of the groups the batch touches
+// to the batch's own, so that writing them replaces the stored ones. Writes
+// are serialised, so nothing changes them in between.
+func (b *batch) mergeStoredSeries() error {
+	keys := make([]any, 0, 3*len(b.mxSeries))
+	for k := range b.mxSeries {
+		keys = append(keys, k.domain, k.mx, k.resultType)
+	}
+	const perQuery = 300
+	for len(keys) > 0 {
+		n := min(len(keys)/3, perQuery)
+		q := `SELECT policy_domain, mx_host, result_type, days FROM mx_series
+WHERE (policy_domain, mx_host, result_type) IN (VALUES ` + placeholders(n, 3) + `)`
+		err := func() error {
+			rows, err := b.tx.QueryContext(b.ctx, q, keys[:3*n]...)
+			if err != nil {
+				return err
+			}
+			defer rows.Close()
+			for rows.Next() {
+				var k mxGroup
+				var days []byte
+				if err := rows.Scan(&k.domain, &k.mx, &k.resultType, &days); err != nil {
+					return err
+				}
+				stored, err := parseSeries(days)
+				if err != nil {
+					return fmt.Errorf("mx_series of %s, %s, %s: %w", k.domain, k.mx, k.resultType, err)
+				}
+				b.mxSeries[k] = stored.add(b.mxSeries[k])
+			}
+			return rows.Err()
+		}()
+		if err != nil {
+			return err
+		}
+		keys = keys[3*n:]
 	}
 	return nil
 }
@@ -340,7 +382,7 @@ var writeQueries = []string{
 	sqlPolicies + placeholders(rowsPerStatement, 8),
 	sqlDetails + placeholders(rowsPerStatement, 11),
 	sqlDomainDays + placeholders(rowsPerStatement, 5) + sqlDomainDaysUpsert,
-	sqlMXDays + placeholders(rowsPerStatement, 5) + sqlMXDaysUpsert,
+	sqlMXSeries + placeholders(rowsPerStatement, 4) + sqlMXSeriesUpsert,
 	sqlSenderDays + placeholders(rowsPerStatement, 6) + sqlSenderDaysUpsert,
 	sqlIPDays + placeholders(rowsPerStatement, 5) + sqlIPDaysUpsert,
 	sqlPoliciesSeen + placeholders(rowsPerStatement, 7) + sqlPoliciesSeenUpsert,

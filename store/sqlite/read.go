@@ -5,8 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"github.com/valyala/fastjson"
-	"slices"
+	"math"
 	"strings"
 	"time"
 
@@ -99,46 +98,68 @@ func (db *DB) PeriodTotals(ctx context.Context, domains []string, periods []stor
 	return out, err
 }
 
-// MXTotals sums the MX rollups, by domain and in no order within a domain.
-// Rows come packed, one per domain as a JSON array of [mx, result type,
-// failed, first day, last day]: with an embedded engine a returned row costs
-// more than the work to build it.
-func (db *DB) MXTotals(ctx context.Context, f store.Filter) ([]store.MXTotal, error) {
-	w, args := where(f, "policy_domain", "day")
-	q := `SELECT policy_domain, json_group_array(json_array(mx_host, result_type, f, first, last)) FROM (
-SELECT policy_domain, mx_host, result_type, sum(failed_sessions) AS f, min(day) AS first, max(day) AS last
-FROM mx_days` + w + ` GROUP BY policy_domain, mx_host, result_type) WHERE f > 0 GROUP BY policy_domain ORDER BY policy_domain`
-	var out []store.MXTotal
-	var p fastjson.Parser
+// MXTotals sums the MX series (migration 0004) of the filter's domains
+// over its days. Rows arrive in key order, a domain's together; the series
+// are read in place, and strings are made only for what is returned.
+func (db *DB) MXTotals(ctx context.Context, f store.Filter, fn func(string, []store.MXTotal) error) error {
+	var conds []string
+	var args []any
+	in("policy_domain", f.Domains, &conds, &args)
+	q := `SELECT policy_domain, mx_host, result_type, days FROM mx_series`
+	if len(conds) > 0 {
+		q += " WHERE " + strings.Join(conds, " AND ")
+	}
+	q += " ORDER BY policy_domain, mx_host, result_type"
+	lo, hi := int64(math.MinInt64), int64(math.MaxInt64)
+	if !f.Since.IsZero() {
+		lo = dayOf(f.Since)
+	}
+	if !f.Until.IsZero() {
+		hi = dayOf(f.Until)
+	}
+	var domain string
+	var totals []store.MXTotal
 	types := map[string]string{} // a few distinct result types: one string each
+	var rawDomain, mx, rt, days sql.RawBytes
 	err := db.scanAll(ctx, "MX totals", q, args, func(rows *sql.Rows) error {
-		var domain string
-		var packed []byte
-		if err := rows.Scan(&domain, &packed); err != nil {
+		if err := rows.Scan(&rawDomain, &mx, &rt, &days); err != nil {
 			return err
 		}
-		v, err := p.ParseBytes(packed)
+		var failed int64
+		first, last := int64(math.MaxInt64), int64(math.MinInt64)
+		err := eachDay(days, func(day, n int64) {
+			if day >= lo && day <= hi {
+				failed += n
+				first, last = min(first, day), max(last, day)
+			}
+		})
 		if err != nil {
-			return fmt.Errorf("unpacking MX totals of %s: %w", domain, err)
+			return fmt.Errorf("series of %s, %s, %s: %w", rawDomain, mx, rt, err)
 		}
-		entries := v.GetArray()
-		out = slices.Grow(out, len(entries))
-		for _, e := range entries {
-			a := e.GetArray()
-			if len(a) != 5 {
-				return fmt.Errorf("unpacking MX totals of %s: %d fields", domain, len(a))
-			}
-			rt, ok := types[string(a[1].GetStringBytes())]
-			if !ok {
-				rt = string(a[1].GetStringBytes())
-				types[rt] = rt
-			}
-			out = append(out, store.MXTotal{Domain: domain, MX: string(a[0].GetStringBytes()), ResultType: rt,
-				FailedSessions: a[2].GetInt64(), First: dayTime(a[3].GetInt64()), Last: dayTime(a[4].GetInt64())})
+		if failed == 0 {
+			return nil
 		}
+		if string(rawDomain) != domain {
+			if len(totals) > 0 {
+				if err := fn(domain, totals); err != nil {
+					return err
+				}
+			}
+			domain, totals = string(rawDomain), nil
+		}
+		t, ok := types[string(rt)]
+		if !ok {
+			t = string(rt)
+			types[t] = t
+		}
+		totals = append(totals, store.MXTotal{Domain: domain, MX: string(mx), ResultType: t,
+			FailedSessions: failed, First: dayTime(first), Last: dayTime(last)})
 		return nil
 	})
-	return out, err
+	if err == nil && len(totals) > 0 {
+		err = fn(domain, totals)
+	}
+	return err
 }
 
 // Reports lists reports, newest first, with their per-report session counts

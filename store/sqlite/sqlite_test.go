@@ -178,7 +178,7 @@ func TestFilters(t *testing.T) {
 			if tt.domains > 0 && totals[0].Reports != tt.aReports {
 				t.Errorf("a.example reports = %d, want %d", totals[0].Reports, tt.aReports)
 			}
-			mx, _ := db.MXTotals(ctx, tt.f)
+			mx, _ := store.AllMXTotals(ctx, db, tt.f)
 			var failed int64
 			for _, m := range mx {
 				failed += m.FailedSessions

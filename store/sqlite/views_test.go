@@ -97,7 +97,7 @@ func TestViews(t *testing.T) {
 	if len(periods) != 1 || !reflect.DeepEqual(periods[0].SuccessfulSessions, []int64{40, 140}) || !reflect.DeepEqual(periods[0].FailedSessions, []int64{1, 10}) {
 		t.Errorf("periods = %+v", periods)
 	}
-	mx, _ := db.MXTotals(ctx, store.Filter{})
+	mx, _ := store.AllMXTotals(ctx, db, store.Filter{})
 	if len(mx) != 2 || mx[0].MX != "mx1.a.example" || mx[0].FailedSessions != 10 || !mx[0].First.Equal(d1) || !mx[1].Last.Equal(d2) {
 		t.Errorf("mx = %+v", mx)
 	}
