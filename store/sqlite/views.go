@@ -29,7 +29,13 @@ func (db *DB) scanAll(ctx context.Context, what, q string, args []any, scan func
 // DayTotals reads the domain rollups day by day.
 func (db *DB) DayTotals(ctx context.Context, f store.Filter) ([]store.DayTotal, error) {
 	w, args := where(f, "policy_domain", "day")
-	var out []store.DayTotal
+	// Counted first: growing a slice of hundreds of thousands of rows
+	// costs more than reading them twice.
+	var n int
+	if err := db.read.QueryRowContext(ctx, `SELECT count(*) FROM domain_days`+w, args...).Scan(&n); err != nil {
+		return nil, fmt.Errorf("sqlite: day totals: %w", err)
+	}
+	out := make([]store.DayTotal, 0, n)
 	err := db.scanAll(ctx, "day totals", `SELECT policy_domain, day, reports, successful_sessions, failed_sessions
 FROM domain_days`+w+` ORDER BY policy_domain, day`, args, func(rows *sql.Rows) error {
 		var t store.DayTotal
