@@ -68,6 +68,9 @@ the sending and receiving hosts, additional-information and failure-reason-code.
 func printFailures(p *printer, rows []store.FailureRow) error {
 	header := []string{"report", "start", "organization_name", "policy_domain", "policy_type", "result_type",
 		"receiving_mx_hostname", "sending_mta_ip", "receiving_ip", "failed_sessions", "failure_reason_code", "additional_information"}
+	if p.format == "json" {
+		return p.print(nil, nil, listJSON("failures", query.FailureRowsJSON(rows)))
+	}
 	var table [][]string
 	for _, r := range rows {
 		d := r.Detail
@@ -79,5 +82,5 @@ func printFailures(p *printer, rows []store.FailureRow) error {
 		_, err := p.w.Write([]byte("no failures match\n"))
 		return err
 	}
-	return p.print(header, table, map[string]any{"failures": query.FailureRowsJSON(rows)})
+	return p.print(header, table, nil)
 }

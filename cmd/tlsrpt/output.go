@@ -1,13 +1,15 @@
 package main
 
 import (
+	"bufio"
+	"bytes"
 	"encoding/csv"
 	"encoding/json"
 	"fmt"
 	"io"
 	"os"
 	"strings"
-	"text/tabwriter"
+	"unicode/utf8"
 
 	"golang.org/x/term"
 )
@@ -20,15 +22,27 @@ type printer struct {
 
 func newPrinter(w io.Writer, format string) *printer { return &printer{w: w, format: format} }
 
-// rows prints tabular data; json is what the JSON format prints instead.
+// print prints tabular data; jsonValue is what the JSON format prints
+// instead. Output is buffered: views run to hundreds of thousands of lines.
 func (p *printer) print(header []string, rows [][]string, jsonValue any) error {
+	bw := bufio.NewWriterSize(p.w, 64<<10)
+	if err := p.write(bw, header, rows, jsonValue); err != nil {
+		return err
+	}
+	return bw.Flush()
+}
+
+func (p *printer) write(w io.Writer, header []string, rows [][]string, jsonValue any) error {
 	switch p.format {
 	case "json":
-		enc := json.NewEncoder(p.w)
+		if l, ok := jsonValue.(jsonList); ok {
+			return l.encode(w)
+		}
+		enc := json.NewEncoder(w)
 		enc.SetIndent("", "  ")
 		return enc.Encode(jsonValue)
 	case "csv":
-		cw := csv.NewWriter(p.w)
+		cw := csv.NewWriter(w)
 		if err := cw.Write(header); err != nil {
 			return err
 		}
@@ -38,13 +52,128 @@ func (p *printer) print(header []string, rows [][]string, jsonValue any) error {
 		cw.Flush()
 		return cw.Error()
 	default:
-		tw := tabwriter.NewWriter(p.w, 0, 0, 2, ' ', 0)
-		fmt.Fprintln(tw, strings.ToUpper(strings.ReplaceAll(strings.Join(header, "\t"), "_", " ")))
-		for _, r := range rows {
-			fmt.Fprintln(tw, strings.Join(r, "\t"))
+		names := make([]string, len(header))
+		for i, h := range header {
+			names[i] = strings.ToUpper(strings.ReplaceAll(h, "_", " "))
 		}
-		return tw.Flush()
+		return writeTable(w, names, rows)
 	}
+}
+
+// writeTable writes rows in columns two spaces apart, the last column
+// unpadded: what text/tabwriter does, without holding the text twice.
+func writeTable(w io.Writer, header []string, rows [][]string) error {
+	widths := make([]int, len(header))
+	measure := func(r []string) {
+		for i := 0; i < len(r)-1 && i < len(widths); i++ {
+			widths[i] = max(widths[i], utf8.RuneCountInString(r[i]))
+		}
+	}
+	measure(header)
+	for _, r := range rows {
+		measure(r)
+	}
+	bw, ok := w.(*bufio.Writer)
+	if !ok {
+		bw = bufio.NewWriter(w)
+	}
+	line := func(r []string) {
+		for i, cell := range r {
+			bw.WriteString(cell)
+			if i < len(r)-1 {
+				for pad := widths[i] - utf8.RuneCountInString(cell) + 2; pad > 0; pad-- {
+					bw.WriteByte(' ')
+				}
+			}
+		}
+		bw.WriteByte('\n')
+	}
+	line(header)
+	for _, r := range rows {
+		line(r)
+	}
+	return bw.Flush()
+}
+
+// jsonList is a JSON answer made mostly of one long list: an array, or an
+// object whose last member is the list ({"by": "day", "rows": [...]}).
+// The printer writes it an element at a time, byte for byte as json.Encoder
+// with a two-space indent writes the whole, so that a view of a million
+// rows never sits in memory as one buffer.
+type jsonList struct {
+	head []jsonMember // members before the list; none for a bare array
+	key  string       // the list's member name; "" for a bare array
+	n    int
+	item func(i int) any
+}
+
+type jsonMember struct {
+	name  string
+	value any
+}
+
+func listJSON[T any](key string, items []T, head ...jsonMember) jsonList {
+	return jsonList{head: head, key: key, n: len(items), item: func(i int) any { return items[i] }}
+}
+
+func (l jsonList) encode(w io.Writer) error {
+	bw, ok := w.(*bufio.Writer)
+	if !ok {
+		bw = bufio.NewWriter(w)
+	}
+	indent := ""
+	if l.key != "" {
+		bw.WriteString("{\n")
+		for _, m := range l.head {
+			if err := writeJSONMember(bw, m.name, m.value); err != nil {
+				return err
+			}
+			bw.WriteString(",\n")
+		}
+		name, _ := json.Marshal(l.key)
+		fmt.Fprintf(bw, "  %s: ", name)
+		indent = "  "
+	}
+	if l.n == 0 {
+		bw.WriteString("[]")
+	} else {
+		bw.WriteString("[\n")
+		// One encoder and buffer for every element: both are reused.
+		var buf bytes.Buffer
+		enc := json.NewEncoder(&buf)
+		enc.SetIndent(indent+"  ", "  ")
+		for i := range l.n {
+			buf.Reset()
+			if err := enc.Encode(l.item(i)); err != nil {
+				return err
+			}
+			bw.WriteString(indent + "  ")
+			bw.Write(bytes.TrimSuffix(buf.Bytes(), []byte("\n")))
+			if i < l.n-1 {
+				bw.WriteByte(',')
+			}
+			bw.WriteByte('\n')
+		}
+		bw.WriteString(indent + "]")
+	}
+	if l.key != "" {
+		bw.WriteString("\n}")
+	}
+	bw.WriteByte('\n')
+	return bw.Flush()
+}
+
+func writeJSONMember(w *bufio.Writer, name string, value any) error {
+	n, err := json.Marshal(name)
+	if err != nil {
+		return err
+	}
+	v, err := json.MarshalIndent(value, "  ", "  ")
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(w, "  %s: %s", n, v)
+	return nil
 }
 
 // isTerminal reports whether w is a terminal (progress bars go only there).

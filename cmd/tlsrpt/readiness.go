@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"fmt"
 	"github.com/tlsrpt/tlsrpt/store/sqlite"
 	"io"
@@ -68,10 +69,11 @@ unmatched_mx, mx_patterns, failures, trend.`,
 					return err
 				}
 				if o.Format == "json" {
-					return newPrinter(cmd.OutOrStdout(), "json").print(nil, nil, map[string]any{"domains": rs})
+					return newPrinter(cmd.OutOrStdout(), "json").print(nil, nil, listJSON("domains", rs))
 				}
-				printReadiness(cmd.OutOrStdout(), rs)
-				return nil
+				w := bufio.NewWriterSize(cmd.OutOrStdout(), 64<<10)
+				printReadiness(w, rs)
+				return w.Flush()
 			})
 		},
 	}

@@ -89,7 +89,7 @@ func printReports(p *printer, list []store.ReportInfo) error {
 		fmt.Fprintln(p.w, "no reports match")
 		return nil
 	}
-	return p.print(header, rows, js)
+	return p.print(header, rows, listJSON("", js))
 }
 
 func newReportsShowCommand(g *globalOptions) *cobra.Command {

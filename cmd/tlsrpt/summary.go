@@ -150,26 +150,51 @@ func printView(p *printer, v *query.View) error {
 		}
 		return strconv.FormatFloat(*r, 'f', -1, 64)
 	}
-	var rows [][]string
-	for _, r := range v.Rows {
-		cells := map[string]string{"policy_domain": r.PolicyDomain, "day": r.Day, "organization_name": r.OrganizationName,
-			"sending_mta_ip": str(r.SendingMTAIP), "result_type": str(r.ResultType), "reports": num(r.Reports),
-			"successful_sessions": num(r.SuccessfulSessions), "failed_sessions": strconv.FormatInt(r.FailedSessions, 10),
-			"failure_rate": rate(r.FailureRate)}
-		row := make([]string, len(header))
-		for i, h := range header {
-			row[i] = cells[h]
-		}
-		rows = append(rows, row)
-	}
-	if p.format == "table" && len(rows) == 0 {
+	js := listJSON("rows", v.Rows, jsonMember{"by", v.By})
+	switch {
+	case p.format == "json":
+		return p.print(nil, nil, js)
+	case p.format == "table" && len(v.Rows) == 0:
 		fmt.Fprintln(p.w, "no reports match")
 		return nil
 	}
-	return p.print(header, rows, v)
+	cell := func(r *query.ViewRow, column string) string {
+		switch column {
+		case "policy_domain":
+			return r.PolicyDomain
+		case "day":
+			return r.Day
+		case "organization_name":
+			return r.OrganizationName
+		case "sending_mta_ip":
+			return str(r.SendingMTAIP)
+		case "result_type":
+			return str(r.ResultType)
+		case "reports":
+			return num(r.Reports)
+		case "successful_sessions":
+			return num(r.SuccessfulSessions)
+		case "failed_sessions":
+			return strconv.FormatInt(r.FailedSessions, 10)
+		case "failure_rate":
+			return rate(r.FailureRate)
+		}
+		return ""
+	}
+	rows := make([][]string, len(v.Rows))
+	for i := range v.Rows {
+		rows[i] = make([]string, len(header))
+		for j, h := range header {
+			rows[i][j] = cell(&v.Rows[i], h)
+		}
+	}
+	return p.print(header, rows, js)
 }
 
 func printSummary(p *printer, s *query.Summary) error {
+	if p.format == "json" {
+		return p.print(nil, nil, listJSON("domains", s.Domains))
+	}
 	header := []string{"row", "policy_domain", "mx_host", "result_type", "reports", "successful_sessions", "failed_sessions", "failure_rate"}
 	var rows [][]string
 	i64 := func(n int64) string { return strconv.FormatInt(n, 10) }
@@ -204,7 +229,7 @@ func printSummary(p *printer, s *query.Summary) error {
 			return nil
 		}
 	}
-	return p.print(header, rows, s)
+	return p.print(header, rows, listJSON("domains", s.Domains))
 }
 
 func sortByCount(keys []string, counts map[string]int64) {

@@ -1,0 +1,46 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"testing"
+)
+
+// TestJSONListMatchesEncoder pins the streamed JSON to what json.Encoder
+// writes for the whole value, empty lists and escaping included.
+func TestJSONListMatchesEncoder(t *testing.T) {
+	type item struct {
+		Name  string           `json:"name"`
+		N     *int64           `json:"n,omitempty"`
+		Map   map[string]int64 `json:"map"`
+		Inner []string         `json:"inner"`
+	}
+	n := int64(7)
+	items := []item{{Name: "a<b>&c", N: &n, Map: map[string]int64{"z": 1, "a": 2}, Inner: []string{"x", "\u2028"}}, {Name: "", Inner: []string{}}}
+	for _, tt := range []struct {
+		name  string
+		list  jsonList
+		whole any
+	}{
+		{"object", listJSON("rows", items, jsonMember{"by", "day"}), map[string]any{"by": "day", "rows": items}},
+		{"object without head", listJSON("domains", items), map[string]any{"domains": items}},
+		{"empty", listJSON("domains", []item{}), map[string]any{"domains": []item{}}},
+		{"array", listJSON("", items), items},
+		{"empty array", listJSON("", []item{}), []item{}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			var want, got bytes.Buffer
+			enc := json.NewEncoder(&want)
+			enc.SetIndent("", "  ")
+			if err := enc.Encode(tt.whole); err != nil {
+				t.Fatal(err)
+			}
+			if err := newPrinter(&got, "json").print(nil, nil, tt.list); err != nil {
+				t.Fatal(err)
+			}
+			if got.String() != want.String() {
+				t.Errorf("streamed:\n%s\nencoder:\n%s", got.String(), want.String())
+			}
+		})
+	}
+}
