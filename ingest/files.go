@@ -25,7 +25,7 @@ type ImportOptions struct {
 	Stdin io.Reader
 	// Workers parse in parallel; 0 means one per CPU.
 	Workers int
-	// BatchSize is the most inputs committed in one transaction; 0 means 512.
+	// BatchSize is the most inputs committed in one transaction; 0 means 2048.
 	BatchSize int
 	// Progress, when set, is called after each batch with the number of
 	// sources (files, messages) done and the total found.
@@ -71,7 +71,7 @@ func Import(ctx context.Context, st store.Store, p *parse.Parser, opts ImportOpt
 		opts.Workers = runtime.GOMAXPROCS(0)
 	}
 	if opts.BatchSize <= 0 {
-		opts.BatchSize = 512
+		opts.BatchSize = 2048
 	}
 	now := opts.Now
 	if now == nil {
@@ -265,6 +265,15 @@ func readSource(ctx context.Context, s source, stdin io.Reader, p *parse.Parser,
 		}
 		r, origin = stdin, "stdin"
 	} else {
+		data, ok, err := readSmall(s.path, max)
+		if err != nil {
+			send(prepared{at: s.path, err: err})
+			return
+		}
+		if ok && !bytes.HasPrefix(data, []byte("From ")) { // an mbox is split below
+			send(prepared{in: Prepare(p, data, "import", origin, now())})
+			return
+		}
 		f, err := os.Open(s.path)
 		if err != nil {
 			send(prepared{at: s.path, err: unwrapPath(err)})

@@ -248,3 +248,21 @@ func TestReprocessAfterParserImproves(t *testing.T) {
 }
 
 var fixedTime = time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC)
+
+// TestImportOversizeFile: a file over the input limit is recorded as
+// invalid, naming the limit, with none of its bytes read into the store.
+func TestImportOversizeFile(t *testing.T) {
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "big.json"), bytes.Repeat([]byte(" "), 2<<20), 0o644)
+	os.WriteFile(filepath.Join(dir, "ok.json"), good("ok", "5"), 0o644)
+	st := mustOpenStore(t)
+	stats := mustImport(t, st, parse.New(parse.Limits{MaxInput: 1 << 20}), dir)
+	if stats.Stored != 1 || stats.Invalid != 1 || len(stats.Problems) != 1 || !strings.Contains(stats.Problems[0], "big.json: ") ||
+		!strings.Contains(stats.Problems[0], "limit") {
+		t.Fatalf("stats = %+v", stats)
+	}
+	inputs, _ := st.Inputs(context.Background(), store.InputFilter{Outcomes: []store.Outcome{store.OutcomeInvalid}})
+	if len(inputs) != 1 || inputs[0].Size != 0 {
+		t.Errorf("recorded %+v", inputs)
+	}
+}

@@ -22,7 +22,7 @@ type importOptions struct {
 
 func (o *importOptions) AddFlags(fs *pflag.FlagSet) {
 	fs.IntVar(&o.Workers, "workers", 0, "inputs parsed in parallel (0: one per CPU)")
-	fs.IntVar(&o.BatchSize, "batch", 512, "inputs committed per transaction")
+	fs.IntVar(&o.BatchSize, "batch", 2048, "inputs committed per transaction")
 	fs.BoolVarP(&o.Quiet, "quiet", "q", false, "print nothing but problems")
 }
 

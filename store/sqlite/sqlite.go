@@ -61,8 +61,11 @@ func Open(ctx context.Context, path string) (*DB, error) {
 		q.Add("_pragma", "wal_autocheckpoint(8192)")
 		return "file:" + path + "?" + q.Encode() + extra
 	}
-	// The writer keeps 64 MiB of pages: the rollups a batch updates.
-	w, err := sql.Open("sqlite", dsn(64<<10, "&_txlock=immediate"))
+	// The writer keeps 32 MiB of pages: the rollups a batch updates. Its
+	// statement journals stay in memory: a multi-row insert of a batch's
+	// raw inputs outgrows the 64 KiB SQLite keeps in memory by default,
+	// and spilling to a temporary file cost a write per page.
+	w, err := sql.Open("sqlite", dsn(32<<10, "&_txlock=immediate&_pragma=temp_store(MEMORY)"))
 	if err != nil {
 		return nil, fmt.Errorf("opening %s: %w", path, err)
 	}

@@ -1,0 +1,52 @@
+//go:build unix
+
+package ingest
+
+import (
+	"errors"
+	"syscall"
+)
+
+// readSmall reads a regular file of at most max bytes with five system
+// calls (open, fstat, read, read to see the end, close). os.Open adds a
+// poller registration and a finalizer to each file, which is a third of
+// the time of importing 100,000 small reports. ok is false, and nothing is
+// read, when the path is not a regular file of at most max bytes or grew
+// while it was read: the caller reads it as a stream instead.
+func readSmall(path string, max int64) (data []byte, ok bool, err error) {
+	fd, err := retry(func() (int, error) { return syscall.Open(path, syscall.O_RDONLY|syscall.O_CLOEXEC, 0) })
+	if err != nil {
+		return nil, false, err
+	}
+	defer syscall.Close(fd)
+	var st syscall.Stat_t
+	if _, err := retry(func() (int, error) { return 0, syscall.Fstat(fd, &st) }); err != nil {
+		return nil, false, err
+	}
+	if st.Mode&syscall.S_IFMT != syscall.S_IFREG || st.Size > max {
+		return nil, false, nil
+	}
+	data = make([]byte, st.Size+1) // one byte more: a file that grew is not read here
+	n := 0
+	for {
+		m, err := retry(func() (int, error) { return syscall.Read(fd, data[n:]) })
+		if err != nil {
+			return nil, false, err
+		}
+		if m == 0 {
+			return data[:n], true, nil
+		}
+		if n += m; n == len(data) {
+			return nil, false, nil
+		}
+	}
+}
+
+func retry(call func() (int, error)) (int, error) {
+	for {
+		n, err := call()
+		if !errors.Is(err, syscall.EINTR) {
+			return n, err
+		}
+	}
+}
