@@ -247,7 +247,9 @@ func typeName(rt string) string {
 }
 
 // latestSTSPolicies picks per domain the sts policy seen last that has
-// policy lines (Microsoft and Mail.ru send none).
+// policy lines (Microsoft and Mail.ru send none): the one last seen, then
+// the one more reports carried, then the one first seen later; whatever
+// order the policies come in.
 func latestSTSPolicies(policies []store.PolicySeen) map[string]store.PolicySeen {
 	out := map[string]store.PolicySeen{}
 	for _, p := range policies {
@@ -255,7 +257,8 @@ func latestSTSPolicies(policies []store.PolicySeen) map[string]store.PolicySeen 
 			continue
 		}
 		old, ok := out[p.Domain]
-		if !ok || p.Last.After(old.Last) || p.Last.Equal(old.Last) && p.Reports > old.Reports {
+		if !ok || cmp.Or(p.Last.Compare(old.Last), cmp.Compare(p.Reports, old.Reports), p.First.Compare(old.First),
+			slices.Compare(p.Lines, old.Lines), slices.Compare(p.MXHosts, old.MXHosts)) > 0 {
 			out[p.Domain] = p
 		}
 	}

@@ -44,7 +44,8 @@ type Store interface {
 	// IPTotals sums failed sessions per sending MTA IP and result type over
 	// the domains the filter selects.
 	IPTotals(ctx context.Context, f Filter) ([]IPTotal, error)
-	// Policies lists the distinct policies senders applied to each domain.
+	// Policies lists the distinct policies senders applied to each domain,
+	// by domain.
 	Policies(ctx context.Context, f Filter) ([]PolicySeen, error)
 	// Failures lists failure details as reported, newest report first.
 	Failures(ctx context.Context, f FailureFilter) ([]FailureRow, error)

@@ -96,7 +96,7 @@ func (db *DB) Policies(ctx context.Context, f store.Filter) ([]store.PolicySeen,
 	if len(conds) > 0 {
 		q += " WHERE " + strings.Join(conds, " AND ")
 	}
-	q += " ORDER BY policy_domain, last_day, first_day"
+	q += " ORDER BY policy_domain, policy_type, policy_string, mx_host" // the key: no sort
 	var out []store.PolicySeen
 	err := db.scanAll(ctx, "policies", q, args, func(rows *sql.Rows) error {
 		var p store.PolicySeen
