@@ -107,13 +107,14 @@ func Assess(ctx context.Context, st store.Store, domains []string, now time.Time
 		})
 	})
 	g.Go(func() (err error) {
-		if totals, err = st.DomainTotals(gctx, window); err != nil {
-			return err
-		}
 		if reporters, err = st.Reporters(gctx, window); err != nil {
 			return err
 		}
-		if policies, err = st.Policies(gctx, window); err != nil {
+		policies, err = st.Policies(gctx, window)
+		return err
+	})
+	g.Go(func() (err error) {
+		if totals, err = st.DomainTotals(gctx, window); err != nil {
 			return err
 		}
 		periods, err = st.PeriodTotals(gctx, domains, []store.Period{

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+
+	"github.com/tlsrpt/tlsrpt/query"
 )
 
 func TestSummaryByGolden(t *testing.T) {
@@ -126,5 +128,22 @@ func TestReadinessCommand(t *testing.T) {
 	}
 	if got.Domains[0]["verdict"] != "not-ready" {
 		t.Errorf("example.org has an expired certificate on its backup MX: %v", got.Domains[0])
+	}
+
+	// --as-of judges as on an earlier day: a date, or a time back from now.
+	for _, asOf := range []string{"2026-10-06", "26d"} {
+		out, _, code = run(t, "", "--db", db, "readiness", "--format", "json", "--domain", "example.org", "--as-of", asOf)
+		var then struct {
+			Domains []query.Readiness `json:"domains"`
+		}
+		if err := json.Unmarshal([]byte(out), &then); code != exitOK || err != nil || len(then.Domains) != 1 {
+			t.Fatalf("--as-of %s: exit %d, %v, %s", asOf, code, err, out)
+		}
+		if d := then.Domains[0]; d.LastDay > "2026-10-06" || d.DaysCovered >= int64(got.Domains[0]["days_covered"].(float64)) {
+			t.Errorf("--as-of %s saw reports up to %s over %d days", asOf, d.LastDay, d.DaysCovered)
+		}
+	}
+	if _, errOut, code := run(t, "", "--db", db, "readiness", "--as-of", "yesterday"); code != exitUsage || !strings.Contains(errOut, "--as-of") {
+		t.Errorf("bad --as-of: exit %d, %q", code, errOut)
 	}
 }

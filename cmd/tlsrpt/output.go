@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime"
 	"strings"
 	"unicode/utf8"
 
@@ -138,21 +139,8 @@ func (l jsonList) encode(w io.Writer) error {
 		bw.WriteString("[]")
 	} else {
 		bw.WriteString("[\n")
-		// One encoder and buffer for every element: both are reused.
-		var buf bytes.Buffer
-		enc := json.NewEncoder(&buf)
-		enc.SetIndent(indent+"  ", "  ")
-		for i := range l.n {
-			buf.Reset()
-			if err := enc.Encode(l.item(i)); err != nil {
-				return err
-			}
-			bw.WriteString(indent + "  ")
-			bw.Write(bytes.TrimSuffix(buf.Bytes(), []byte("\n")))
-			if i < l.n-1 {
-				bw.WriteByte(',')
-			}
-			bw.WriteByte('\n')
+		if err := l.encodeItems(bw, indent+"  "); err != nil {
+			return err
 		}
 		bw.WriteString(indent + "]")
 	}
@@ -161,6 +149,86 @@ func (l jsonList) encode(w io.Writer) error {
 	}
 	bw.WriteByte('\n')
 	return bw.Flush()
+}
+
+// encodeItems writes the list's elements, each on its lines after prefix
+// and all but the last followed by a comma. Chunks of elements are encoded
+// by one goroutine per CPU and written in order: encoding is most of the
+// time of a large answer. At most two chunks per CPU wait to be written,
+// and their buffers are reused.
+func (l jsonList) encodeItems(w *bufio.Writer, prefix string) error {
+	const chunk = 256
+	chunks := (l.n + chunk - 1) / chunk
+	type encoded struct {
+		b   []byte
+		err error
+	}
+	results := make([]chan encoded, chunks)
+	for i := range results {
+		results[i] = make(chan encoded, 1)
+	}
+	workers := min(runtime.GOMAXPROCS(0), chunks)
+	next := make(chan int)
+	window := make(chan struct{}, 2*workers)
+	free := make(chan []byte, 2*workers) // written chunks' buffers, reused
+	done := make(chan struct{})
+	defer close(done)
+	go func() {
+		defer close(next)
+		for c := range chunks {
+			select {
+			case window <- struct{}{}:
+			case <-done:
+				return
+			}
+			select {
+			case next <- c:
+			case <-done:
+				return
+			}
+		}
+	}()
+	for range workers {
+		go func() {
+			var buf bytes.Buffer
+			enc := json.NewEncoder(&buf)
+			enc.SetIndent(prefix, "  ")
+			for c := range next {
+				var out []byte
+				select {
+				case out = <-free:
+				default:
+				}
+				var err error
+				for i := c * chunk; i < min((c+1)*chunk, l.n) && err == nil; i++ {
+					buf.Reset()
+					err = enc.Encode(l.item(i))
+					out = append(out, prefix...)
+					out = append(out, bytes.TrimSuffix(buf.Bytes(), []byte("\n"))...)
+					if i < l.n-1 {
+						out = append(out, ',')
+					}
+					out = append(out, '\n')
+				}
+				results[c] <- encoded{out, err}
+			}
+		}()
+	}
+	for c := range chunks {
+		r := <-results[c]
+		if r.err != nil {
+			return r.err
+		}
+		if _, err := w.Write(r.b); err != nil {
+			return err
+		}
+		select {
+		case free <- r.b[:0]:
+		default:
+		}
+		<-window
+	}
+	return nil
 }
 
 func writeJSONMember(w *bufio.Writer, name string, value any) error {

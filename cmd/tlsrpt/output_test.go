@@ -3,6 +3,8 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
+	"strings"
 	"testing"
 )
 
@@ -17,6 +19,10 @@ func TestJSONListMatchesEncoder(t *testing.T) {
 	}
 	n := int64(7)
 	items := []item{{Name: "a<b>&c", N: &n, Map: map[string]int64{"z": 1, "a": 2}, Inner: []string{"x", "\u2028"}}, {Name: "", Inner: []string{}}}
+	var many []item // several chunks, encoded in parallel and written in order
+	for i := range 1000 {
+		many = append(many, item{Name: fmt.Sprint(i), Inner: []string{strings.Repeat("x", i%7)}})
+	}
 	for _, tt := range []struct {
 		name  string
 		list  jsonList
@@ -26,6 +32,8 @@ func TestJSONListMatchesEncoder(t *testing.T) {
 		{"object without head", listJSON("domains", items), map[string]any{"domains": items}},
 		{"empty", listJSON("domains", []item{}), map[string]any{"domains": []item{}}},
 		{"array", listJSON("", items), items},
+		{"long", listJSON("rows", many, jsonMember{"by", "day"}), map[string]any{"by": "day", "rows": many}},
+		{"long array", listJSON("", many), many},
 		{"empty array", listJSON("", []item{}), []item{}},
 	} {
 		t.Run(tt.name, func(t *testing.T) {

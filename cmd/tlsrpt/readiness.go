@@ -3,19 +3,21 @@ package main
 import (
 	"bufio"
 	"fmt"
-	"github.com/tlsrpt/tlsrpt/store/sqlite"
 	"io"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
 	"github.com/tlsrpt/tlsrpt/query"
+	"github.com/tlsrpt/tlsrpt/store/sqlite"
 )
 
 type readinessOptions struct {
 	Domains []string
 	Format  string
+	AsOf    string
 	query.Thresholds
 }
 
@@ -23,7 +25,8 @@ func (o *readinessOptions) AddFlags(fs *pflag.FlagSet) {
 	d := query.DefaultThresholds
 	fs.StringSliceVar(&o.Domains, "domain", nil, "only this policy domain (repeatable)")
 	fs.StringVarP(&o.Format, "format", "f", "table", "output format: table, json")
-	fs.IntVar(&o.Window, "window", d.Window, "days of reports considered, up to today")
+	fs.StringVar(&o.AsOf, "as-of", "", "judge as on this day instead of today: a date (2026-10-01) or a time back (30d)")
+	fs.IntVar(&o.Window, "window", d.Window, "days of reports considered, up to today (or --as-of)")
 	fs.IntVar(&o.MinDays, "min-days", d.MinDays, "ready needs reports on at least this many days")
 	fs.IntVar(&o.MinReporters, "min-reporters", d.MinReporters, "ready needs reports from at least this many organisations")
 	fs.Int64Var(&o.MinSessions, "min-sessions", d.MinSessions, "ready needs at least this many reported sessions")
@@ -33,6 +36,7 @@ func (o *readinessOptions) AddFlags(fs *pflag.FlagSet) {
 
 func newReadinessCommand(g *globalOptions) *cobra.Command {
 	var o readinessOptions
+	var asOf time.Time
 	cmd := &cobra.Command{
 		Use:   "readiness",
 		Short: "May each domain's MTA-STS policy go from testing to enforce?",
@@ -54,9 +58,16 @@ failed_sessions, failure_rate, days_covered, reporters, policy_mode,
 unmatched_mx, mx_patterns, failures, trend.`,
 		Example: `  tlsrpt readiness
   tlsrpt readiness --domain example.com --format json
-  tlsrpt readiness --min-days 30 --min-reporters 3`,
+  tlsrpt readiness --min-days 30 --min-reporters 3
+  tlsrpt readiness --as-of 2026-10-01   # what the verdict was then`,
 		Args: usageArgs(cobra.NoArgs),
-		PreRunE: func(cmd *cobra.Command, args []string) error {
+		PreRunE: func(cmd *cobra.Command, args []string) (err error) {
+			asOf = g.now()
+			if o.AsOf != "" {
+				if asOf, err = query.ParseTimeBound(o.AsOf, asOf); err != nil {
+					return usageErr("--as-of: %v", err)
+				}
+			}
 			if o.Window < 1 || o.QuietDays < 1 || o.TrendDays < 1 || o.MinDays < 0 || o.MinReporters < 0 || o.MinSessions < 0 {
 				return usageErr("--window, --quiet-days and --trend-days must be at least 1, the --min-* flags at least 0")
 			}
@@ -64,7 +75,7 @@ unmatched_mx, mx_patterns, failures, trend.`,
 		},
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return g.withStore(cmd.Context(), func(st *sqlite.DB) error {
-				rs, err := query.Assess(cmd.Context(), st, normalizeDomains(o.Domains), g.now(), o.Thresholds)
+				rs, err := query.Assess(cmd.Context(), st, normalizeDomains(o.Domains), asOf, o.Thresholds)
 				if err != nil {
 					return err
 				}
