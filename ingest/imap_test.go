@@ -228,13 +228,17 @@ func TestFetchDryRun(t *testing.T) {
 func TestFetchConnectionCutThenRerun(t *testing.T) {
 	srv := startMemServer(t, fullCaps)
 	mails := mailFixtures(t)
+	total := 0
 	for _, m := range mails {
 		srv.appendMail(t, "INBOX", m)
+		total += len(m)
 	}
 	st := mustOpenStore(t)
 	o := srv.opts()
 	o.BatchMessages = 3 // several batches, so the cut falls between and inside them
-	o.Server = newProxy(t, srv.Addr, 20_000).addr
+	// Halfway through the messages' bytes, whichever fixtures are present
+	// (the shared corpus beside the checkout adds some).
+	o.Server = newProxy(t, srv.Addr, int64(total/2)).addr
 	if _, err := ingest.Fetch(context.Background(), st, parse.New(parse.Limits{}), o); err == nil {
 		t.Fatal("the cut connection went unnoticed")
 	}
