@@ -76,20 +76,25 @@ type reportJSON struct {
 }
 
 func printReports(p *printer, list []store.ReportInfo) error {
-	header := []string{"id", "organization_name", "report_id", "start", "end", "domains", "successful_sessions", "failed_sessions", "warnings"}
-	rows := make([][]string, 0, len(list))
-	js := make([]reportJSON, 0, len(list))
-	for _, r := range list {
-		js = append(js, reportJSON{r.ID, r.OrganizationName, r.ReportID, r.Start, r.End, r.Domains, r.SuccessfulSessions, r.FailedSessions, r.Warnings})
-		rows = append(rows, []string{strconv.FormatInt(r.ID, 10), r.OrganizationName, r.ReportID,
-			r.Start.Format(time.RFC3339), r.End.Format(time.RFC3339), strings.Join(r.Domains, " "),
-			strconv.FormatInt(r.SuccessfulSessions, 10), strconv.FormatInt(r.FailedSessions, 10), strconv.Itoa(r.Warnings)})
+	if p.format == "json" {
+		js := make([]reportJSON, len(list))
+		for i, r := range list {
+			js[i] = reportJSON{r.ID, r.OrganizationName, r.ReportID, r.Start, r.End, r.Domains, r.SuccessfulSessions, r.FailedSessions, r.Warnings}
+		}
+		return p.print(nil, nil, listJSON("", js))
 	}
-	if p.format == "table" && len(rows) == 0 {
+	if p.format == "table" && len(list) == 0 {
 		fmt.Fprintln(p.w, "no reports match")
 		return nil
 	}
-	return p.print(header, rows, listJSON("", js))
+	header := []string{"id", "organization_name", "report_id", "start", "end", "domains", "successful_sessions", "failed_sessions", "warnings"}
+	rows := make([][]string, len(list))
+	for i, r := range list {
+		rows[i] = []string{strconv.FormatInt(r.ID, 10), r.OrganizationName, r.ReportID,
+			r.Start.Format(time.RFC3339), r.End.Format(time.RFC3339), strings.Join(r.Domains, " "),
+			strconv.FormatInt(r.SuccessfulSessions, 10), strconv.FormatInt(r.FailedSessions, 10), strconv.Itoa(r.Warnings)}
+	}
+	return p.print(header, rows, nil)
 }
 
 func newReportsShowCommand(g *globalOptions) *cobra.Command {

@@ -206,3 +206,55 @@ func TestReprocessUsesPartialIndex(t *testing.T) {
 		t.Errorf("plan: %s", plan.String())
 	}
 }
+
+// TestReportsCountSessionsOnce: the listing counts a report's sessions per
+// domain once (sts and tlsa over the same sessions), domains in the
+// report's order, for many reports at once.
+func TestReportsCountSessionsOnce(t *testing.T) {
+	db := testDB(t)
+	seed(t, db)
+	ctx := context.Background()
+	var inputs []store.Input
+	for i := range 1800 { // a third of them is more than one query's worth
+		inputs = append(inputs, store.Input{Data: []byte(fmt.Sprint("x", i)), Reports: []*parse.Report{rep("Bulk", fmt.Sprint(i), 3,
+			parse.Policy{Type: "sts", Domain: "b.example", SuccessfulSessions: int64(i), FailedSessions: 1},
+			parse.Policy{Type: "sts", Domain: "a.example", SuccessfulSessions: 5},
+			parse.Policy{Type: "tlsa", Domain: "b.example", SuccessfulSessions: int64(i) - 1, FailedSessions: 2})}})
+	}
+	if _, err := db.Ingest(ctx, inputs); err != nil {
+		t.Fatal(err)
+	}
+	list, err := db.Reports(ctx, store.Filter{})
+	if err != nil || len(list) != 1803 {
+		t.Fatalf("%d reports, %v", len(list), err)
+	}
+	// Every third report: ids too sparse for one pass, looked up in chunks.
+	var sparse, want []store.ReportInfo
+	for i := 0; i < len(list); i += 3 {
+		want = append(want, list[i])
+		sparse = append(sparse, store.ReportInfo{ID: list[i].ID})
+	}
+	if err := db.addReportSessions(ctx, sparse); err != nil {
+		t.Fatal(err)
+	}
+	for i := range sparse {
+		if w := want[i]; !reflect.DeepEqual(sparse[i].Domains, w.Domains) || sparse[i].SuccessfulSessions != w.SuccessfulSessions ||
+			sparse[i].FailedSessions != w.FailedSessions {
+			t.Fatalf("looked up alone: %+v, listed: %+v", sparse[i], w)
+		}
+	}
+	for _, r := range list {
+		switch {
+		case r.ReportID == "m1":
+			if !reflect.DeepEqual(r.Domains, []string{"a.example"}) || r.SuccessfulSessions != 90 || r.FailedSessions != 10 {
+				t.Errorf("Microsoft's sts+tlsa report: %+v", r)
+			}
+		case r.OrganizationName == "Bulk":
+			var i int64
+			fmt.Sscan(r.ReportID, &i)
+			if !reflect.DeepEqual(r.Domains, []string{"b.example", "a.example"}) || r.SuccessfulSessions != i+5 || r.FailedSessions != 2 {
+				t.Fatalf("report %s: %+v", r.ReportID, r)
+			}
+		}
+	}
+}
