@@ -117,6 +117,7 @@ func (c *checker) mx(ctx context.Context, r *CheckReport, domain string) []strin
 	ctx, cancel := context.WithTimeout(ctx, c.o.Timeout)
 	defer cancel()
 	records, err := c.resolver.LookupMX(ctx, domain)
+	err = c.named(err)
 	if err != nil || len(records) == 0 {
 		r.add("mx records", Fail, "no MX records for %s: %v", domain, err)
 		return nil
@@ -133,6 +134,7 @@ func (c *checker) txt(ctx context.Context, name, prefix string) ([]string, error
 	ctx, cancel := context.WithTimeout(ctx, c.o.Timeout)
 	defer cancel()
 	txts, err := c.resolver.LookupTXT(ctx, name)
+	err = c.named(err)
 	var dnsErr *net.DNSError
 	if errors.As(err, &dnsErr) && dnsErr.IsNotFound {
 		err = nil
@@ -144,6 +146,16 @@ func (c *checker) txt(ctx context.Context, name, prefix string) ([]string, error
 		}
 	}
 	return out, err
+}
+
+// named makes a lookup error name the server asked: Go's resolver names
+// the system's even when dialling --resolver instead.
+func (c *checker) named(err error) error {
+	var dnsErr *net.DNSError
+	if c.o.Resolver != "" && errors.As(err, &dnsErr) {
+		dnsErr.Server = c.o.Resolver
+	}
+	return err
 }
 
 // fields reads "k=v; k=v" TXT records.
@@ -213,6 +225,7 @@ func (c *checker) dial(ctx context.Context, host string, port int) (net.Conn, er
 	ctx, cancel := context.WithTimeout(ctx, c.o.Timeout)
 	defer cancel()
 	addrs, err := c.resolver.LookupHost(ctx, host)
+	err = c.named(err)
 	if err != nil {
 		return nil, err
 	}

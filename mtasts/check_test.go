@@ -262,3 +262,27 @@ func servePolicyRaw(t *testing.T, ca *imaptest.CA, policy string) int {
 		fmt.Fprint(w, policy)
 	})
 }
+
+// TestCheckNamesTheResolverAsked: a DNS failure names the --resolver
+// server, not the system's (Go's resolver names the latter).
+func TestCheckNamesTheResolverAsked(t *testing.T) {
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &dns.Server{PacketConn: pc, Handler: dns.HandlerFunc(func(w dns.ResponseWriter, req *dns.Msg) {
+		m := new(dns.Msg)
+		m.SetRcode(req, dns.RcodeServerFailure)
+		w.WriteMsg(m)
+	})}
+	go srv.ActivateAndServe()
+	t.Cleanup(func() { srv.Shutdown() })
+	failing := pc.LocalAddr().String()
+	r := mtasts.Check(context.Background(), domain, mtasts.CheckOptions{Resolver: failing, Timeout: 2 * time.Second})
+	if r.Verdict != mtasts.Fail || len(r.Steps) == 0 {
+		t.Fatalf("verdict %s, steps %+v", r.Verdict, r.Steps)
+	}
+	if s := r.Steps[0]; s.Status != mtasts.Fail || !strings.Contains(s.Detail, failing) {
+		t.Errorf("first step %+v does not name %s", s, failing)
+	}
+}
