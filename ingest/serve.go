@@ -34,7 +34,7 @@ type ServeOptions struct {
 	// InsecureHTTP serves plain HTTP, for a reverse proxy that terminates TLS.
 	InsecureHTTP bool
 	// ACME obtains and renews certificates for these names instead
-	// (tls-alpn-01 on this listener), keeping them in ACMECache.
+	// (tls-alpn-01 on this listener, http-01 on ACME.HTTPListen if set).
 	ACME ACMEOptions
 	// Policies are MTA-STS policy files by domain, served to requests for
 	// mta-sts.<domain> (and given ACME certificates with the rest).
@@ -61,6 +61,10 @@ type ACMEOptions struct {
 	// HTTPClient talks to the CA; nil means http.DefaultClient. A private CA
 	// (a test's pebble, say) needs one that trusts its certificate.
 	HTTPClient *http.Client
+	// HTTPListen, when set (":80"), also answers http-01 challenges on
+	// this plain-HTTP address, for when the CA cannot reach the TLS port;
+	// its other GET and HEAD requests are redirected to HTTPS.
+	HTTPListen string
 }
 
 // Server is a running reporting endpoint.
@@ -71,6 +75,9 @@ type Server struct {
 	commit *Committer
 	certs  *certReloader
 	acme   bool
+	// challenges answers ACME http-01 challenges on challengeLn.
+	challenges  *http.Server
+	challengeLn net.Listener
 }
 
 // Listen opens the endpoint's socket and prepares the server; Serve runs it.
@@ -129,6 +136,21 @@ func Listen(st store.Store, p *parse.Parser, o ServeOptions) (*Server, error) {
 		tlsConf = m.TLSConfig()
 		tlsConf.MinVersion = tls.VersionTLS12
 		s.acme = true
+		if o.ACME.HTTPListen != "" {
+			challenges := m.HTTPHandler(nil)
+			// The host policy is by name: a Host with a port (a listener
+			// not on 80, or a CA told to validate on another) is still the
+			// name.
+			byName := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				if host, _, err := net.SplitHostPort(r.Host); err == nil {
+					r.Host = host
+				}
+				challenges.ServeHTTP(w, r)
+			})
+			s.challenges = &http.Server{Handler: byName, ReadHeaderTimeout: o.ReadHeaderTimeout,
+				ReadTimeout: o.ReadTimeout, IdleTimeout: o.IdleTimeout, MaxHeaderBytes: 64 << 10,
+				ErrorLog: slog.NewLogLogger(o.Logger.Handler(), slog.LevelDebug)}
+		}
 	default:
 		if o.CertFile == "" || o.KeyFile == "" {
 			return nil, errors.New("ingest: serving HTTPS needs a certificate and key (or plain HTTP behind a proxy)")
@@ -176,7 +198,23 @@ func Listen(st store.Store, p *parse.Parser, o ServeOptions) (*Server, error) {
 		return nil, fmt.Errorf("listening on %s: %w", o.Listen, err)
 	}
 	s.ln = ln
+	if s.challenges != nil {
+		if s.challengeLn, err = net.Listen("tcp", o.ACME.HTTPListen); err != nil {
+			ln.Close()
+			s.commit.Close()
+			return nil, fmt.Errorf("listening for ACME http-01 challenges on %s: %w", o.ACME.HTTPListen, err)
+		}
+	}
 	return s, nil
+}
+
+// ChallengeAddr is the address http-01 challenges are answered on, nil
+// without ACME.HTTPListen.
+func (s *Server) ChallengeAddr() net.Addr {
+	if s.challengeLn == nil {
+		return nil
+	}
+	return s.challengeLn.Addr()
 }
 
 // Addr is the address the server listens on.
@@ -194,7 +232,7 @@ func (s *Server) Reload() error {
 // requests in flight finish (up to ShutdownTimeout) and commits what they
 // queued. The store is the caller's to close afterwards.
 func (s *Server) Serve(ctx context.Context) error {
-	errc := make(chan error, 1)
+	errc := make(chan error, 2)
 	go func() {
 		if s.certs != nil || s.acme {
 			errc <- s.http.ServeTLS(s.ln, "", "")
@@ -202,17 +240,26 @@ func (s *Server) Serve(ctx context.Context) error {
 			errc <- s.http.Serve(s.ln)
 		}
 	}()
+	if s.challenges != nil {
+		go func() { errc <- s.challenges.Serve(s.challengeLn) }()
+		s.o.Logger.Info("answering ACME http-01 challenges", "address", s.challengeLn.Addr().String())
+	}
 	s.o.Logger.Info("serving", "address", s.ln.Addr().String(), "tls", s.certs != nil || s.acme, "acme", s.o.ACME.Domains)
+	var failed error
 	select {
-	case err := <-errc:
-		s.commit.Close()
-		return err
+	case failed = <-errc:
 	case <-ctx.Done():
 	}
 	shutdown, cancel := context.WithTimeout(context.Background(), s.o.ShutdownTimeout)
 	defer cancel()
 	err := s.http.Shutdown(shutdown)
+	if s.challenges != nil {
+		err = errors.Join(err, s.challenges.Shutdown(shutdown))
+	}
 	s.commit.Close()
+	if failed != nil {
+		return failed
+	}
 	if err != nil {
 		return fmt.Errorf("shutting down: %w", err)
 	}

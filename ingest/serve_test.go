@@ -17,6 +17,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/miekg/dns"
+
 	"github.com/tlsrpt/tlsrpt/ingest"
 	"github.com/tlsrpt/tlsrpt/internal/imaptest"
 	"github.com/tlsrpt/tlsrpt/parse"
@@ -132,44 +134,77 @@ func pebbleBinary(t *testing.T) string {
 	return p
 }
 
-func TestServeACMEWithPebble(t *testing.T) {
+// answerLoopback serves DNS on a loopback port, over UDP and TCP (which
+// pebble uses): every name is 127.0.0.1, so pebble's validation authority
+// comes back to this machine.
+func answerLoopback(t *testing.T) string {
+	t.Helper()
+	handler := dns.HandlerFunc(func(w dns.ResponseWriter, req *dns.Msg) {
+		m := new(dns.Msg)
+		m.SetReply(req)
+		if q := req.Question[0]; q.Qtype == dns.TypeA {
+			m.Answer = append(m.Answer, &dns.A{Hdr: dns.RR_Header{Name: q.Name, Rrtype: dns.TypeA, Class: dns.ClassINET, Ttl: 60},
+				A: net.IPv4(127, 0, 0, 1)})
+		}
+		w.WriteMsg(m)
+	})
+	for range 10 { // the TCP port of the UDP one may be taken: try another
+		pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		ln, err := net.Listen("tcp", pc.LocalAddr().String())
+		if err != nil {
+			pc.Close()
+			continue
+		}
+		udp, tcp := &dns.Server{PacketConn: pc, Handler: handler}, &dns.Server{Listener: ln, Handler: handler}
+		go udp.ActivateAndServe()
+		go tcp.ActivateAndServe()
+		t.Cleanup(func() { udp.Shutdown(); tcp.Shutdown() })
+		return pc.LocalAddr().String()
+	}
+	t.Fatal("no loopback port free over both UDP and TCP")
+	return ""
+}
+
+type pebble struct {
+	api, mgmt string
+	client    *http.Client // trusts pebble's HTTPS certificate
+	log       *bytes.Buffer
+}
+
+// startPebble runs pebble validating for real: it resolves names with a
+// loopback DNS server and checks tls-alpn-01 on tlsPort and http-01 on
+// httpPort of 127.0.0.1.
+func startPebble(t *testing.T, tlsPort, httpPort string) *pebble {
+	t.Helper()
 	bin := pebbleBinary(t)
 	dir := t.TempDir()
 	ca := imaptest.NewCA(t)
 	ca.IssueFiles(t, filepath.Join(dir, "pebble-cert.pem"), filepath.Join(dir, "pebble-key.pem"), "127.0.0.1", "localhost")
-	api, mgmt := freePort(t), freePort(t)
+	p := &pebble{api: freePort(t), mgmt: freePort(t), log: new(bytes.Buffer),
+		client: &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: ca.Pool}}, Timeout: 30 * time.Second}}
 	conf := fmt.Sprintf(`{"pebble": {"listenAddress": %q, "managementListenAddress": %q,
-"certificate": %q, "privateKey": %q, "httpPort": 5002, "tlsPort": 5001,
+"certificate": %q, "privateKey": %q, "httpPort": %s, "tlsPort": %s,
 "profiles": {"default": {"description": "test", "validityPeriod": 7776000}}}}`,
-		api, mgmt, filepath.Join(dir, "pebble-cert.pem"), filepath.Join(dir, "pebble-key.pem"))
+		p.api, p.mgmt, filepath.Join(dir, "pebble-cert.pem"), filepath.Join(dir, "pebble-key.pem"), httpPort, tlsPort)
 	os.WriteFile(filepath.Join(dir, "pebble.json"), []byte(conf), 0o644)
-	cmd := exec.Command(bin, "-config", filepath.Join(dir, "pebble.json"))
-	cmd.Env = append(os.Environ(), "PEBBLE_VA_ALWAYS_VALID=1", "PEBBLE_VA_NOSLEEP=1", "PEBBLE_WFE_NONCEREJECT=0")
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
+	cmd := exec.Command(bin, "-config", filepath.Join(dir, "pebble.json"), "-dnsserver", answerLoopback(t))
+	cmd.Env = append(os.Environ(), "PEBBLE_VA_NOSLEEP=1", "PEBBLE_WFE_NONCEREJECT=0")
+	cmd.Stdout, cmd.Stderr = p.log, p.log
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	toCA := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: ca.Pool}}, Timeout: 30 * time.Second}
-	waitHTTPS(t, toCA, "https://"+api+"/dir", &out)
+	waitHTTPS(t, p.client, "https://"+p.api+"/dir", p.log)
+	return p
+}
 
-	policy := filepath.Join(dir, "policy.txt")
-	os.WriteFile(policy, []byte("version: STSv1\nmode: testing\nmx: mx.example.test\nmax_age: 86400\n"), 0o644)
-	srv, err := ingest.Listen(mustOpenStore(t), parse.New(parse.Limits{}), ingest.ServeOptions{Listen: "127.0.0.1:0",
-		ACME: ingest.ACMEOptions{Domains: []string{"reports.test"}, Directory: "https://" + api + "/dir",
-			Cache: filepath.Join(dir, "acme"), HTTPClient: toCA},
-		Policies: map[string]string{"example.test": policy}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	go srv.Serve(ctx)
-
-	// The first handshake for reports.test obtains the certificate from
-	// pebble; it must chain to pebble's root.
-	resp, err := toCA.Get("https://" + mgmt + "/roots/0")
+// roots is pebble's issuing root, which ACME certificates chain to.
+func (p *pebble) roots(t *testing.T) *x509.CertPool {
+	t.Helper()
+	resp, err := p.client.Get("https://" + p.mgmt + "/roots/0")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -179,30 +214,87 @@ func TestServeACMEWithPebble(t *testing.T) {
 	if !roots.AppendCertsFromPEM(rootPEM) {
 		t.Fatalf("pebble root: %q", rootPEM)
 	}
-	client := &http.Client{Timeout: 60 * time.Second, Transport: &http.Transport{
-		TLSClientConfig: &tls.Config{RootCAs: roots, ServerName: "reports.test"}}}
-	report, _ := os.ReadFile("../testdata/quirks/no-timezone.json")
-	resp, err = client.Post("https://"+srv.Addr().String()+"/tlsrpt", "application/tlsrpt+json", bytes.NewReader(report))
-	if err != nil {
-		t.Fatalf("posting over the ACME certificate: %v\npebble: %s", err, out.String())
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusCreated {
-		t.Errorf("status %d", resp.StatusCode)
-	}
-	if _, err := os.Stat(filepath.Join(dir, "acme", "reports.test")); err != nil {
-		t.Errorf("certificate not cached: %v", err)
-	}
-	// The policy host gets its certificate the same way.
-	pc, err := tls.Dial("tcp", srv.Addr().String(), &tls.Config{RootCAs: roots, ServerName: "mta-sts.example.test"})
-	if err != nil {
-		t.Errorf("mta-sts host: %v", err)
-	} else {
-		pc.Close()
-	}
-	// A name not configured gets no certificate.
-	if _, err := tls.Dial("tcp", srv.Addr().String(), &tls.Config{RootCAs: roots, ServerName: "other.test"}); err == nil {
-		t.Error("a certificate was obtained for a name not configured")
+	return roots
+}
+
+func portOf(addr string) string {
+	_, port, _ := net.SplitHostPort(addr)
+	return port
+}
+
+// TestServeACMEWithPebble obtains certificates from pebble, which checks
+// the challenges for real: tls-alpn-01 on the serving port, and http-01 on
+// --acme-http-listen when the CA cannot reach the TLS port.
+func TestServeACMEWithPebble(t *testing.T) {
+	for _, challenge := range []string{"tls-alpn-01", "http-01"} {
+		t.Run(challenge, func(t *testing.T) {
+			listen, httpListen := freePort(t), freePort(t)
+			acme := ingest.ACMEOptions{Domains: []string{"reports.test"}}
+			var p *pebble
+			if challenge == "tls-alpn-01" {
+				p = startPebble(t, portOf(listen), portOf(httpListen)) // nothing answers http-01
+			} else {
+				p = startPebble(t, portOf(freePort(t)), portOf(httpListen)) // nothing answers tls-alpn-01
+				acme.HTTPListen = httpListen
+			}
+			dir := t.TempDir()
+			acme.Directory, acme.Cache, acme.HTTPClient = "https://"+p.api+"/dir", filepath.Join(dir, "acme"), p.client
+			policy := filepath.Join(dir, "policy.txt")
+			os.WriteFile(policy, []byte("version: STSv1\nmode: testing\nmx: mx.example.test\nmax_age: 86400\n"), 0o644)
+			srv, err := ingest.Listen(mustOpenStore(t), parse.New(parse.Limits{}), ingest.ServeOptions{Listen: listen,
+				ACME: acme, Policies: map[string]string{"example.test": policy}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			go srv.Serve(ctx)
+
+			// The first handshake for reports.test obtains the certificate
+			// from pebble; it must chain to pebble's root.
+			roots := p.roots(t)
+			client := &http.Client{Timeout: 60 * time.Second, Transport: &http.Transport{
+				TLSClientConfig: &tls.Config{RootCAs: roots, ServerName: "reports.test"}}}
+			report, _ := os.ReadFile("../testdata/quirks/no-timezone.json")
+			resp, err := client.Post("https://"+srv.Addr().String()+"/tlsrpt", "application/tlsrpt+json", bytes.NewReader(report))
+			if err != nil {
+				t.Fatalf("posting over the ACME certificate: %v\npebble: %s", err, p.log.String())
+			}
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusCreated {
+				t.Errorf("status %d", resp.StatusCode)
+			}
+			if _, err := os.Stat(filepath.Join(dir, "acme", "reports.test")); err != nil {
+				t.Errorf("certificate not cached: %v", err)
+			}
+			// The policy host gets its certificate the same way.
+			pc, err := tls.Dial("tcp", srv.Addr().String(), &tls.Config{RootCAs: roots, ServerName: "mta-sts.example.test"})
+			if err != nil {
+				t.Errorf("mta-sts host: %v", err)
+			} else {
+				pc.Close()
+			}
+			// A name not configured gets no certificate.
+			if _, err := tls.Dial("tcp", srv.Addr().String(), &tls.Config{RootCAs: roots, ServerName: "other.test"}); err == nil {
+				t.Error("a certificate was obtained for a name not configured")
+			}
+			if challenge == "http-01" {
+				// The challenge port sends everything else to HTTPS.
+				noRedirect := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+				req, _ := http.NewRequest("GET", "http://"+srv.ChallengeAddr().String()+"/tlsrpt", nil)
+				req.Host = "reports.test"
+				resp, err := noRedirect.Do(req)
+				if err != nil {
+					t.Fatal(err)
+				}
+				resp.Body.Close()
+				if loc := resp.Header.Get("Location"); resp.StatusCode != http.StatusFound || loc != "https://reports.test/tlsrpt" {
+					t.Errorf("plain HTTP: %d to %q", resp.StatusCode, loc)
+				}
+			} else if srv.ChallengeAddr() != nil {
+				t.Error("an http-01 listener without --acme-http-listen")
+			}
+		})
 	}
 }
 

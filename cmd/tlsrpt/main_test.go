@@ -137,6 +137,8 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"summary", "--bogus"}, "unknown flag: --bogus"},
 		{[]string{"import"}, "requires at least 1 arg"},
 		{[]string{"reports", "show", "abc"}, `report id "abc" is not a number`},
+		{[]string{"serve", "--tls-cert", "c.pem", "--tls-key", "k.pem", "--acme-http-listen", ":80"}, "--acme-http-listen needs --acme-domain"},
+		{[]string{"readiness", "--as-of", "soon"}, `--as-of: "soon" is not a date`},
 	}
 	for _, tt := range tests {
 		_, errOut, code := run(t, "", append([]string{"--db", db}, tt.args...)...)

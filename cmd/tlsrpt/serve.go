@@ -40,6 +40,7 @@ type serveOptions struct {
 	ACMECache      string
 	ACMEEmail      string
 	ACMECAFile     string
+	ACMEHTTPListen string
 	Discard        bool
 	Policies       []string
 }
@@ -57,6 +58,7 @@ func (o *serveOptions) AddFlags(fs *pflag.FlagSet) {
 	fs.IntVar(&o.Burst, "burst", 50, "requests a client address may send at once before --rate applies")
 	fs.IntVar(&o.MaxConcurrent, "max-concurrent", 64, "requests handled at once")
 	fs.StringSliceVar(&o.ACMEDomains, "acme-domain", nil, "obtain and renew the certificate for this name by ACME, tls-alpn-01 on --listen (repeatable)")
+	fs.StringVar(&o.ACMEHTTPListen, "acme-http-listen", "", "also answer ACME http-01 challenges on this plain-HTTP address (:80); other requests there are redirected to HTTPS")
 	fs.StringVar(&o.ACMEDirectory, "acme-directory", "", "ACME directory URL (default: Let's Encrypt)")
 	fs.StringVar(&o.ACMECache, "acme-cache", "tlsrpt-acme", "directory for the ACME account key and certificates")
 	fs.StringVar(&o.ACMEEmail, "acme-email", "", "contact address given to the ACME CA")
@@ -83,11 +85,14 @@ func (o *serveOptions) serveOptions(g *globalOptions) (ingest.ServeOptions, erro
 		}
 		policies[normalizeDomains([]string{domain})[0]] = file
 	}
-	acmeOpts := ingest.ACMEOptions{Domains: normalizeDomains(o.ACMEDomains), Directory: o.ACMEDirectory, Cache: o.ACMECache, Email: o.ACMEEmail}
+	acmeOpts := ingest.ACMEOptions{Domains: normalizeDomains(o.ACMEDomains), Directory: o.ACMEDirectory, Cache: o.ACMECache,
+		Email: o.ACMEEmail, HTTPListen: o.ACMEHTTPListen}
 	switch {
 	case o.InsecureHTTP:
 	case len(o.ACMEDomains) > 0 && o.CertFile != "":
 		return ingest.ServeOptions{}, usageErr("give --tls-cert/--tls-key or --acme-domain, not both")
+	case len(o.ACMEDomains) == 0 && o.ACMEHTTPListen != "":
+		return ingest.ServeOptions{}, usageErr("--acme-http-listen needs --acme-domain")
 	case len(o.ACMEDomains) == 0 && (o.CertFile == "" || o.KeyFile == ""):
 		return ingest.ServeOptions{}, usageErr("HTTPS needs --tls-cert and --tls-key, or --acme-domain (or --insecure-http behind a reverse proxy)")
 	}
