@@ -1,10 +1,12 @@
 package sqlite
 
 import (
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"database/sql"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/tlsrpt/tlsrpt/parse"
@@ -275,6 +277,13 @@ func (b *batch) write() error {
 	for k, v := range b.policiesSeen {
 		policyRows = append(policyRows, []any{k.domain, k.typ, k.lines, k.mx, v.first, v.last, v.reports})
 	}
+	// In key order: upserts that follow the key touch each B-tree page
+	// once, where map order jumps around the tree.
+	sortRows(domainRows, 2)
+	sortRows(mxRows, 3)
+	sortRows(senderRows, 3)
+	sortRows(ipRows, 4)
+	sortRows(policyRows, 4)
 	for _, t := range []struct {
 		head, tail string
 		rows       [][]any
@@ -340,6 +349,26 @@ WHERE (policy_domain, mx_host, result_type) IN (VALUES ` + placeholders(n, 3) + 
 		keys = keys[3*n:]
 	}
 	return nil
+}
+
+// sortRows orders rows by their first keyCols columns, each a string or an
+// int64.
+func sortRows(rows [][]any, keyCols int) {
+	slices.SortFunc(rows, func(a, b []any) int {
+		for i := range keyCols {
+			var c int
+			switch x := a[i].(type) {
+			case string:
+				c = strings.Compare(x, b[i].(string))
+			case int64:
+				c = cmp.Compare(x, b[i].(int64))
+			}
+			if c != 0 {
+				return c
+			}
+		}
+		return 0
+	})
 }
 
 func (b *batch) insert(head, tail string, rows [][]any) error {
