@@ -18,6 +18,7 @@ import (
 	"github.com/emersion/go-imap/v2/imapclient"
 
 	"github.com/tlsrpt/tlsrpt/ingest"
+	"github.com/tlsrpt/tlsrpt/internal/testkit"
 	"github.com/tlsrpt/tlsrpt/parse"
 )
 
@@ -51,12 +52,7 @@ func startDovecot(t testing.TB) *dovecot {
 	}
 	t.Cleanup(func() { os.RemoveAll(dir) })
 	os.Chmod(dir, 0o755)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := ln.Addr().(*net.TCPAddr).Port
-	ln.Close()
+	_, port, _ := net.SplitHostPort(testkit.FreeAddr(t))
 
 	home := filepath.Join(dir, "home")
 	maildir := filepath.Join(home, "Maildir")
@@ -96,7 +92,7 @@ userdb {
 service imap-login {
   inet_listener imap {
     address = 127.0.0.1
-    port = %[2]d
+    port = %[2]s
   }
   inet_listener imaps {
     port = 0
@@ -117,7 +113,7 @@ service imap-login {
 		cmd.Process.Signal(syscall.SIGTERM)
 		cmd.Wait()
 	})
-	addr := fmt.Sprintf("127.0.0.1:%d", port)
+	addr := net.JoinHostPort("127.0.0.1", port)
 	for deadline := time.Now().Add(15 * time.Second); ; {
 		if c, err := net.Dial("tcp", addr); err == nil {
 			c.Close()
@@ -176,7 +172,7 @@ func TestDovecotFetch(t *testing.T) {
 	for _, m := range mails {
 		d.deliver(t, m)
 	}
-	st := mustOpenStore(t)
+	st := testkit.OpenStore(t)
 	stats := fetch(t, st, d.opts())
 	imp := sameAsImport(t, st, stats, len(mails))
 	if n := d.count(t, "INBOX"); n != 0 {
@@ -197,13 +193,13 @@ func TestDovecotWrongPasswordAndKeep(t *testing.T) {
 	d := startDovecot(t)
 	o := d.opts()
 	o.Password = "nope"
-	_, err := ingest.Fetch(context.Background(), mustOpenStore(t), parse.New(parse.Limits{}), o)
+	_, err := ingest.Fetch(context.Background(), testkit.OpenStore(t), parse.New(parse.Limits{}), o)
 	if err == nil || !strings.Contains(err.Error(), "logging in to "+d.addr+" as reports") {
 		t.Fatalf("err = %v", err)
 	}
 	b, _ := os.ReadFile("../testdata/mail/two-reports.eml")
 	d.deliver(t, b)
-	st := mustOpenStore(t)
+	st := testkit.OpenStore(t)
 	o = d.opts()
 	o.Keep = true
 	if s := fetch(t, st, o); s.Stored != 2 {
@@ -236,7 +232,7 @@ func BenchmarkDovecotFetch(b *testing.B) {
 			// A distinct report-id per message, so each is stored.
 			d.deliver(b, bytes.Replace(mail, []byte("mail-b64gz"), []byte(fmt.Sprintf("bench-%d-%d", i, j)), 1))
 		}
-		st := mustOpenStore(b)
+		st := testkit.OpenStore(b)
 		b.StartTimer()
 		stats, err := ingest.Fetch(context.Background(), st, parse.New(parse.Limits{}), d.opts())
 		if err != nil || stats.Messages != n {

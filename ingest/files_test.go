@@ -13,23 +13,13 @@ import (
 	"time"
 
 	"github.com/tlsrpt/tlsrpt/ingest"
+	"github.com/tlsrpt/tlsrpt/internal/testkit"
 	"github.com/tlsrpt/tlsrpt/parse"
 	"github.com/tlsrpt/tlsrpt/query"
 	"github.com/tlsrpt/tlsrpt/store"
-	"github.com/tlsrpt/tlsrpt/store/sqlite"
 )
 
 const corpusDir = "../../shared/corpus"
-
-func mustOpenStore(t testing.TB) *sqlite.DB {
-	t.Helper()
-	db, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "tlsrpt.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	return db
-}
 
 func mustImport(t *testing.T, st store.Store, p *parse.Parser, paths ...string) ingest.ImportStats {
 	t.Helper()
@@ -58,7 +48,7 @@ func TestImportCorpus(t *testing.T) {
 		t.Skipf("corpus not present: %v", err)
 	}
 	files, _ := filepath.Glob(filepath.Join(corpusDir, "*[.][je][sm][ol]*")) // .json and .eml
-	st := mustOpenStore(t)
+	st := testkit.OpenStore(t)
 	stats := mustImport(t, st, parse.New(parse.Limits{}), files...)
 	// 10 files: 8 distinct reports, the Mail.ru pair once, one mail without a report.
 	if stats.Inputs != 10 || stats.Stored != 8 || stats.Duplicates != 1 || stats.NoReport != 1 || stats.Invalid != 0 {
@@ -131,7 +121,7 @@ func TestImportBadInputs(t *testing.T) {
 	}
 	os.WriteFile(filepath.Join(dir, "good.json.gz"), valid, 0o644)
 
-	st := mustOpenStore(t)
+	st := testkit.OpenStore(t)
 	stats := mustImport(t, st, parse.New(parse.Limits{MaxReport: 1 << 20}), dir)
 	if stats.Stored != 1 || stats.Invalid != len(bad) || stats.Inputs != len(bad)+1 {
 		t.Fatalf("stats = %+v", stats)
@@ -185,7 +175,7 @@ func TestImportMaildirMboxStdin(t *testing.T) {
 	}
 	os.WriteFile(filepath.Join(dir, "reports.mbox"), mbox.Bytes(), 0o644)
 
-	st := mustOpenStore(t)
+	st := testkit.OpenStore(t)
 	stats, err := ingest.Import(context.Background(), st, parse.New(parse.Limits{}), ingest.ImportOptions{
 		Paths: []string{md, filepath.Join(dir, "reports.mbox"), "-"},
 		Stdin: bytes.NewReader(append([]byte("From MAILER-DAEMON Mon Mar  2 00:00:00 2026\n"), mail("stdin")...)),
@@ -217,7 +207,7 @@ func TestImportMaildirMboxStdin(t *testing.T) {
 }
 
 func TestImportUnreadablePath(t *testing.T) {
-	st := mustOpenStore(t)
+	st := testkit.OpenStore(t)
 	stats := mustImport(t, st, parse.New(parse.Limits{}), filepath.Join(t.TempDir(), "missing.json"))
 	if stats.Unreadable != 1 || stats.Inputs != 0 || !strings.Contains(stats.Problems[0], "no such file or directory") {
 		t.Errorf("stats = %+v", stats)
@@ -227,7 +217,7 @@ func TestImportUnreadablePath(t *testing.T) {
 func TestReprocessAfterParserImproves(t *testing.T) {
 	dir := t.TempDir()
 	os.WriteFile(filepath.Join(dir, "big.json"), good("big", "3"), 0o644)
-	st := mustOpenStore(t)
+	st := testkit.OpenStore(t)
 	// Today's parser refuses it (a limit too small for it)...
 	strict := parse.New(parse.Limits{MaxReport: 100})
 	if stats := mustImport(t, st, strict, dir); stats.Invalid != 1 {
@@ -255,7 +245,7 @@ func TestImportOversizeFile(t *testing.T) {
 	dir := t.TempDir()
 	os.WriteFile(filepath.Join(dir, "big.json"), bytes.Repeat([]byte(" "), 2<<20), 0o644)
 	os.WriteFile(filepath.Join(dir, "ok.json"), good("ok", "5"), 0o644)
-	st := mustOpenStore(t)
+	st := testkit.OpenStore(t)
 	stats := mustImport(t, st, parse.New(parse.Limits{MaxInput: 1 << 20}), dir)
 	if stats.Stored != 1 || stats.Invalid != 1 || len(stats.Problems) != 1 || !strings.Contains(stats.Problems[0], "big.json: ") ||
 		!strings.Contains(stats.Problems[0], "limit") {

@@ -20,7 +20,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/tlsrpt/tlsrpt/ingest"
-	"github.com/tlsrpt/tlsrpt/internal/imaptest"
+	"github.com/tlsrpt/tlsrpt/internal/testkit"
 	"github.com/tlsrpt/tlsrpt/parse"
 	"github.com/tlsrpt/tlsrpt/store"
 )
@@ -35,7 +35,7 @@ type endpoint struct {
 // startEndpoint serves the handler over HTTPS on loopback with a test CA.
 func startEndpoint(t *testing.T, st store.Store, o ingest.HandlerOptions) *endpoint {
 	t.Helper()
-	ca := imaptest.NewCA(t)
+	ca := testkit.NewCA(t)
 	commit := ingest.NewCommitter(st, 0)
 	reg := prometheus.NewRegistry()
 	o.Registry = reg
@@ -74,7 +74,7 @@ func reportFiles(t *testing.T) []string {
 }
 
 func TestHTTPSEveryWayLikeImport(t *testing.T) {
-	st := mustOpenStore(t)
+	st := testkit.OpenStore(t)
 	// One client posting every report four ways: well within a sender's rate
 	// here, and the rate limit has its own test.
 	e := startEndpoint(t, st, ingest.HandlerOptions{Rate: 1000, Burst: 1000})
@@ -101,7 +101,7 @@ func TestHTTPSEveryWayLikeImport(t *testing.T) {
 			}
 		}
 	}
-	ref := mustOpenStore(t)
+	ref := testkit.OpenStore(t)
 	mustImport(t, ref, parse.New(parse.Limits{}), files...)
 	sameFigures(t, st, ref)
 	inputs, _ := st.Inputs(context.Background(), store.InputFilter{})
@@ -115,7 +115,7 @@ func TestHTTPSPostfixReporterCurl(t *testing.T) {
 	if err != nil {
 		t.Skip("curl not installed")
 	}
-	st := mustOpenStore(t)
+	st := testkit.OpenStore(t)
 	e := startEndpoint(t, st, ingest.HandlerOptions{})
 	dir := t.TempDir()
 	raw, _ := os.ReadFile("../testdata/quirks/no-timezone.json")
@@ -149,7 +149,7 @@ func (r *countingReader) Read(p []byte) (int, error) {
 }
 
 func TestHTTPSHostileClients(t *testing.T) {
-	st := mustOpenStore(t)
+	st := testkit.OpenStore(t)
 	e := startEndpoint(t, st, ingest.HandlerOptions{Domains: []string{"example.com"}, MaxBody: 1 << 20, Rate: 5, Burst: 5,
 		TrustedProxies: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}})
 	valid, _ := os.ReadFile("../testdata/quirks/no-timezone.json")
@@ -228,7 +228,7 @@ func (failingStore) Ingest(context.Context, []store.Input) ([]store.Result, erro
 }
 
 func TestHTTPSStoreFailureIs503(t *testing.T) {
-	e := startEndpoint(t, failingStore{mustOpenStore(t)}, ingest.HandlerOptions{})
+	e := startEndpoint(t, failingStore{testkit.OpenStore(t)}, ingest.HandlerOptions{})
 	valid, _ := os.ReadFile("../testdata/quirks/no-timezone.json")
 	if code, _ := e.post(t, valid); code != http.StatusServiceUnavailable {
 		t.Errorf("store failure: %d, want 503 so the sender retries", code)
@@ -236,7 +236,7 @@ func TestHTTPSStoreFailureIs503(t *testing.T) {
 }
 
 func TestHTTPSHealthAndMetrics(t *testing.T) {
-	e := startEndpoint(t, mustOpenStore(t), ingest.HandlerOptions{})
+	e := startEndpoint(t, testkit.OpenStore(t), ingest.HandlerOptions{})
 	valid, _ := os.ReadFile("../testdata/quirks/sts-and-tlsa-same-sessions.json")
 	e.post(t, valid)
 	for path, want := range map[string]string{
@@ -258,7 +258,7 @@ func TestHTTPSHealthAndMetrics(t *testing.T) {
 // TestCommitterAcknowledgesOnlyCommitted submits from many goroutines and
 // checks every acknowledged input is in the store, and nothing else.
 func TestCommitterAcknowledgesOnlyCommitted(t *testing.T) {
-	st := mustOpenStore(t)
+	st := testkit.OpenStore(t)
 	c := ingest.NewCommitter(st, 16)
 	var acked atomic.Int64
 	done := make(chan struct{})
@@ -288,7 +288,7 @@ func TestCommitterAcknowledgesOnlyCommitted(t *testing.T) {
 }
 
 func TestHTTPSPathRestriction(t *testing.T) {
-	e := startEndpoint(t, mustOpenStore(t), ingest.HandlerOptions{Path: "/tlsrpt"})
+	e := startEndpoint(t, testkit.OpenStore(t), ingest.HandlerOptions{Path: "/tlsrpt"})
 	valid, _ := os.ReadFile("../testdata/quirks/no-timezone.json")
 	if code, _ := e.post(t, valid); code != http.StatusCreated {
 		t.Errorf("on the path: %d", code)

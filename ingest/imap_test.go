@@ -19,6 +19,7 @@ import (
 
 	"github.com/tlsrpt/tlsrpt/ingest"
 	"github.com/tlsrpt/tlsrpt/internal/imaptest"
+	"github.com/tlsrpt/tlsrpt/internal/testkit"
 	"github.com/tlsrpt/tlsrpt/parse"
 	"github.com/tlsrpt/tlsrpt/store"
 )
@@ -60,7 +61,7 @@ func mailFixtures(t *testing.T) [][]byte {
 // the same messages must match.
 func importFixtures(t *testing.T) (store.Store, ingest.ImportStats) {
 	t.Helper()
-	ref := mustOpenStore(t)
+	ref := testkit.OpenStore(t)
 	files, _ := filepath.Glob("../testdata/mail/*.eml")
 	corpus, _ := filepath.Glob(filepath.Join(corpusDir, "*.eml"))
 	return ref, mustImport(t, ref, parse.New(parse.Limits{}), append(files, corpus...)...)
@@ -108,7 +109,7 @@ func TestFetchDrainsMailboxLikeImport(t *testing.T) {
 	for _, m := range mails {
 		srv.appendMail(t, "INBOX", m)
 	}
-	st := mustOpenStore(t)
+	st := testkit.OpenStore(t)
 	stats := fetch(t, st, srv.opts())
 	imp := sameAsImport(t, st, stats, len(mails))
 	if n := srv.count(t, "INBOX"); n != 0 {
@@ -134,7 +135,7 @@ func TestFetchWithoutMove(t *testing.T) {
 	srv.appendMail(t, "INBOX", b)
 	nr, _ := os.ReadFile("../testdata/mail/no-report.eml")
 	srv.appendMail(t, "INBOX", nr)
-	st := mustOpenStore(t)
+	st := testkit.OpenStore(t)
 	stats := fetch(t, st, srv.opts())
 	if stats.Stored != 1 || stats.NoReport != 1 {
 		t.Fatalf("stats = %+v", stats)
@@ -150,7 +151,7 @@ func TestFetchDelete(t *testing.T) {
 	srv.appendMail(t, "INBOX", b)
 	o := srv.opts()
 	o.Delete = true
-	if stats := fetch(t, mustOpenStore(t), o); stats.Stored != 2 {
+	if stats := fetch(t, testkit.OpenStore(t), o); stats.Stored != 2 {
 		t.Fatalf("stats = %+v", stats)
 	}
 	if srv.count(t, "INBOX") != 0 || srv.count(t, "TLSRPT/Processed") != -1 {
@@ -162,7 +163,7 @@ func TestFetchWrongPassword(t *testing.T) {
 	srv := startMemServer(t, fullCaps)
 	o := srv.opts()
 	o.Password = "wrong"
-	_, err := ingest.Fetch(context.Background(), mustOpenStore(t), parse.New(parse.Limits{}), o)
+	_, err := ingest.Fetch(context.Background(), testkit.OpenStore(t), parse.New(parse.Limits{}), o)
 	if !errors.Is(err, ingest.ErrLogin) || !strings.Contains(err.Error(), "logging in to "+srv.Addr+" as reports") || strings.Contains(err.Error(), "\n") {
 		t.Errorf("err = %v", err)
 	}
@@ -170,7 +171,7 @@ func TestFetchWrongPassword(t *testing.T) {
 
 func TestFetchRefusesPlaintextToRemote(t *testing.T) {
 	o := ingest.FetchOptions{Server: "192.0.2.1:143", User: "u", Password: "p", TLS: ingest.TLSNone}
-	if _, err := ingest.Fetch(context.Background(), mustOpenStore(t), parse.New(parse.Limits{}), o); !errors.Is(err, ingest.ErrInsecure) {
+	if _, err := ingest.Fetch(context.Background(), testkit.OpenStore(t), parse.New(parse.Limits{}), o); !errors.Is(err, ingest.ErrInsecure) {
 		t.Errorf("err = %v", err)
 	}
 }
@@ -181,7 +182,7 @@ func TestFetchKeepAndUIDValidity(t *testing.T) {
 	for _, m := range mails {
 		srv.appendMail(t, "INBOX", m)
 	}
-	st := mustOpenStore(t)
+	st := testkit.OpenStore(t)
 	o := srv.opts()
 	o.Keep = true
 	first := fetch(t, st, o)
@@ -210,7 +211,7 @@ func TestFetchDryRun(t *testing.T) {
 	srv := startMemServer(t, fullCaps)
 	b, _ := os.ReadFile("../testdata/mail/base64-tlsrpt-gzip.eml")
 	srv.appendMail(t, "INBOX", b)
-	st := mustOpenStore(t)
+	st := testkit.OpenStore(t)
 	o := srv.opts()
 	o.DryRun = true
 	stats := fetch(t, st, o)
@@ -233,7 +234,7 @@ func TestFetchConnectionCutThenRerun(t *testing.T) {
 		srv.appendMail(t, "INBOX", m)
 		total += len(m)
 	}
-	st := mustOpenStore(t)
+	st := testkit.OpenStore(t)
 	o := srv.opts()
 	o.BatchMessages = 3 // several batches, so the cut falls between and inside them
 	// Halfway through the messages' bytes, whichever fixtures are present
@@ -269,7 +270,7 @@ func TestWatchGivesUpOnWrongPassword(t *testing.T) {
 	o := srv.opts()
 	o.Password = "wrong"
 	var calls atomic.Int32
-	err := ingest.Watch(context.Background(), mustOpenStore(t), parse.New(parse.Limits{}), o, time.Second, func(ingest.FetchStats) { calls.Add(1) })
+	err := ingest.Watch(context.Background(), testkit.OpenStore(t), parse.New(parse.Limits{}), o, time.Second, func(ingest.FetchStats) { calls.Add(1) })
 	if !errors.Is(err, ingest.ErrLogin) || calls.Load() != 0 {
 		t.Errorf("err = %v after %d passes", err, calls.Load())
 	}
@@ -286,14 +287,14 @@ func TestFetchLargeMessage(t *testing.T) {
 	}
 	srv.appendMail(t, "INBOX", big)
 	srv.appendMail(t, "INBOX", mailFixtures(t)[0])
-	st := mustOpenStore(t)
+	st := testkit.OpenStore(t)
 	if stats := fetch(t, st, srv.opts()); stats.Messages != 2 || stats.Stored < 1 || srv.count(t, "INBOX") != 0 {
 		t.Errorf("stats %+v, inbox %d", stats, srv.count(t, "INBOX"))
 	}
 }
 
 func TestFetchOverTLS(t *testing.T) {
-	ca := imaptest.NewCA(t)
+	ca := testkit.NewCA(t)
 	cert := ca.Issue(t, "127.0.0.1", "localhost")
 	report, _ := os.ReadFile("../testdata/mail/base64-tlsrpt-gzip.eml")
 	for _, tt := range []struct {
@@ -310,12 +311,12 @@ func TestFetchOverTLS(t *testing.T) {
 			o := ingest.FetchOptions{Server: srv.Addr, User: imaptest.User, Password: imaptest.Password, TLS: tt.tls,
 				TLSConf: &tls.Config{ServerName: "127.0.0.1"}}
 			// Verified by default: the test CA is not among the system's.
-			if _, err := ingest.Fetch(context.Background(), mustOpenStore(t), parse.New(parse.Limits{}), o); err == nil ||
+			if _, err := ingest.Fetch(context.Background(), testkit.OpenStore(t), parse.New(parse.Limits{}), o); err == nil ||
 				!strings.Contains(err.Error(), "certificate") {
 				t.Fatalf("unverified certificate accepted: %v", err)
 			}
 			o.TLSConf.RootCAs = ca.Pool
-			if stats := fetch(t, mustOpenStore(t), o); stats.Stored != 1 {
+			if stats := fetch(t, testkit.OpenStore(t), o); stats.Stored != 1 {
 				t.Errorf("stats = %+v", stats)
 			}
 		})
@@ -325,7 +326,7 @@ func TestFetchOverTLS(t *testing.T) {
 // watchUntil runs Watch until a pass satisfies want, then stops it.
 func watchUntil(t *testing.T, o ingest.FetchOptions, interval time.Duration, before func(), want func(ingest.FetchStats) bool) {
 	t.Helper()
-	st := mustOpenStore(t)
+	st := testkit.OpenStore(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	passes := make(chan ingest.FetchStats, 100)
@@ -431,7 +432,7 @@ func TestFetchFallsBackToLogin(t *testing.T) {
 	b, _ := os.ReadFile("../testdata/mail/base64-tlsrpt-gzip.eml")
 	srv.Append(t, "INBOX", b)
 	o := ingest.FetchOptions{Server: srv.Addr, User: imaptest.User, Password: imaptest.Password, TLS: ingest.TLSNone}
-	if stats := fetch(t, mustOpenStore(t), o); stats.Stored != 1 {
+	if stats := fetch(t, testkit.OpenStore(t), o); stats.Stored != 1 {
 		t.Errorf("stats = %+v", stats)
 	}
 }
@@ -442,7 +443,7 @@ func TestFetchInvalidReportGoesToInvalidFolderOnce(t *testing.T) {
 		`{"organization-name":"Org","date-range":{"start-datetime":"2026-03-01T00:00:00Z","end-datetime":"2026-03-01T23:59:59Z"},` +
 		`"report-id":"neg","policies":[{"policy":{"policy-domain":"example.com"},"summary":{"total-successful-session-count":-1,"total-failure-session-count":0}}]}` + "\r\n"
 	srv.appendMail(t, "INBOX", []byte(bad))
-	st := mustOpenStore(t)
+	st := testkit.OpenStore(t)
 	stats := fetch(t, st, srv.opts())
 	if stats.Invalid != 1 || stats.Stored != 0 || srv.count(t, "TLSRPT/Invalid") != 1 || srv.count(t, "INBOX") != 0 {
 		t.Fatalf("stats %+v, invalid folder %d, inbox %d", stats, srv.count(t, "TLSRPT/Invalid"), srv.count(t, "INBOX"))

@@ -20,19 +20,19 @@ import (
 	"github.com/miekg/dns"
 
 	"github.com/tlsrpt/tlsrpt/ingest"
-	"github.com/tlsrpt/tlsrpt/internal/imaptest"
+	"github.com/tlsrpt/tlsrpt/internal/testkit"
 	"github.com/tlsrpt/tlsrpt/parse"
 )
 
 // served starts ingest.Listen/Serve on loopback with certificate files.
-func served(t *testing.T, o ingest.ServeOptions) (*ingest.Server, *imaptest.CA, string, func() error) {
+func served(t *testing.T, o ingest.ServeOptions) (*ingest.Server, *testkit.CA, string, func() error) {
 	t.Helper()
 	dir := t.TempDir()
-	ca := imaptest.NewCA(t)
+	ca := testkit.NewCA(t)
 	o.CertFile, o.KeyFile = filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
 	ca.IssueFiles(t, o.CertFile, o.KeyFile, "127.0.0.1")
 	o.Listen = "127.0.0.1:0"
-	srv, err := ingest.Listen(mustOpenStore(t), parse.New(parse.Limits{}), o)
+	srv, err := ingest.Listen(testkit.OpenStore(t), parse.New(parse.Limits{}), o)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -49,7 +49,7 @@ func served(t *testing.T, o ingest.ServeOptions) (*ingest.Server, *imaptest.CA, 
 	return srv, ca, o.CertFile, stop
 }
 
-func serial(t *testing.T, addr string, ca *imaptest.CA) string {
+func serial(t *testing.T, addr string, ca *testkit.CA) string {
 	t.Helper()
 	conn, err := tls.Dial("tcp", addr, &tls.Config{RootCAs: ca.Pool, ServerName: "127.0.0.1"})
 	if err != nil {
@@ -115,7 +115,7 @@ func TestServeCutsOffSlowLoris(t *testing.T) {
 }
 
 func TestServeNeedsACertificate(t *testing.T) {
-	if _, err := ingest.Listen(mustOpenStore(t), parse.New(parse.Limits{}), ingest.ServeOptions{Listen: "127.0.0.1:0"}); err == nil {
+	if _, err := ingest.Listen(testkit.OpenStore(t), parse.New(parse.Limits{}), ingest.ServeOptions{Listen: "127.0.0.1:0"}); err == nil {
 		t.Error("HTTPS without a certificate started")
 	}
 }
@@ -181,9 +181,9 @@ func startPebble(t *testing.T, tlsPort, httpPort string) *pebble {
 	t.Helper()
 	bin := pebbleBinary(t)
 	dir := t.TempDir()
-	ca := imaptest.NewCA(t)
+	ca := testkit.NewCA(t)
 	ca.IssueFiles(t, filepath.Join(dir, "pebble-cert.pem"), filepath.Join(dir, "pebble-key.pem"), "127.0.0.1", "localhost")
-	p := &pebble{api: freePort(t), mgmt: freePort(t), log: new(bytes.Buffer),
+	p := &pebble{api: testkit.FreeAddr(t), mgmt: testkit.FreeAddr(t), log: new(bytes.Buffer),
 		client: &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: ca.Pool}}, Timeout: 30 * time.Second}}
 	conf := fmt.Sprintf(`{"pebble": {"listenAddress": %q, "managementListenAddress": %q,
 "certificate": %q, "privateKey": %q, "httpPort": %s, "tlsPort": %s,
@@ -228,20 +228,20 @@ func portOf(addr string) string {
 func TestServeACMEWithPebble(t *testing.T) {
 	for _, challenge := range []string{"tls-alpn-01", "http-01"} {
 		t.Run(challenge, func(t *testing.T) {
-			listen, httpListen := freePort(t), freePort(t)
+			listen, httpListen := testkit.FreeAddr(t), testkit.FreeAddr(t)
 			acme := ingest.ACMEOptions{Domains: []string{"reports.test"}}
 			var p *pebble
 			if challenge == "tls-alpn-01" {
 				p = startPebble(t, portOf(listen), portOf(httpListen)) // nothing answers http-01
 			} else {
-				p = startPebble(t, portOf(freePort(t)), portOf(httpListen)) // nothing answers tls-alpn-01
+				p = startPebble(t, portOf(testkit.FreeAddr(t)), portOf(httpListen)) // nothing answers tls-alpn-01
 				acme.HTTPListen = httpListen
 			}
 			dir := t.TempDir()
 			acme.Directory, acme.Cache, acme.HTTPClient = "https://"+p.api+"/dir", filepath.Join(dir, "acme"), p.client
 			policy := filepath.Join(dir, "policy.txt")
 			os.WriteFile(policy, []byte("version: STSv1\nmode: testing\nmx: mx.example.test\nmax_age: 86400\n"), 0o644)
-			srv, err := ingest.Listen(mustOpenStore(t), parse.New(parse.Limits{}), ingest.ServeOptions{Listen: listen,
+			srv, err := ingest.Listen(testkit.OpenStore(t), parse.New(parse.Limits{}), ingest.ServeOptions{Listen: listen,
 				ACME: acme, Policies: map[string]string{"example.test": policy}})
 			if err != nil {
 				t.Fatal(err)
@@ -296,16 +296,6 @@ func TestServeACMEWithPebble(t *testing.T) {
 			}
 		})
 	}
-}
-
-func freePort(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
 }
 
 func waitHTTPS(t *testing.T, c *http.Client, url string, log *bytes.Buffer) {

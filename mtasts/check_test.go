@@ -18,10 +18,9 @@ import (
 	"github.com/miekg/dns"
 
 	"github.com/tlsrpt/tlsrpt/ingest"
-	"github.com/tlsrpt/tlsrpt/internal/imaptest"
+	"github.com/tlsrpt/tlsrpt/internal/testkit"
 	"github.com/tlsrpt/tlsrpt/mtasts"
 	"github.com/tlsrpt/tlsrpt/parse"
-	"github.com/tlsrpt/tlsrpt/store/sqlite"
 )
 
 const domain = "example.test"
@@ -137,18 +136,14 @@ func startSMTP(t *testing.T, cert *tls.Certificate) int {
 }
 
 // servePolicy runs tlsrpt's own serve hosting policy for example.test.
-func servePolicy(t *testing.T, ca *imaptest.CA, policy string) int {
+func servePolicy(t *testing.T, ca *testkit.CA, policy string) int {
 	t.Helper()
 	dir := t.TempDir()
 	file := filepath.Join(dir, "policy.txt")
 	os.WriteFile(file, []byte(policy), 0o644)
 	certFile, keyFile := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
 	ca.IssueFiles(t, certFile, keyFile, "mta-sts."+domain)
-	st, err := sqlite.Open(context.Background(), filepath.Join(dir, "t.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
+	st := testkit.OpenStore(t)
 	srv, err := ingest.Listen(st, parse.New(parse.Limits{}), ingest.ServeOptions{Listen: "127.0.0.1:0",
 		CertFile: certFile, KeyFile: keyFile, Policies: map[string]string{domain: file}})
 	if err != nil {
@@ -161,7 +156,7 @@ func servePolicy(t *testing.T, ca *imaptest.CA, policy string) int {
 }
 
 // serveRaw answers the policy URL with handler, over TLS for mta-sts.example.test.
-func serveRaw(t *testing.T, ca *imaptest.CA, h http.HandlerFunc) int {
+func serveRaw(t *testing.T, ca *testkit.CA, h http.HandlerFunc) int {
 	t.Helper()
 	srv := httptest.NewUnstartedServer(h)
 	srv.TLS = &tls.Config{Certificates: []tls.Certificate{*ca.Issue(t, "mta-sts."+domain)}}
@@ -174,7 +169,7 @@ func serveRaw(t *testing.T, ca *imaptest.CA, h http.HandlerFunc) int {
 const enforcePolicy = "version: STSv1\nmode: enforce\nmx: *.mx.example.test\nmax_age: 604800\n"
 
 func TestCheck(t *testing.T) {
-	ca := imaptest.NewCA(t)
+	ca := testkit.NewCA(t)
 	goodSMTP := startSMTP(t, ca.IssueValid(t, time.Now().Add(-time.Hour), time.Now().Add(90*24*time.Hour), "mx1.mx.example.test", "mx2.mx.example.test"))
 	tests := []struct {
 		name   string
@@ -256,7 +251,7 @@ func TestCheck(t *testing.T) {
 }
 
 // servePolicyRaw serves a policy text that tlsrpt serve itself would refuse.
-func servePolicyRaw(t *testing.T, ca *imaptest.CA, policy string) int {
+func servePolicyRaw(t *testing.T, ca *testkit.CA, policy string) int {
 	return serveRaw(t, ca, func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain")
 		fmt.Fprint(w, policy)

@@ -12,9 +12,9 @@ import (
 	"time"
 
 	"github.com/tlsrpt/tlsrpt/ingest"
+	"github.com/tlsrpt/tlsrpt/internal/testkit"
 	"github.com/tlsrpt/tlsrpt/parse"
 	"github.com/tlsrpt/tlsrpt/query"
-	"github.com/tlsrpt/tlsrpt/store/sqlite"
 )
 
 // now is the tests' clock: "today" is 2026-11-22.
@@ -87,11 +87,7 @@ func (s *reportSet) clean(domain string, orgs []string, first, last int, ok int6
 
 func (s *reportSet) assess(th query.Thresholds) map[string]query.Readiness {
 	s.t.Helper()
-	db, err := sqlite.Open(context.Background(), filepath.Join(s.t.TempDir(), "t.db"))
-	if err != nil {
-		s.t.Fatal(err)
-	}
-	defer db.Close()
+	db := testkit.OpenStore(s.t)
 	stats, err := ingest.Import(context.Background(), db, parse.New(parse.Limits{}), ingest.ImportOptions{Paths: []string{s.dir}})
 	if err != nil || stats.Invalid > 0 {
 		s.t.Fatalf("import: %+v %v", stats, err)

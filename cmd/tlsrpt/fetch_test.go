@@ -7,10 +7,11 @@ import (
 	"testing"
 
 	"github.com/tlsrpt/tlsrpt/internal/imaptest"
+	"github.com/tlsrpt/tlsrpt/internal/testkit"
 )
 
 func TestFetchCommand(t *testing.T) {
-	ca := imaptest.NewCA(t)
+	ca := testkit.NewCA(t)
 	srv := imaptest.Start(t, imaptest.FullCaps, imaptest.ImplicitTLS, ca.Issue(t, "127.0.0.1"))
 	report, _ := os.ReadFile("../../testdata/mail/two-reports.eml")
 	srv.Append(t, "INBOX", report)

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -15,6 +14,7 @@ import (
 	"time"
 
 	"github.com/tlsrpt/tlsrpt/internal/reportgen"
+	"github.com/tlsrpt/tlsrpt/internal/testkit"
 	"github.com/tlsrpt/tlsrpt/store"
 	"github.com/tlsrpt/tlsrpt/store/sqlite"
 )
@@ -28,16 +28,6 @@ func buildBinary(t *testing.T) string {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}
 	return bin
-}
-
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
 }
 
 // startServe runs `tlsrpt serve` as a process and waits for /healthz.
@@ -125,7 +115,7 @@ func TestServeLoadNothingLostEvenOnSIGKILL(t *testing.T) {
 	}
 	bin := buildBinary(t)
 	db := filepath.Join(t.TempDir(), "t.db")
-	addr := freeAddr(t)
+	addr := testkit.FreeAddr(t)
 
 	// 1. A load, stopped cleanly: exactly the acknowledged reports are stored.
 	srv := startServe(t, bin, db, addr)

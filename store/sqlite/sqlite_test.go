@@ -9,20 +9,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tlsrpt/tlsrpt/internal/testkit"
 	"github.com/tlsrpt/tlsrpt/parse"
 	"github.com/tlsrpt/tlsrpt/store"
 	"github.com/tlsrpt/tlsrpt/store/sqlite"
 )
-
-func mustOpenStore(t *testing.T) *sqlite.DB {
-	t.Helper()
-	db, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "tlsrpt.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	return db
-}
 
 func day(d int) time.Time { return time.Date(2026, 3, d, 0, 0, 0, 0, time.UTC) }
 
@@ -46,7 +37,7 @@ func ingest(t *testing.T, db store.Store, ins ...store.Input) []store.Result {
 }
 
 func TestIngestStoresOnceKeepsEveryInput(t *testing.T) {
-	db := mustOpenStore(t)
+	db := testkit.OpenStore(t)
 	ctx := context.Background()
 	r := report("Org", "r1", 1, pol("example.com", 10, 2, parse.FailureDetail{ResultType: "certificate-expired", ReceivingMXHostname: "mx.example.com", FailedSessions: 2}))
 	first := ingest(t, db, store.Input{Data: []byte("raw-1"), Source: "import", Origin: "a.json", Reports: []*parse.Report{r}})
@@ -75,7 +66,7 @@ func TestIngestStoresOnceKeepsEveryInput(t *testing.T) {
 }
 
 func TestDuplicateWithinOneBatch(t *testing.T) {
-	db := mustOpenStore(t)
+	db := testkit.OpenStore(t)
 	r := report("Org", "twice", 1, pol("example.com", 4, 0))
 	res := ingest(t, db,
 		store.Input{Data: []byte("a"), Reports: []*parse.Report{r}},
@@ -93,7 +84,7 @@ func TestDuplicateWithinOneBatch(t *testing.T) {
 }
 
 func TestInvalidAndNoReportInputsAreKept(t *testing.T) {
-	db := mustOpenStore(t)
+	db := testkit.OpenStore(t)
 	ctx := context.Background()
 	res := ingest(t, db,
 		store.Input{Data: []byte("garbage"), Source: "import", Origin: "bad.json", Errors: []string{"invalid report: not JSON"}},
@@ -119,7 +110,7 @@ func TestInvalidAndNoReportInputsAreKept(t *testing.T) {
 }
 
 func TestReportRoundTrip(t *testing.T) {
-	db := mustOpenStore(t)
+	db := testkit.OpenStore(t)
 	r := report("Org", "full", 3,
 		pol("example.com", 5, 3,
 			parse.FailureDetail{ResultType: "starttls-not-supported", SendingMTAIP: "192.0.2.1", ReceivingMXHostname: "mx.example.com",
@@ -144,7 +135,7 @@ func TestReportRoundTrip(t *testing.T) {
 }
 
 func TestFilters(t *testing.T) {
-	db := mustOpenStore(t)
+	db := testkit.OpenStore(t)
 	ctx := context.Background()
 	for d := 1; d <= 5; d++ {
 		ingest(t, db, store.Input{Data: []byte{byte(d)}, Reports: []*parse.Report{
