@@ -2,6 +2,7 @@ package ingest
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -10,7 +11,10 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/tlsrpt/tlsrpt/parse"
@@ -28,7 +32,8 @@ type ImportOptions struct {
 	// BatchSize is the most inputs committed in one transaction; 0 means 2048.
 	BatchSize int
 	// Progress, when set, is called after each batch with the number of
-	// sources (files, messages) done and the total found.
+	// inputs done and of sources (files, standard input) found so far: the
+	// walk goes on beside the import.
 	Progress func(done, total int)
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
@@ -45,11 +50,16 @@ type ImportStats struct {
 	Invalid    int // inputs with a refused report
 	NoReport   int // inputs without a report
 	// Problems are one line each, "where: what", for invalid inputs and for
-	// paths that could not be read.
-	Problems []string
+	// paths that could not be read: the first thousand, with the number of
+	// lines left out in MoreProblems.
+	Problems     []string
+	MoreProblems int
 	// Unreadable counts paths that could not be read (nothing recorded).
 	Unreadable int
 }
+
+// keepProblems bounds the problem lines an import keeps.
+const keepProblems = 1000
 
 // source is one thing to read: a file, an mbox, or standard input.
 type source struct {
@@ -77,26 +87,29 @@ func Import(ctx context.Context, st store.Store, p *parse.Parser, opts ImportOpt
 	if now == nil {
 		now = time.Now
 	}
-	sources, problems := collect(opts.Paths, opts.Skip)
-	for _, pr := range problems {
-		stats.Unreadable++
-		stats.Problems = append(stats.Problems, pr)
-	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 
-	jobs := make(chan source)
-	out := make(chan prepared, opts.Workers*16)
+	// The walk hands over paths as it finds them: memory does not grow with
+	// the number of files.
+	jobs := make(chan source, 256)
+	var found atomic.Int64
+	walked := make(chan walker, 1) // the walk's problems, when it is over
 	go func() {
 		defer close(jobs)
-		for _, s := range sources {
+		w := walker{skip: opts.Skip, emit: func(s source) bool {
+			found.Add(1)
 			select {
 			case jobs <- s:
+				return true
 			case <-ctx.Done():
-				return
+				return false
 			}
-		}
+		}}
+		w.walk(opts.Paths)
+		walked <- w
 	}()
+	out := make(chan prepared, opts.Workers*16)
 	var wg sync.WaitGroup
 	for range opts.Workers {
 		wg.Add(1)
@@ -128,7 +141,7 @@ func Import(ctx context.Context, st store.Store, p *parse.Parser, opts ImportOpt
 			stats.add(batch, results)
 			done += len(batch)
 			if opts.Progress != nil {
-				opts.Progress(done+len(problems), len(sources)+len(problems))
+				opts.Progress(done, int(found.Load()))
 			}
 		}
 	}()
@@ -136,9 +149,13 @@ func Import(ctx context.Context, st store.Store, p *parse.Parser, opts ImportOpt
 	var batch []store.Input
 	var batchBytes int
 	var readProblems []string
+	unreadable := 0
 	for pr := range out {
 		if pr.err != nil {
-			readProblems = append(readProblems, pr.at+": "+pr.err.Error())
+			unreadable++
+			if len(readProblems) < keepProblems {
+				readProblems = append(readProblems, pr.at+": "+pr.err.Error())
+			}
 			continue
 		}
 		batch = append(batch, pr.in)
@@ -154,80 +171,111 @@ func Import(ctx context.Context, st store.Store, p *parse.Parser, opts ImportOpt
 	close(batches)
 	err := <-writeErr
 	// stats is the writer's until writeErr is closed.
-	stats.Unreadable += len(readProblems)
-	stats.Problems = append(stats.Problems, readProblems...)
+	w := <-walked
+	stats.Unreadable += w.unreadable + unreadable
+	stats.problem(w.problems...)
+	stats.problem(readProblems...)
+	stats.MoreProblems += w.unreadable - len(w.problems) + unreadable - len(readProblems)
 	if err != nil {
 		return stats, err
 	}
 	return stats, ctx.Err()
 }
 
-// collect expands paths into sources, in a stable order.
-func collect(paths, skip []string) ([]source, []string) {
-	var out []source
-	var problems []string
-	skipped := map[string]bool{}
-	for _, p := range skip {
+// walker expands paths into sources as it goes, depth first, so that the
+// tree is never held whole. A directory is read a lot of entries at a time
+// (65,536 unless set), each lot in name order: named as senders and tools
+// name them, files in name order bring the same domains together, whose
+// rollup rows share pages (100,000 files in directory order took 60% longer
+// to import).
+type walker struct {
+	lot  int
+	skip []string
+	emit func(source) bool // false: stop
+	// problems are the first keepProblems of the unreadable paths.
+	problems   []string
+	unreadable int
+	skipped    map[string]bool
+	stopped    bool
+}
+
+func (w *walker) walk(paths []string) {
+	w.skipped = map[string]bool{}
+	for _, p := range w.skip {
 		if abs, err := filepath.Abs(p); err == nil {
-			skipped[abs] = true
+			w.skipped[abs] = true
 		}
-	}
-	isSkipped := func(p string) bool {
-		abs, err := filepath.Abs(p)
-		return err == nil && skipped[abs]
-	}
-	maildirs := map[string]bool{}
-	isMaildir := func(dir string) bool {
-		v, ok := maildirs[dir]
-		if !ok {
-			v = isMaildir(dir)
-			maildirs[dir] = v
-		}
-		return v
 	}
 	for _, p := range paths {
+		if w.stopped {
+			return
+		}
 		if p == "-" {
-			out = append(out, source{path: "-"})
+			w.file("-")
 			continue
 		}
 		fi, err := os.Stat(p)
-		if err != nil {
-			problems = append(problems, fmt.Sprintf("%s: %v", p, unwrapPath(err)))
-			continue
-		}
-		if !fi.IsDir() {
-			if !isSkipped(p) {
-				out = append(out, source{path: p})
-			}
-			continue
-		}
-		err = filepath.WalkDir(p, func(path string, d fs.DirEntry, err error) error {
-			if err != nil {
-				problems = append(problems, fmt.Sprintf("%s: %v", path, unwrapPath(err)))
-				return nil
-			}
-			if d.IsDir() {
-				// In a Maildir, tmp/ holds deliveries not yet complete.
-				if d.Name() == "tmp" && isMaildir(filepath.Dir(path)) {
-					return filepath.SkipDir
-				}
-				return nil
-			}
-			if !d.Type().IsRegular() {
-				return nil
-			}
-			// A Maildir's own files (dovecot-uidlist, indexes) are not mail.
-			if isMaildir(filepath.Dir(path)) || isSkipped(path) {
-				return nil
-			}
-			out = append(out, source{path: path})
-			return nil
-		})
-		if err != nil {
-			problems = append(problems, fmt.Sprintf("%s: %v", p, err))
+		switch {
+		case err != nil:
+			w.problem(p, unwrapPath(err))
+		case fi.IsDir():
+			w.dir(p)
+		case !w.isSkipped(p):
+			w.file(p)
 		}
 	}
-	return out, problems
+}
+
+func (w *walker) file(path string) {
+	if !w.stopped && !w.emit(source{path: path}) {
+		w.stopped = true
+	}
+}
+
+func (w *walker) problem(path string, err error) {
+	w.unreadable++
+	if len(w.problems) < keepProblems {
+		w.problems = append(w.problems, fmt.Sprintf("%s: %v", path, err))
+	}
+}
+
+func (w *walker) isSkipped(path string) bool {
+	abs, err := filepath.Abs(path)
+	return err == nil && w.skipped[abs]
+}
+
+func (w *walker) dir(path string) {
+	f, err := os.Open(path)
+	if err != nil {
+		w.problem(path, unwrapPath(err))
+		return
+	}
+	defer f.Close()
+	// In a Maildir, tmp/ holds deliveries not yet complete, and the files
+	// beside cur/ and new/ (dovecot-uidlist, indexes) are not mail.
+	maildir := isMaildir(path)
+	for !w.stopped {
+		entries, err := f.ReadDir(cmp.Or(w.lot, 1<<16))
+		slices.SortFunc(entries, func(a, b fs.DirEntry) int { return strings.Compare(a.Name(), b.Name()) })
+		for _, e := range entries {
+			child := filepath.Join(path, e.Name())
+			switch {
+			case e.IsDir():
+				if !(maildir && e.Name() == "tmp") {
+					w.dir(child)
+				}
+			case e.Type().IsRegular() && !maildir && !w.isSkipped(child):
+				w.file(child)
+			}
+		}
+		if errors.Is(err, io.EOF) {
+			return
+		}
+		if err != nil {
+			w.problem(path, unwrapPath(err))
+			return
+		}
+	}
 }
 
 func isMaildir(dir string) bool {

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"compress/gzip"
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -254,5 +255,34 @@ func TestImportOversizeFile(t *testing.T) {
 	inputs, _ := st.Inputs(context.Background(), store.InputFilter{Outcomes: []store.Outcome{store.OutcomeInvalid}})
 	if len(inputs) != 1 || inputs[0].Size != 0 {
 		t.Errorf("recorded %+v", inputs)
+	}
+}
+
+// TestImportLargeDirectoryBoundsProblems: a directory read in several lots
+// is imported whole, nested ones too, and problem lines stop at a thousand
+// while every problem is counted.
+func TestImportLargeDirectoryBoundsProblems(t *testing.T) {
+	dir := t.TempDir()
+	nested := filepath.Join(dir, "a", "b")
+	os.MkdirAll(nested, 0o755)
+	for i := range 1100 {
+		os.WriteFile(filepath.Join(dir, fmt.Sprintf("bad-%04d.json", i)), []byte("{"), 0o644)
+	}
+	for i := range 300 {
+		os.WriteFile(filepath.Join(nested, fmt.Sprintf("r-%03d.json", i)), good(fmt.Sprint("n", i), "1"), 0o644)
+	}
+	var progress [][2]int
+	st := testkit.OpenStore(t)
+	stats, err := ingest.Import(context.Background(), st, parse.New(parse.Limits{}), ingest.ImportOptions{Paths: []string{dir},
+		BatchSize: 500, Progress: func(done, total int) { progress = append(progress, [2]int{done, total}) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if stats.Inputs != 1400 || stats.Stored != 300 || stats.Invalid != 1100 || len(stats.Problems) != 1000 || stats.MoreProblems != 100 {
+		t.Errorf("stats: %d inputs, %d stored, %d invalid, %d problem lines and %d more",
+			stats.Inputs, stats.Stored, stats.Invalid, len(stats.Problems), stats.MoreProblems)
+	}
+	if last := progress[len(progress)-1]; last != [2]int{1400, 1400} {
+		t.Errorf("progress ended at %v", last)
 	}
 }

@@ -93,8 +93,15 @@ func (s *ImportStats) add(batch []store.Input, results []store.Result) {
 		case r.Invalid > 0:
 			s.Invalid++
 			for _, e := range batch[i].Errors {
-				s.Problems = append(s.Problems, batch[i].Origin+": "+e)
+				s.problem(batch[i].Origin + ": " + e)
 			}
 		}
 	}
+}
+
+// problem keeps problem lines up to keepProblems of them, counting the rest.
+func (s *ImportStats) problem(lines ...string) {
+	keep := min(len(lines), max(keepProblems-len(s.Problems), 0))
+	s.Problems = append(s.Problems, lines[:keep]...)
+	s.MoreProblems += len(lines) - keep
 }

@@ -101,9 +101,11 @@ func printImportStats(out, errOut io.Writer, s ingest.ImportStats, quiet bool) {
 	}
 	for i, p := range s.Problems {
 		if i == maxProblems {
-			fmt.Fprintf(errOut, "... and %d more problems\n", len(s.Problems)-maxProblems)
 			break
 		}
 		fmt.Fprintln(errOut, p)
+	}
+	if more := len(s.Problems) - min(len(s.Problems), maxProblems) + s.MoreProblems; more > 0 {
+		fmt.Fprintf(errOut, "... and %d more problems\n", more)
 	}
 }

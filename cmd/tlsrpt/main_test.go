@@ -4,11 +4,14 @@ import (
 	"bytes"
 	"context"
 	"flag"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/tlsrpt/tlsrpt/ingest"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
@@ -185,5 +188,19 @@ func TestImportSkipsItsOwnDatabase(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(dir, "tlsrpt.db")); err != nil {
 		t.Errorf("TLSRPT_DB not used: %v", err)
+	}
+}
+
+func TestImportProblemLinesAreBounded(t *testing.T) {
+	var s ingest.ImportStats
+	for i := range 60 {
+		s.Problems = append(s.Problems, fmt.Sprintf("f%d: bad", i))
+	}
+	s.Invalid, s.MoreProblems = 65, 5
+	var out, errOut bytes.Buffer
+	printImportStats(&out, &errOut, s, true)
+	lines := strings.Split(strings.TrimSpace(errOut.String()), "\n")
+	if len(lines) != 51 || lines[49] != "f49: bad" || lines[50] != "... and 15 more problems" {
+		t.Errorf("stderr:\n%s", errOut.String())
 	}
 }
