@@ -20,7 +20,14 @@ type dayCount struct{ day, failed int64 }
 // eachDay, which allocates nothing.
 func parseSeries(b []byte) (series, error) {
 	var s series
-	err := eachDay(b, func(day, failed int64) { s = append(s, dayCount{day, failed}) })
+	ordered := true
+	err := eachDay(b, func(day, failed int64) {
+		ordered = ordered && (len(s) == 0 || s[len(s)-1].day < day)
+		s = append(s, dayCount{day, failed})
+	})
+	if err == nil && !ordered {
+		err = fmt.Errorf("day series %.40q is not in ascending order of days", b)
+	}
 	return s, err
 }
 

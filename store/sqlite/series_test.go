@@ -26,7 +26,7 @@ func TestSeriesRoundTripAndMerge(t *testing.T) {
 }
 
 func TestSeriesRefusesGarbage(t *testing.T) {
-	for _, bad := range []string{"x", "1", "1:", ":1", "1:2:3", "1:2  3:4", "1:2 ", "-1:2", "1:-2", "1:99999999999999999999", "1;2"} {
+	for _, bad := range []string{"x", "1", "1:", ":1", "1:2:3", "1:2  3:4", "1:2 ", "-1:2", "1:-2", "1:99999999999999999999", "1;2", "5:1 3:1", "5:1 5:2"} {
 		if s, err := parseSeries([]byte(bad)); err == nil {
 			t.Errorf("%q parsed as %v", bad, s)
 		}
