@@ -141,7 +141,9 @@ func Import(ctx context.Context, st store.Store, p *parse.Parser, opts ImportOpt
 			stats.add(batch, results)
 			done += len(batch)
 			if opts.Progress != nil {
-				opts.Progress(done, int(found.Load()))
+				// An mbox is one source and many inputs: the total is never
+				// less than what is done.
+				opts.Progress(done, max(done, int(found.Load())))
 			}
 		}
 	}()
