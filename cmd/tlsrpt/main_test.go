@@ -204,3 +204,14 @@ func TestImportProblemLinesAreBounded(t *testing.T) {
 		t.Errorf("stderr:\n%s", errOut.String())
 	}
 }
+
+func TestCPUProfile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "cpu.prof")
+	stop := cpuProfile(path)
+	run(t, "", "--db", filepath.Join(t.TempDir(), "t.db"), "summary")
+	stop()
+	if fi, err := os.Stat(path); err != nil || fi.Size() == 0 {
+		t.Errorf("profile: %v", err)
+	}
+	cpuProfile("")() // unset: nothing to stop
+}
