@@ -316,21 +316,24 @@ func readSource(ctx context.Context, s source, stdin io.Reader, p *parse.Parser,
 		r, origin = stdin, "stdin"
 	} else {
 		data, ok, err := readSmall(s.path, max)
-		if err != nil {
+		switch {
+		case err != nil:
 			send(prepared{at: s.path, err: err})
 			return
-		}
-		if ok && !bytes.HasPrefix(data, []byte("From ")) { // an mbox is split below
+		case ok && !bytes.HasPrefix(data, []byte("From ")):
 			send(prepared{in: Prepare(p, data, "import", origin, now())})
 			return
+		case ok:
+			r = bytes.NewReader(data) // an mbox, split below from what was read
+		default:
+			f, err := os.Open(s.path)
+			if err != nil {
+				send(prepared{at: s.path, err: unwrapPath(err)})
+				return
+			}
+			defer f.Close()
+			r = f
 		}
-		f, err := os.Open(s.path)
-		if err != nil {
-			send(prepared{at: s.path, err: unwrapPath(err)})
-			return
-		}
-		defer f.Close()
-		r = f
 	}
 	// Read one byte past the limit to know whether it was exceeded.
 	head := make([]byte, 5)
