@@ -33,7 +33,7 @@ func (p *printer) print(header []string, rows [][]string, jsonValue any) error {
 	return bw.Flush()
 }
 
-func (p *printer) write(w io.Writer, header []string, rows [][]string, jsonValue any) error {
+func (p *printer) write(w *bufio.Writer, header []string, rows [][]string, jsonValue any) error {
 	switch p.format {
 	case "json":
 		if l, ok := jsonValue.(jsonList); ok {
@@ -63,7 +63,7 @@ func (p *printer) write(w io.Writer, header []string, rows [][]string, jsonValue
 
 // writeTable writes rows in columns two spaces apart, the last column
 // unpadded: what text/tabwriter does, without holding the text twice.
-func writeTable(w io.Writer, header []string, rows [][]string) error {
+func writeTable(bw *bufio.Writer, header []string, rows [][]string) error {
 	widths := make([]int, len(header))
 	measure := func(r []string) {
 		for i := 0; i < len(r)-1 && i < len(widths); i++ {
@@ -73,10 +73,6 @@ func writeTable(w io.Writer, header []string, rows [][]string) error {
 	measure(header)
 	for _, r := range rows {
 		measure(r)
-	}
-	bw, ok := w.(*bufio.Writer)
-	if !ok {
-		bw = bufio.NewWriter(w)
 	}
 	line := func(r []string) {
 		for i, cell := range r {
@@ -93,7 +89,7 @@ func writeTable(w io.Writer, header []string, rows [][]string) error {
 	for _, r := range rows {
 		line(r)
 	}
-	return bw.Flush()
+	return nil
 }
 
 // jsonList is a JSON answer made mostly of one long list: an array, or an
@@ -117,11 +113,7 @@ func listJSON[T any](key string, items []T, head ...jsonMember) jsonList {
 	return jsonList{head: head, key: key, n: len(items), item: func(i int) any { return items[i] }}
 }
 
-func (l jsonList) encode(w io.Writer) error {
-	bw, ok := w.(*bufio.Writer)
-	if !ok {
-		bw = bufio.NewWriter(w)
-	}
+func (l jsonList) encode(bw *bufio.Writer) error {
 	indent := ""
 	if l.key != "" {
 		bw.WriteString("{\n")
@@ -147,8 +139,7 @@ func (l jsonList) encode(w io.Writer) error {
 	if l.key != "" {
 		bw.WriteString("\n}")
 	}
-	bw.WriteByte('\n')
-	return bw.Flush()
+	return bw.WriteByte('\n') // the printer flushes
 }
 
 // encodeItems writes the list's elements, each on its lines after prefix
