@@ -4,8 +4,10 @@ import (
 	"cmp"
 	"context"
 	"fmt"
+	"runtime"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"golang.org/x/sync/errgroup"
@@ -93,10 +95,9 @@ func Assess(ctx context.Context, st store.Store, domains []string, now time.Time
 	window := store.Filter{Domains: domains, Since: today.Add(-time.Duration(t.Window-1) * day), Until: today}
 	// The MX failures are the longest read: the others run beside it.
 	var (
-		totals    []store.DomainTotal
+		totals    []store.PeriodTotal
 		reporters map[string]int
 		policies  []store.PolicySeen
-		periods   []store.PeriodTotal
 		failures  = map[string][]store.MXTotal{}
 	)
 	g, gctx := errgroup.WithContext(ctx)
@@ -114,10 +115,7 @@ func Assess(ctx context.Context, st store.Store, domains []string, now time.Time
 		return err
 	})
 	g.Go(func() (err error) {
-		if totals, err = st.DomainTotals(gctx, window); err != nil {
-			return err
-		}
-		periods, err = st.PeriodTotals(gctx, domains, []store.Period{
+		totals, err = st.PeriodTotals(gctx, window, []store.Period{
 			{Since: today.Add(-time.Duration(t.TrendDays-1) * day), Until: today},
 			{Since: today.Add(-time.Duration(2*t.TrendDays-1) * day), Until: today.Add(-time.Duration(t.TrendDays) * day)},
 		})
@@ -126,88 +124,118 @@ func Assess(ctx context.Context, st store.Store, domains []string, now time.Time
 	if err := g.Wait(); err != nil {
 		return nil, err
 	}
-	trends := make(map[string]Trend, len(periods))
-	for _, p := range periods {
-		trends[p.Domain] = trend(p)
-	}
-	latest := latestSTSPolicies(policies)
-
-	out := make([]Readiness, 0, len(totals))
-	quietSince := today.Add(-time.Duration(t.QuietDays-1) * day)
-	for _, tot := range totals {
-		tr, ok := trends[tot.Domain]
-		if !ok {
-			tr = Trend{Direction: "unknown"}
-		}
-		r := Readiness{
-			PolicyDomain:       tot.Domain,
-			SuccessfulSessions: tot.SuccessfulSessions,
-			FailedSessions:     tot.FailedSessions,
-			FailureRate:        Rate(tot.FailedSessions, tot.SuccessfulSessions+tot.FailedSessions),
-			DaysCovered:        tot.Days,
-			FirstDay:           tot.First.Format(time.DateOnly),
-			LastDay:            tot.Last.Format(time.DateOnly),
-			Reporters:          reporters[tot.Domain],
-			Reasons:            []string{},
-			MXPatterns:         []string{},
-			UnmatchedMX:        []string{},
-			Failures:           []FailureGroup{},
-			Trend:              tr,
-		}
-		if p, ok := latest[tot.Domain]; ok {
-			r.PolicyMode, r.MXPatterns = policyModeAndMX(p)
-		}
-		var blocking, thin []string
-		fails := failures[tot.Domain]
-		slices.SortFunc(fails, func(a, b store.MXTotal) int {
-			return cmp.Or(cmp.Compare(b.FailedSessions, a.FailedSessions), cmp.Compare(a.MX, b.MX), cmp.Compare(a.ResultType, b.ResultType))
+	a := assessor{t: t, today: today, quietSince: today.Add(-time.Duration(t.QuietDays-1) * day),
+		reporters: reporters, latest: latestSTSPolicies(policies), failures: failures}
+	// Each domain is judged on its own: the domains are split between the
+	// cores, each with its own cache of day names.
+	out := make([]Readiness, len(totals))
+	workers := min(runtime.GOMAXPROCS(0), max(1, len(totals)/256))
+	var wg sync.WaitGroup
+	for w := range workers {
+		lo, hi := len(totals)*w/workers, len(totals)*(w+1)/workers
+		wg.Go(func() {
+			days := dayNames{}
+			for i := lo; i < hi; i++ {
+				out[i] = a.domain(totals[i], days)
+			}
 		})
-		seenMX := map[string]bool{}
-		for _, f := range fails {
-			g := FailureGroup{MXHost: f.MX, ResultType: f.ResultType, FailedSessions: f.FailedSessions,
-				WouldBounce: WouldBounce(f.ResultType), FirstSeen: f.First.Format(time.DateOnly), LastSeen: f.Last.Format(time.DateOnly)}
-			r.Failures = append(r.Failures, g)
-			if g.WouldBounce && !f.Last.Before(quietSince) {
-				blocking = append(blocking, fmt.Sprintf("%d sessions to %s failed with %s (last seen %s): enforce would bounce them",
-					f.FailedSessions, mxName(f.MX), typeName(f.ResultType), g.LastSeen))
-			}
-			if f.MX != "" && !seenMX[f.MX] && len(r.MXPatterns) > 0 && !slices.ContainsFunc(r.MXPatterns, func(p string) bool { return mtasts.MatchMX(p, f.MX) }) {
-				r.UnmatchedMX = append(r.UnmatchedMX, f.MX)
-			}
-			seenMX[f.MX] = true
-		}
-		slices.Sort(r.UnmatchedMX)
-		for _, mx := range r.UnmatchedMX {
-			blocking = append(blocking, fmt.Sprintf("MX host %s is not matched by the policy's mx patterns (%s): under enforce senders would refuse to deliver to it",
-				mx, strings.Join(r.MXPatterns, ", ")))
-		}
-		if tot.Last.Before(quietSince) {
-			thin = append(thin, fmt.Sprintf("no reports in the last %d days (the newest starts %s): no news is not good news (--quiet-days)",
-				t.QuietDays, r.LastDay))
-		}
-		if tot.Days < int64(t.MinDays) {
-			thin = append(thin, fmt.Sprintf("reports cover %d days of the last %d, fewer than %d (--min-days)", tot.Days, t.Window, t.MinDays))
-		}
-		if r.Reporters < t.MinReporters {
-			thin = append(thin, fmt.Sprintf("%d reporting organisations, fewer than %d (--min-reporters)", r.Reporters, t.MinReporters))
-		}
-		if s := tot.SuccessfulSessions + tot.FailedSessions; s < t.MinSessions {
-			thin = append(thin, fmt.Sprintf("%d sessions reported, fewer than %d (--min-sessions)", s, t.MinSessions))
-		}
-		switch {
-		case len(blocking) > 0:
-			r.Verdict = NotReady
-		case len(thin) > 0:
-			r.Verdict = InsufficientData
-		default:
-			r.Verdict = Ready
-			thin = append(thin, fmt.Sprintf("%d days of reports from %d organisations, %d sessions, and no failure enforce would bounce in the last %d days",
-				tot.Days, r.Reporters, tot.SuccessfulSessions+tot.FailedSessions, t.QuietDays))
-		}
-		r.Reasons = append(blocking, thin...)
-		out = append(out, r)
 	}
+	wg.Wait()
 	return out, nil
+}
+
+// assessor holds what Assess read, shared read-only by its workers.
+type assessor struct {
+	t                 Thresholds
+	today, quietSince time.Time
+	reporters         map[string]int
+	latest            map[string]store.PolicySeen
+	failures          map[string][]store.MXTotal
+}
+
+// dayNames caches the YYYY-MM-DD names of days: a window has few distinct
+// days and hundreds of thousands of first and last seen dates.
+type dayNames map[time.Time]string
+
+func (d dayNames) name(t time.Time) string {
+	s, ok := d[t]
+	if !ok {
+		s = t.Format(time.DateOnly)
+		d[t] = s
+	}
+	return s
+}
+
+// domain judges one domain.
+func (a *assessor) domain(tot store.PeriodTotal, days dayNames) Readiness {
+	t := a.t
+	r := Readiness{
+		PolicyDomain:       tot.Domain,
+		SuccessfulSessions: tot.SuccessfulSessions,
+		FailedSessions:     tot.FailedSessions,
+		FailureRate:        Rate(tot.FailedSessions, tot.SuccessfulSessions+tot.FailedSessions),
+		DaysCovered:        tot.Days,
+		FirstDay:           days.name(tot.First),
+		LastDay:            days.name(tot.Last),
+		Reporters:          a.reporters[tot.Domain],
+		Reasons:            []string{},
+		MXPatterns:         []string{},
+		UnmatchedMX:        []string{},
+		Trend:              trend(tot),
+	}
+	if p, ok := a.latest[tot.Domain]; ok {
+		r.PolicyMode, r.MXPatterns = policyModeAndMX(p)
+	}
+	var blocking, thin []string
+	fails := a.failures[tot.Domain]
+	slices.SortFunc(fails, func(a, b store.MXTotal) int {
+		return cmp.Or(cmp.Compare(b.FailedSessions, a.FailedSessions), cmp.Compare(a.MX, b.MX), cmp.Compare(a.ResultType, b.ResultType))
+	})
+	r.Failures = make([]FailureGroup, 0, len(fails))
+	for i, f := range fails {
+		g := FailureGroup{MXHost: f.MX, ResultType: f.ResultType, FailedSessions: f.FailedSessions,
+			WouldBounce: WouldBounce(f.ResultType), FirstSeen: days.name(f.First), LastSeen: days.name(f.Last)}
+		r.Failures = append(r.Failures, g)
+		if g.WouldBounce && !f.Last.Before(a.quietSince) {
+			blocking = append(blocking, fmt.Sprintf("%d sessions to %s failed with %s (last seen %s): enforce would bounce them",
+				f.FailedSessions, mxName(f.MX), typeName(f.ResultType), g.LastSeen))
+		}
+		// A domain has a handful of failure groups: looking back beats a map.
+		seen := slices.ContainsFunc(fails[:i], func(o store.MXTotal) bool { return o.MX == f.MX })
+		if f.MX != "" && !seen && len(r.MXPatterns) > 0 && !slices.ContainsFunc(r.MXPatterns, func(p string) bool { return mtasts.MatchMX(p, f.MX) }) {
+			r.UnmatchedMX = append(r.UnmatchedMX, f.MX)
+		}
+	}
+	slices.Sort(r.UnmatchedMX)
+	for _, mx := range r.UnmatchedMX {
+		blocking = append(blocking, fmt.Sprintf("MX host %s is not matched by the policy's mx patterns (%s): under enforce senders would refuse to deliver to it",
+			mx, strings.Join(r.MXPatterns, ", ")))
+	}
+	if tot.Last.Before(a.quietSince) {
+		thin = append(thin, fmt.Sprintf("no reports in the last %d days (the newest starts %s): no news is not good news (--quiet-days)",
+			t.QuietDays, r.LastDay))
+	}
+	if tot.Days < int64(t.MinDays) {
+		thin = append(thin, fmt.Sprintf("reports cover %d days of the last %d, fewer than %d (--min-days)", tot.Days, t.Window, t.MinDays))
+	}
+	if r.Reporters < t.MinReporters {
+		thin = append(thin, fmt.Sprintf("%d reporting organisations, fewer than %d (--min-reporters)", r.Reporters, t.MinReporters))
+	}
+	if s := tot.SuccessfulSessions + tot.FailedSessions; s < t.MinSessions {
+		thin = append(thin, fmt.Sprintf("%d sessions reported, fewer than %d (--min-sessions)", s, t.MinSessions))
+	}
+	switch {
+	case len(blocking) > 0:
+		r.Verdict = NotReady
+	case len(thin) > 0:
+		r.Verdict = InsufficientData
+	default:
+		r.Verdict = Ready
+		thin = append(thin, fmt.Sprintf("%d days of reports from %d organisations, %d sessions, and no failure enforce would bounce in the last %d days",
+			tot.Days, r.Reporters, tot.SuccessfulSessions+tot.FailedSessions, t.QuietDays))
+	}
+	r.Reasons = append(blocking, thin...)
+	return r
 }
 
 func (t Thresholds) withDefaults() Thresholds {
@@ -292,12 +320,12 @@ func policyModeAndMX(p store.PolicySeen) (string, []string) {
 // trend compares the two periods of p: the recent one, then the one before.
 func trend(p store.PeriodTotal) Trend {
 	var t Trend
-	if s := p.SuccessfulSessions[0] + p.FailedSessions[0]; s > 0 {
-		r := Rate(p.FailedSessions[0], s)
+	if s := p.PeriodSuccessful[0] + p.PeriodFailed[0]; s > 0 {
+		r := Rate(p.PeriodFailed[0], s)
 		t.Recent = &r
 	}
-	if s := p.SuccessfulSessions[1] + p.FailedSessions[1]; s > 0 {
-		r := Rate(p.FailedSessions[1], s)
+	if s := p.PeriodSuccessful[1] + p.PeriodFailed[1]; s > 0 {
+		r := Rate(p.PeriodFailed[1], s)
 		t.Previous = &r
 	}
 	switch {

@@ -35,8 +35,9 @@ type Store interface {
 	MXTotals(ctx context.Context, f Filter, fn func(domain string, totals []MXTotal) error) error
 	// Reporters counts the distinct reporting organisations per domain.
 	Reporters(ctx context.Context, f Filter) (map[string]int, error)
-	// PeriodTotals sums sessions per policy domain in each period.
-	PeriodTotals(ctx context.Context, domains []string, periods []Period) ([]PeriodTotal, error)
+	// PeriodTotals is DomainTotals over f with, for each domain, its
+	// sessions in each period (inside f's range or not), in one read.
+	PeriodTotals(ctx context.Context, f Filter, periods []Period) ([]PeriodTotal, error)
 	// DayTotals sums sessions per policy domain and UTC day.
 	DayTotals(ctx context.Context, f Filter) ([]DayTotal, error)
 	// SenderTotals sums sessions per policy domain and sending organisation.
@@ -193,12 +194,12 @@ type MXTotal struct {
 // Period is a range of UTC days, both included.
 type Period struct{ Since, Until time.Time }
 
-// PeriodTotal is one domain's sessions in each of the periods asked for,
-// in their order.
+// PeriodTotal is one domain's totals over a filter's range and its
+// sessions in each of the periods asked for, in their order.
 type PeriodTotal struct {
-	Domain             string
-	SuccessfulSessions []int64
-	FailedSessions     []int64
+	DomainTotal
+	PeriodSuccessful []int64
+	PeriodFailed     []int64
 }
 
 // DayTotal is the sessions of one policy domain on one UTC day.

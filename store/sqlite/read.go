@@ -65,33 +65,66 @@ func (db *DB) Reporters(ctx context.Context, f store.Filter) (map[string]int, er
 	return out, err
 }
 
-// PeriodTotals sums each domain's sessions in several periods in one scan.
-func (db *DB) PeriodTotals(ctx context.Context, domains []string, periods []store.Period) ([]store.PeriodTotal, error) {
-	if len(periods) == 0 {
-		return nil, nil
+// PeriodTotals reads DomainTotals and the periods' sums in one scan of the
+// domain rollups, over the union of f's range and the periods.
+func (db *DB) PeriodTotals(ctx context.Context, f store.Filter, periods []store.Period) ([]store.PeriodTotal, error) {
+	lo, hi := int64(math.MinInt64), int64(math.MaxInt64)
+	if !f.Since.IsZero() {
+		lo = dayOf(f.Since)
 	}
-	var cols []string
-	var args []any
-	earliest := periods[0].Since
+	if !f.Until.IsZero() {
+		hi = dayOf(f.Until)
+	}
+	scan := store.Filter{Domains: f.Domains, Since: f.Since, Until: f.Until}
+	wider := false
+	for _, p := range periods {
+		if !scan.Since.IsZero() && p.Since.Before(scan.Since) {
+			scan.Since, wider = p.Since, true
+		}
+		if !scan.Until.IsZero() && p.Until.After(scan.Until) {
+			scan.Until, wider = p.Until, true
+		}
+	}
+	const inRange = "day BETWEEN ? AND ?"
+	// The range's own sums need a condition only when the periods reach
+	// beyond it (the usual trend periods lie inside the window).
+	cols := []string{"sum(reports)", "sum(successful_sessions)", "sum(failed_sessions)", "count(*)", "min(day)", "max(day)"}
+	var args, having []any
+	if wider {
+		cols = []string{"sum(CASE WHEN " + inRange + " THEN reports END)",
+			"sum(CASE WHEN " + inRange + " THEN successful_sessions END)",
+			"sum(CASE WHEN " + inRange + " THEN failed_sessions END)",
+			"count(CASE WHEN " + inRange + " THEN 1 END)",
+			"min(CASE WHEN " + inRange + " THEN day END)",
+			"max(CASE WHEN " + inRange + " THEN day END)"}
+		for range cols {
+			args = append(args, lo, hi)
+		}
+		having = []any{lo, hi}
+	}
 	for _, p := range periods {
 		for _, col := range []string{"successful_sessions", "failed_sessions"} {
-			cols = append(cols, "coalesce(sum(CASE WHEN day BETWEEN ? AND ? THEN "+col+" END), 0)")
+			cols = append(cols, "coalesce(sum(CASE WHEN "+inRange+" THEN "+col+" END), 0)")
 			args = append(args, dayOf(p.Since), dayOf(p.Until))
 		}
-		if p.Since.Before(earliest) {
-			earliest = p.Since
-		}
 	}
-	w, wargs := where(store.Filter{Domains: domains, Since: earliest}, "policy_domain", "day")
-	q := "SELECT policy_domain, " + strings.Join(cols, ", ") + " FROM domain_days" + w + " GROUP BY policy_domain ORDER BY policy_domain"
+	w, wargs := where(scan, "policy_domain", "day")
+	q := "SELECT policy_domain, " + strings.Join(cols, ", ") + " FROM domain_days" + w + " GROUP BY policy_domain"
+	if wider {
+		q += " HAVING count(CASE WHEN " + inRange + " THEN 1 END) > 0"
+	}
+	q += " ORDER BY policy_domain"
+	args = append(append(args, wargs...), having...)
 	var out []store.PeriodTotal
-	err := db.scanAll(ctx, "period totals", q, append(args, wargs...), func(rows *sql.Rows) error {
-		t := store.PeriodTotal{SuccessfulSessions: make([]int64, len(periods)), FailedSessions: make([]int64, len(periods))}
-		dest := []any{&t.Domain}
+	err := db.scanAll(ctx, "period totals", q, args, func(rows *sql.Rows) error {
+		t := store.PeriodTotal{PeriodSuccessful: make([]int64, len(periods)), PeriodFailed: make([]int64, len(periods))}
+		var first, last int64
+		dest := []any{&t.Domain, &t.Reports, &t.SuccessfulSessions, &t.FailedSessions, &t.Days, &first, &last}
 		for i := range periods {
-			dest = append(dest, &t.SuccessfulSessions[i], &t.FailedSessions[i])
+			dest = append(dest, &t.PeriodSuccessful[i], &t.PeriodFailed[i])
 		}
 		err := rows.Scan(dest...)
+		t.First, t.Last = dayTime(first), dayTime(last)
 		out = append(out, t)
 		return err
 	})

@@ -93,9 +93,19 @@ func TestViews(t *testing.T) {
 	if rep, _ := db.Reporters(ctx, store.Filter{Since: d2}); rep["a.example"] != 1 {
 		t.Errorf("reporters since day 2 = %v", rep)
 	}
-	periods, _ := db.PeriodTotals(ctx, nil, []store.Period{{Since: d2, Until: d2}, {Since: d1, Until: d1}})
-	if len(periods) != 1 || !reflect.DeepEqual(periods[0].SuccessfulSessions, []int64{40, 140}) || !reflect.DeepEqual(periods[0].FailedSessions, []int64{1, 10}) {
+	periods, _ := db.PeriodTotals(ctx, store.Filter{}, []store.Period{{Since: d2, Until: d2}, {Since: d1, Until: d1}})
+	if len(periods) != 1 || periods[0].DomainTotal != doms[0] ||
+		!reflect.DeepEqual(periods[0].PeriodSuccessful, []int64{40, 140}) || !reflect.DeepEqual(periods[0].PeriodFailed, []int64{1, 10}) {
 		t.Errorf("periods = %+v", periods)
+	}
+	// A period outside the filter's range is still summed; a domain with
+	// no day in the range is left out.
+	periods, _ = db.PeriodTotals(ctx, store.Filter{Since: d2}, []store.Period{{Since: d1, Until: d1}})
+	if len(periods) != 1 || periods[0].Days != 1 || !periods[0].First.Equal(d2) || periods[0].PeriodSuccessful[0] != 140 {
+		t.Errorf("periods since day 2 = %+v", periods)
+	}
+	if periods, _ = db.PeriodTotals(ctx, store.Filter{Since: d2.AddDate(0, 0, 1)}, []store.Period{{Since: d1, Until: d2}}); len(periods) != 0 {
+		t.Errorf("periods after the last day = %+v", periods)
 	}
 	mx, _ := store.AllMXTotals(ctx, db, store.Filter{})
 	if len(mx) != 2 || mx[0].MX != "mx1.a.example" || mx[0].FailedSessions != 10 || !mx[0].First.Equal(d1) || !mx[1].Last.Equal(d2) {
