@@ -50,7 +50,6 @@ func Open(ctx context.Context, path string) (*DB, error) {
 	dsn := func(cacheKiB int, extra string) string {
 		q := url.Values{}
 		q.Add("_pragma", "foreign_keys(1)")
-		q.Add("_pragma", "journal_mode(WAL)")
 		// FULL: a commit survives power loss, not only a crash, because a
 		// commit is what makes an acknowledgement to a sender true.
 		q.Add("_pragma", "synchronous(FULL)")
@@ -65,12 +64,27 @@ func Open(ctx context.Context, path string) (*DB, error) {
 	// statement journals stay in memory: a multi-row insert of a batch's
 	// raw inputs outgrows the 64 KiB SQLite keeps in memory by default,
 	// and spilling to a temporary file cost a write per page.
-	w, err := sql.Open("sqlite", dsn(32<<10, "&_txlock=immediate&_pragma=temp_store(MEMORY)"))
+	const writerCacheKiB = 32 << 10
+	w, err := sql.Open("sqlite", dsn(writerCacheKiB, "&_txlock=immediate&_pragma=temp_store(MEMORY)"))
 	if err != nil {
 		return nil, fmt.Errorf("opening %s: %w", path, err)
 	}
 	w.SetMaxOpenConns(1)
 	w.SetConnMaxIdleTime(0)
+	// A new database gets 16 KiB pages: a commit writes the WAL a page per
+	// system call, and an import commits about a quarter fewer writes than
+	// with the default 4 KiB. The size must be set before the first page
+	// is written, which switching to WAL does; SQLite applies the DSN's
+	// pragmas in name order, journal_mode first, hence these here; the
+	// cache, counted in pages, is sized again for the new page size. An
+	// existing database keeps its page size; WAL mode persists in the file.
+	for _, pragma := range []string{"PRAGMA page_size = 16384", "PRAGMA journal_mode = WAL",
+		fmt.Sprintf("PRAGMA cache_size = -%d", writerCacheKiB)} {
+		if _, err := w.ExecContext(ctx, pragma); err != nil {
+			w.Close()
+			return nil, fmt.Errorf("opening %s: %s: %w", path, pragma, err)
+		}
+	}
 	db := &DB{write: w, stmts: map[string]*sql.Stmt{}, Now: time.Now}
 	if err := db.migrate(ctx); err != nil {
 		w.Close()
