@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/tlsrpt/tlsrpt/parse"
 	"github.com/tlsrpt/tlsrpt/store"
@@ -20,26 +21,42 @@ import (
 // The batch is assembled in memory first (ids, duplicates, rollups) and
 // written with a few multi-row statements per table: with an embedded
 // engine, the cost of a statement, not of a row, is what limits a writer.
+// Assembling is done before taking the writer's lock, with ids counted
+// from zero that are shifted once the lock is held, so that concurrent
+// callers assemble while another writes. When the store already holds some
+// of the batch's reports, or inputs are being reprocessed, the batch is
+// assembled again under the lock, knowing them.
 func (db *DB) Ingest(ctx context.Context, inputs []store.Input) ([]store.Result, error) {
-	var results []store.Result
+	reprocess := slices.ContainsFunc(inputs, func(in store.Input) bool { return in.ID != 0 })
+	var early *batch
+	if !reprocess {
+		early = db.assemble(inputs, 0, 0, nil)
+	}
+	var b *batch
 	err := db.inTx(ctx, func(tx *sql.Tx) error {
-		b, err := db.newBatch(ctx, tx)
+		// Writes are serialised (db.mu), so ids can be handed out here.
+		var nextInput, nextReport int64
+		err := tx.QueryRowContext(ctx, `SELECT (SELECT coalesce(max(id), 0) FROM inputs), (SELECT coalesce(max(id), 0) FROM reports)`).
+			Scan(&nextInput, &nextReport)
 		if err != nil {
 			return err
 		}
-		if err := b.markDuplicates(inputs); err != nil {
+		stored, err := storedReports(ctx, tx, inputs)
+		if err != nil {
 			return err
 		}
-		results = make([]store.Result, len(inputs))
-		for i := range inputs {
-			results[i] = b.add(&inputs[i])
+		if early != nil && len(stored) == 0 {
+			b = early
+			b.shift(nextInput+1, nextReport+1)
+		} else {
+			b = db.assemble(inputs, nextInput+1, nextReport+1, stored)
 		}
-		return b.write()
+		return b.write(ctx, tx, db)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: storing %d inputs: %w", len(inputs), err)
 	}
-	return results, nil
+	return b.results, nil
 }
 
 type reportKey struct{ org, id string }
@@ -69,12 +86,11 @@ type policyRollup struct{ first, last, reports int64 }
 
 // batch is one transaction's writes, assembled before they are written.
 type batch struct {
-	db         *DB
-	ctx        context.Context
-	tx         *sql.Tx
+	now        func() time.Time
 	nextInput  int64
 	nextReport int64
 	existing   map[reportKey]bool // stored before, or earlier in this batch
+	results    []store.Result
 
 	inputs, reports, policies, details, updates [][]any
 	domainDays                                  map[domainDay]*domainRollup
@@ -82,52 +98,83 @@ type batch struct {
 	senderDays                                  map[senderDay]*domainRollup
 	ipDays                                      map[ipDay]int64
 	policiesSeen                                map[policySeen]*policyRollup
+	// The rollups as rows in key order.
+	domainRows, mxRows, senderRows, ipRows, policyRows [][]any
 }
 
-func (db *DB) newBatch(ctx context.Context, tx *sql.Tx) (*batch, error) {
-	b := &batch{db: db, ctx: ctx, tx: tx, existing: map[reportKey]bool{},
+// assemble builds the rows of inputs, handing out ids from nextInput and
+// nextReport and counting the reports in stored as duplicates.
+func (db *DB) assemble(inputs []store.Input, nextInput, nextReport int64, stored map[reportKey]bool) *batch {
+	if stored == nil {
+		stored = map[reportKey]bool{}
+	}
+	b := &batch{now: db.Now, nextInput: nextInput, nextReport: nextReport, existing: stored,
 		domainDays: map[domainDay]*domainRollup{}, mxSeries: map[mxGroup]series{},
 		senderDays: map[senderDay]*domainRollup{}, ipDays: map[ipDay]int64{}, policiesSeen: map[policySeen]*policyRollup{}}
-	// Writes are serialised (db.mu), so ids can be handed out here.
-	err := tx.QueryRowContext(ctx, `SELECT (SELECT coalesce(max(id), 0) FROM inputs), (SELECT coalesce(max(id), 0) FROM reports)`).
-		Scan(&b.nextInput, &b.nextReport)
-	b.nextInput++
-	b.nextReport++
-	return b, err
+	b.results = make([]store.Result, len(inputs))
+	for i := range inputs {
+		b.results[i] = b.add(&inputs[i])
+	}
+	b.rollupRows()
+	return b
 }
 
-// markDuplicates finds which of the batch's reports are already stored.
-func (b *batch) markDuplicates(inputs []store.Input) error {
+// shift moves the ids of a batch assembled from zero to start at
+// nextInput and nextReport. Only batches of new inputs are assembled early.
+func (b *batch) shift(nextInput, nextReport int64) {
+	for _, r := range b.inputs {
+		r[0] = r[0].(int64) + nextInput
+	}
+	for _, r := range b.reports {
+		r[0], r[1] = r[0].(int64)+nextReport, r[1].(int64)+nextInput
+	}
+	for _, rows := range [][][]any{b.policies, b.details} {
+		for _, r := range rows {
+			r[0] = r[0].(int64) + nextReport
+		}
+	}
+	for i := range b.results {
+		res := &b.results[i]
+		res.InputID += nextInput
+		for j := range res.ReportIDs {
+			res.ReportIDs[j] += nextReport
+		}
+	}
+}
+
+// storedReports returns which of the inputs' reports are already stored.
+func storedReports(ctx context.Context, tx *sql.Tx, inputs []store.Input) (map[reportKey]bool, error) {
 	var keys []any
 	for i := range inputs {
 		for _, r := range inputs[i].Reports {
 			keys = append(keys, r.OrganizationName, r.ReportID)
 		}
 	}
+	stored := map[reportKey]bool{}
 	const perQuery = 400
 	for len(keys) > 0 {
 		n := min(len(keys)/2, perQuery)
 		q := `SELECT organization_name, report_id FROM reports WHERE (organization_name, report_id) IN (VALUES ` +
 			placeholders(n, 2) + `)`
-		rows, err := b.tx.QueryContext(b.ctx, q, keys[:2*n]...)
+		rows, err := tx.QueryContext(ctx, q, keys[:2*n]...)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		for rows.Next() {
 			var k reportKey
 			if err := rows.Scan(&k.org, &k.id); err != nil {
 				rows.Close()
-				return err
+				return nil, err
 			}
-			b.existing[k] = true
+			stored[k] = true
 		}
 		rows.Close()
 		if err := rows.Err(); err != nil {
-			return err
+			return nil, err
 		}
 		keys = keys[2*n:]
 	}
-	return nil
+	return stored, nil
 }
 
 // add assembles one input's rows and returns its result.
@@ -161,7 +208,7 @@ func (b *batch) add(in *store.Input) store.Result {
 	}
 	at := in.ReceivedAt
 	if at.IsZero() {
-		at = b.db.Now()
+		at = b.now()
 	}
 	data := in.Data
 	if data == nil {
@@ -235,9 +282,10 @@ VALUES `
 	sqlDomainDaysUpsert = ` ON CONFLICT (policy_domain, day) DO UPDATE SET reports = reports + excluded.reports,
 successful_sessions = successful_sessions + excluded.successful_sessions,
 failed_sessions = failed_sessions + excluded.failed_sessions`
-	// The series were merged with the stored ones beforehand (mergeStoredSeries).
+	// A stored series is merged with the batch's in the upsert, by the
+	// function series.go registers: no separate read of the stored ones.
 	sqlMXSeries         = `INSERT INTO mx_series (policy_domain, mx_host, result_type, days) VALUES `
-	sqlMXSeriesUpsert   = ` ON CONFLICT (policy_domain, mx_host, result_type) DO UPDATE SET days = excluded.days`
+	sqlMXSeriesUpsert   = ` ON CONFLICT (policy_domain, mx_host, result_type) DO UPDATE SET days = ` + seriesAddFunc + `(days, excluded.days)`
 	sqlSenderDays       = `INSERT INTO sender_days (policy_domain, organization_name, day, reports, successful_sessions, failed_sessions) VALUES `
 	sqlSenderDaysUpsert = ` ON CONFLICT (policy_domain, organization_name, day) DO UPDATE SET reports = reports + excluded.reports,
 successful_sessions = successful_sessions + excluded.successful_sessions,
@@ -251,39 +299,39 @@ first_day = min(first_day, excluded.first_day), last_day = max(last_day, exclude
 	sqlInputUpdate = `UPDATE inputs SET outcome = ?, stored = ?, duplicates = ?, invalid = ?, error = ? WHERE id = ?`
 )
 
+// rollupRows turns the rollup maps into rows in key order: upserts that follow the key touch each B-tree page once, where map
+// order jumps around the tree.
+func (b *batch) rollupRows() {
+	b.domainRows = make([][]any, 0, len(b.domainDays))
+	for k, v := range b.domainDays {
+		b.domainRows = append(b.domainRows, []any{k.domain, k.day, v.reports, v.successful, v.failed})
+	}
+	b.mxRows = make([][]any, 0, len(b.mxSeries))
+	for k, v := range b.mxSeries {
+		b.mxRows = append(b.mxRows, []any{k.domain, k.mx, k.resultType, v.String()})
+	}
+	b.senderRows = make([][]any, 0, len(b.senderDays))
+	for k, v := range b.senderDays {
+		b.senderRows = append(b.senderRows, []any{k.domain, k.org, k.day, v.reports, v.successful, v.failed})
+	}
+	b.ipRows = make([][]any, 0, len(b.ipDays))
+	for k, v := range b.ipDays {
+		b.ipRows = append(b.ipRows, []any{k.ip, k.resultType, k.domain, k.day, v})
+	}
+	b.policyRows = make([][]any, 0, len(b.policiesSeen))
+	for k, v := range b.policiesSeen {
+		b.policyRows = append(b.policyRows, []any{k.domain, k.typ, k.lines, k.mx, v.first, v.last, v.reports})
+	}
+	sortRows(b.domainRows, 2)
+	sortRows(b.mxRows, 3)
+	sortRows(b.senderRows, 3)
+	sortRows(b.ipRows, 4)
+	sortRows(b.policyRows, 4)
+}
+
 // write sends the assembled rows. Reports go before the inputs that
 // reference them; the foreign key is deferred to the commit.
-func (b *batch) write() error {
-	domainRows := make([][]any, 0, len(b.domainDays))
-	for k, v := range b.domainDays {
-		domainRows = append(domainRows, []any{k.domain, k.day, v.reports, v.successful, v.failed})
-	}
-	if err := b.mergeStoredSeries(); err != nil {
-		return err
-	}
-	mxRows := make([][]any, 0, len(b.mxSeries))
-	for k, v := range b.mxSeries {
-		mxRows = append(mxRows, []any{k.domain, k.mx, k.resultType, v.String()})
-	}
-	senderRows := make([][]any, 0, len(b.senderDays))
-	for k, v := range b.senderDays {
-		senderRows = append(senderRows, []any{k.domain, k.org, k.day, v.reports, v.successful, v.failed})
-	}
-	ipRows := make([][]any, 0, len(b.ipDays))
-	for k, v := range b.ipDays {
-		ipRows = append(ipRows, []any{k.ip, k.resultType, k.domain, k.day, v})
-	}
-	policyRows := make([][]any, 0, len(b.policiesSeen))
-	for k, v := range b.policiesSeen {
-		policyRows = append(policyRows, []any{k.domain, k.typ, k.lines, k.mx, v.first, v.last, v.reports})
-	}
-	// In key order: upserts that follow the key touch each B-tree page
-	// once, where map order jumps around the tree.
-	sortRows(domainRows, 2)
-	sortRows(mxRows, 3)
-	sortRows(senderRows, 3)
-	sortRows(ipRows, 4)
-	sortRows(policyRows, 4)
+func (b *batch) write(ctx context.Context, tx *sql.Tx, db *DB) error {
 	for _, t := range []struct {
 		head, tail string
 		rows       [][]any
@@ -291,62 +339,21 @@ func (b *batch) write() error {
 		{sqlReports, "", b.reports},
 		{sqlPolicies, "", b.policies},
 		{sqlDetails, "", b.details},
-		{sqlDomainDays, sqlDomainDaysUpsert, domainRows},
-		{sqlMXSeries, sqlMXSeriesUpsert, mxRows},
-		{sqlSenderDays, sqlSenderDaysUpsert, senderRows},
-		{sqlIPDays, sqlIPDaysUpsert, ipRows},
-		{sqlPoliciesSeen, sqlPoliciesSeenUpsert, policyRows},
+		{sqlDomainDays, sqlDomainDaysUpsert, b.domainRows},
+		{sqlMXSeries, sqlMXSeriesUpsert, b.mxRows},
+		{sqlSenderDays, sqlSenderDaysUpsert, b.senderRows},
+		{sqlIPDays, sqlIPDaysUpsert, b.ipRows},
+		{sqlPoliciesSeen, sqlPoliciesSeenUpsert, b.policyRows},
 		{sqlInputs, "", b.inputs},
 	} {
-		if err := b.insert(t.head, t.tail, t.rows); err != nil {
+		if err := db.insert(ctx, tx, t.head, t.tail, t.rows); err != nil {
 			return err
 		}
 	}
 	for _, u := range b.updates {
-		if _, err := b.tx.ExecContext(b.ctx, sqlInputUpdate, u...); err != nil {
+		if _, err := tx.ExecContext(ctx, sqlInputUpdate, u...); err != nil {
 			return err
 		}
-	}
-	return nil
-}
-
-// mergeStoredSeries adds the stored series of the groups the batch touches
-// to the batch's own, so that writing them replaces the stored ones. Writes
-// are serialised, so nothing changes them in between.
-func (b *batch) mergeStoredSeries() error {
-	keys := make([]any, 0, 3*len(b.mxSeries))
-	for k := range b.mxSeries {
-		keys = append(keys, k.domain, k.mx, k.resultType)
-	}
-	const perQuery = 300
-	for len(keys) > 0 {
-		n := min(len(keys)/3, perQuery)
-		q := `SELECT policy_domain, mx_host, result_type, days FROM mx_series
-WHERE (policy_domain, mx_host, result_type) IN (VALUES ` + placeholders(n, 3) + `)`
-		err := func() error {
-			rows, err := b.tx.QueryContext(b.ctx, q, keys[:3*n]...)
-			if err != nil {
-				return err
-			}
-			defer rows.Close()
-			for rows.Next() {
-				var k mxGroup
-				var days []byte
-				if err := rows.Scan(&k.domain, &k.mx, &k.resultType, &days); err != nil {
-					return err
-				}
-				stored, err := parseSeries(days)
-				if err != nil {
-					return fmt.Errorf("mx_series of %s, %s, %s: %w", k.domain, k.mx, k.resultType, err)
-				}
-				b.mxSeries[k] = stored.add(b.mxSeries[k])
-			}
-			return rows.Err()
-		}()
-		if err != nil {
-			return err
-		}
-		keys = keys[3*n:]
 	}
 	return nil
 }
@@ -371,7 +378,7 @@ func sortRows(rows [][]any, keyCols int) {
 	})
 }
 
-func (b *batch) insert(head, tail string, rows [][]any) error {
+func (db *DB) insert(ctx context.Context, tx *sql.Tx, head, tail string, rows [][]any) error {
 	if len(rows) == 0 {
 		return nil
 	}
@@ -385,10 +392,10 @@ func (b *batch) insert(head, tail string, rows [][]any) error {
 		}
 		q := head + placeholders(n, cols) + tail
 		var err error
-		if st, ok := b.db.stmts[q]; ok { // the full-size statements are prepared at Open
-			_, err = b.tx.StmtContext(b.ctx, st).ExecContext(b.ctx, args...)
+		if st, ok := db.stmts[q]; ok { // the full-size statements are prepared at Open
+			_, err = tx.StmtContext(ctx, st).ExecContext(ctx, args...)
 		} else {
-			_, err = b.tx.ExecContext(b.ctx, q, args...)
+			_, err = tx.ExecContext(ctx, q, args...)
 		}
 		if err != nil {
 			return fmt.Errorf("%s: %w", strings.Fields(head)[2], err)

@@ -2,9 +2,12 @@ package sqlite
 
 import (
 	"cmp"
+	"database/sql/driver"
 	"fmt"
 	"slices"
 	"strconv"
+
+	"modernc.org/sqlite"
 )
 
 // A series is the failed sessions of one policy domain, MX host and result
@@ -91,4 +94,33 @@ func (s series) String() string {
 		b = strconv.AppendInt(b, d.failed, 10)
 	}
 	return string(b)
+}
+
+// seriesAddFunc is the SQL function the writer's upsert merges a stored
+// series with a batch's by: seriesAddFunc(stored, more) is their sum, day
+// by day. Registered for every connection this process opens; only the
+// writer calls it.
+const seriesAddFunc = "tlsrpt_series_add"
+
+func init() {
+	sqlite.MustRegisterDeterministicScalarFunction(seriesAddFunc, 2, func(_ *sqlite.FunctionContext, args []driver.Value) (driver.Value, error) {
+		var sum series
+		for _, a := range args {
+			var b []byte
+			switch v := a.(type) {
+			case string:
+				b = []byte(v)
+			case []byte:
+				b = v
+			default:
+				return nil, fmt.Errorf("%s: a day series is text, not %T", seriesAddFunc, a)
+			}
+			s, err := parseSeries(b)
+			if err != nil {
+				return nil, fmt.Errorf("%s: %w", seriesAddFunc, err)
+			}
+			sum = sum.add(s)
+		}
+		return sum.String(), nil
+	})
 }

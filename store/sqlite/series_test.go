@@ -63,6 +63,32 @@ func TestSeriesMergeAcrossBatches(t *testing.T) {
 	}
 }
 
+// TestCorruptStoredSeriesFailsTheBatch: a stored series the writer cannot
+// read refuses the batch that would merge into it, with an error naming
+// the table, and the store is left as it was.
+func TestCorruptStoredSeriesFailsTheBatch(t *testing.T) {
+	db := testDB(t)
+	ctx := context.Background()
+	in := func(id string) []store.Input {
+		return []store.Input{{Data: []byte(id), Reports: []*parse.Report{rep("O", id, 5,
+			parse.Policy{Type: "sts", Domain: "a.example", FailedSessions: 1,
+				FailureDetails: []parse.FailureDetail{fdl("mx.a.example", "", "certificate-expired", 1)}})}}}
+	}
+	if _, err := db.Ingest(ctx, in("1")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.write.Exec(`UPDATE mx_series SET days = '5:1 3:1'`); err != nil {
+		t.Fatal(err)
+	}
+	_, err := db.Ingest(ctx, in("2"))
+	if err == nil || !strings.Contains(err.Error(), "mx_series") || !strings.Contains(err.Error(), "not in ascending order") {
+		t.Fatalf("err = %v", err)
+	}
+	if list, _ := db.Reports(ctx, store.Filter{}); len(list) != 1 {
+		t.Errorf("reports after the refused batch = %d, want 1", len(list))
+	}
+}
+
 // TestSeriesMigrationMatchesWriter checks migration 0004's conversion of
 // the day-by-day rollup against the series the writer keeps.
 func TestSeriesMigrationMatchesWriter(t *testing.T) {

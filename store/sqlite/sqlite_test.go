@@ -3,6 +3,7 @@ package sqlite_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"path/filepath"
 	"reflect"
 	"slices"
@@ -204,5 +205,64 @@ func TestReopenKeepsDataAndSchema(t *testing.T) {
 	}
 	if err := db.Ping(ctx); err != nil {
 		t.Error(err)
+	}
+}
+
+// Batches are assembled before the write lock with ids from zero and
+// shifted under it; a batch holding a stored report is assembled again
+// under the lock. Either way every id returned leads to its own report and
+// input, also with callers writing at once.
+func TestConcurrentIngestHandsOutConsistentIDs(t *testing.T) {
+	db := testkit.OpenStore(t)
+	ctx := context.Background()
+	ingest(t, db, store.Input{Data: []byte("seed"), Reports: []*parse.Report{report("Org", "seed", 1, pol("a.example", 1, 0))}})
+
+	const callers, perBatch = 4, 3
+	results := make([][]store.Result, callers)
+	errs := make(chan error, callers)
+	for c := range callers {
+		go func() {
+			var ins []store.Input
+			for i := range perBatch {
+				id := fmt.Sprintf("c%d-%d", c, i)
+				ins = append(ins, store.Input{Data: []byte(id), Origin: id,
+					Reports: []*parse.Report{report("Org", id, 2, pol("a.example", 2, 0)), report("Other", id, 2, pol("b.example", 3, 0))}})
+			}
+			if c == 0 { // a stored report: the batch is assembled under the lock
+				ins[1].Reports = append(ins[1].Reports, report("Org", "seed", 1, pol("a.example", 1, 0)))
+			}
+			var err error
+			results[c], err = db.Ingest(ctx, ins)
+			errs <- err
+		}()
+	}
+	for range callers {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	seenInputs, seenReports := map[int64]bool{}, map[int64]bool{}
+	for c, res := range results {
+		for i, r := range res {
+			origin := fmt.Sprintf("c%d-%d", c, i)
+			if seenInputs[r.InputID] || r.Stored != 2 || len(r.ReportIDs) != 2 {
+				t.Fatalf("caller %d input %d: %+v (ids so far %v)", c, i, r, seenInputs)
+			}
+			seenInputs[r.InputID] = true
+			for _, id := range r.ReportIDs {
+				sr, err := db.Report(ctx, id)
+				if err != nil || seenReports[id] || sr.Report.ReportID != origin || sr.Input.ID != r.InputID || sr.Input.Origin != origin {
+					t.Fatalf("report %d of %s: %+v, %v", id, origin, sr, err)
+				}
+				seenReports[id] = true
+			}
+		}
+	}
+	if results[0][1].Duplicates != 1 {
+		t.Errorf("stored report in a batch: %+v", results[0][1])
+	}
+	totals, _ := db.DomainTotals(ctx, store.Filter{})
+	if len(totals) != 2 || totals[0].Reports != 1+callers*perBatch || totals[1].SuccessfulSessions != 3*callers*perBatch {
+		t.Errorf("totals = %+v", totals)
 	}
 }
