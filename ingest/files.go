@@ -122,31 +122,37 @@ func Import(ctx context.Context, st store.Store, p *parse.Parser, opts ImportOpt
 	}
 	go func() { wg.Wait(); close(out) }()
 
-	// The collector fills the next batch while the writer commits the last
-	// one, so parsing does not stop during a commit.
+	// The collector fills the next batch while the writers store the last
+	// ones. Two writers: the store assembles one's batch (hashes, rows,
+	// rollups) while the other's is being written and committed.
 	batches := make(chan []store.Input, 1)
-	writeErr := make(chan error, 1)
-	go func() {
-		defer close(writeErr)
-		done := 0
-		for batch := range batches {
-			results, err := st.Ingest(ctx, batch)
-			if err != nil {
-				writeErr <- err
-				cancel()
-				for range batches { // let the collector finish
+	writeErr := make(chan error, 2)
+	var writers sync.WaitGroup
+	var statsMu sync.Mutex
+	done := 0
+	for range 2 {
+		writers.Go(func() {
+			for batch := range batches {
+				results, err := st.Ingest(ctx, batch)
+				if err != nil {
+					writeErr <- err
+					cancel()
+					for range batches { // let the collector finish
+					}
+					return
 				}
-				return
+				statsMu.Lock()
+				stats.add(batch, results)
+				done += len(batch)
+				if opts.Progress != nil {
+					// An mbox is one source and many inputs: the total is
+					// never less than what is done.
+					opts.Progress(done, max(done, int(found.Load())))
+				}
+				statsMu.Unlock()
 			}
-			stats.add(batch, results)
-			done += len(batch)
-			if opts.Progress != nil {
-				// An mbox is one source and many inputs: the total is never
-				// less than what is done.
-				opts.Progress(done, max(done, int(found.Load())))
-			}
-		}
-	}()
+		})
+	}
 
 	var batch []store.Input
 	var batchBytes int
@@ -171,8 +177,10 @@ func Import(ctx context.Context, st store.Store, p *parse.Parser, opts ImportOpt
 		batches <- batch
 	}
 	close(batches)
+	writers.Wait()
+	close(writeErr)
 	err := <-writeErr
-	// stats is the writer's until writeErr is closed.
+	// stats is the writers' until they are done.
 	w := <-walked
 	stats.Unreadable += w.unreadable + unreadable
 	stats.problem(w.problems...)
