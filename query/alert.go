@@ -46,12 +46,17 @@ type FailureJSON struct {
 func FailureRowsJSON(rows []store.FailureRow) []FailureJSON {
 	out := make([]FailureJSON, 0, len(rows))
 	for _, r := range rows {
-		d := r.Detail
-		out = append(out, FailureJSON{r.ReportID, r.Organization, r.ReportRef, r.Start.Format(time.RFC3339), r.Domain,
-			r.PolicyType, d.ResultType, d.ReceivingMXHostname, d.ReceivingMXHelo, d.ReceivingIP, d.SendingMTAIP,
-			d.FailedSessions, d.AdditionalInformation, d.FailureReasonCode})
+		out = append(out, FailureRowJSON(r))
 	}
 	return out
+}
+
+// FailureRowJSON converts one failure row for JSON output.
+func FailureRowJSON(r store.FailureRow) FailureJSON {
+	d := r.Detail
+	return FailureJSON{r.ReportID, r.Organization, r.ReportRef, r.Start.Format(time.RFC3339), r.Domain,
+		r.PolicyType, d.ResultType, d.ReceivingMXHostname, d.ReceivingMXHelo, d.ReceivingIP, d.SendingMTAIP,
+		d.FailedSessions, d.AdditionalInformation, d.FailureReasonCode}
 }
 
 // CheckNew finds the failures in reports stored since the mark. It does not

@@ -24,6 +24,9 @@ type Store interface {
 	Raw(ctx context.Context, inputID int64) ([]byte, error)
 	// Reports lists stored reports, newest first.
 	Reports(ctx context.Context, f Filter) ([]ReportInfo, error)
+	// EachReport calls fn with each report Reports lists, in order, without
+	// holding the list. An error from fn stops it and is returned as is.
+	EachReport(ctx context.Context, f Filter, fn func(ReportInfo) error) error
 	// Report returns one stored report in full.
 	Report(ctx context.Context, id int64) (*StoredReport, error)
 	// DomainTotals sums sessions per policy domain, each session once.
@@ -50,6 +53,10 @@ type Store interface {
 	Policies(ctx context.Context, f Filter) ([]PolicySeen, error)
 	// Failures lists failure details as reported, newest report first.
 	Failures(ctx context.Context, f FailureFilter) ([]FailureRow, error)
+	// EachFailure calls fn with each detail Failures lists, in order,
+	// without holding the list. An error from fn stops it and is returned
+	// as is.
+	EachFailure(ctx context.Context, f FailureFilter, fn func(FailureRow) error) error
 	// MaxReportID is the id of the newest stored report, 0 when none.
 	MaxReportID(ctx context.Context) (int64, error)
 	// Mark returns a named position (0 when never set); SetMark sets it.

@@ -1,12 +1,13 @@
 package main
 
 import (
-	"github.com/tlsrpt/tlsrpt/store/sqlite"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/tlsrpt/tlsrpt/query"
+	"github.com/tlsrpt/tlsrpt/store"
+	"github.com/tlsrpt/tlsrpt/store/sqlite"
 )
 
 func newCheckNewCommand(g *globalOptions) *cobra.Command {
@@ -50,7 +51,14 @@ does not move the mark, so the next run sends it again.`,
 					if format == "json" {
 						err = newPrinter(cmd.OutOrStdout(), "json").print(nil, nil, n)
 					} else {
-						err = printFailures(newPrinter(cmd.OutOrStdout(), "table"), n.Failures)
+						err = printFailures(newPrinter(cmd.OutOrStdout(), "table"), func(fn func(store.FailureRow) error) error {
+							for _, r := range n.Failures {
+								if err := fn(r); err != nil {
+									return err
+								}
+							}
+							return nil
+						})
 					}
 					if err != nil {
 						return err

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"github.com/tlsrpt/tlsrpt/store/sqlite"
 	"strconv"
 	"time"
 
@@ -10,6 +9,7 @@ import (
 
 	"github.com/tlsrpt/tlsrpt/query"
 	"github.com/tlsrpt/tlsrpt/store"
+	"github.com/tlsrpt/tlsrpt/store/sqlite"
 )
 
 type failuresOptions struct {
@@ -52,11 +52,9 @@ the sending and receiving hosts, additional-information and failure-reason-code.
 		},
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return g.withStore(cmd.Context(), func(st *sqlite.DB) error {
-				rows, err := st.Failures(cmd.Context(), f)
-				if err != nil {
-					return err
-				}
-				return printFailures(newPrinter(cmd.OutOrStdout(), o.Format), rows)
+				return printFailures(newPrinter(cmd.OutOrStdout(), o.Format), func(fn func(store.FailureRow) error) error {
+					return st.EachFailure(cmd.Context(), f, fn)
+				})
 			})
 		},
 	}
@@ -65,22 +63,21 @@ the sending and receiving hosts, additional-information and failure-reason-code.
 	return cmd
 }
 
-func printFailures(p *printer, rows []store.FailureRow) error {
+// printFailures lists the failure details each yields, as they come.
+func printFailures(p *printer, each func(fn func(store.FailureRow) error) error) error {
 	header := []string{"report", "start", "organization_name", "policy_domain", "policy_type", "result_type",
 		"receiving_mx_hostname", "sending_mta_ip", "receiving_ip", "failed_sessions", "failure_reason_code", "additional_information"}
-	if p.format == "json" {
-		return p.print(nil, nil, listJSON("failures", query.FailureRowsJSON(rows)))
-	}
-	var table [][]string
-	for _, r := range rows {
-		d := r.Detail
-		table = append(table, []string{strconv.FormatInt(r.ReportID, 10), r.Start.Format(time.DateOnly), r.Organization,
-			r.Domain, r.PolicyType, d.ResultType, d.ReceivingMXHostname, d.SendingMTAIP, d.ReceivingIP,
-			strconv.FormatInt(d.FailedSessions, 10), d.FailureReasonCode, d.AdditionalInformation})
-	}
-	if p.format == "table" && len(table) == 0 {
-		_, err := p.w.Write([]byte("no failures match\n"))
+	l := p.list(header, "failures", "no failures match")
+	err := each(func(r store.FailureRow) error {
+		return l.add(func() []string {
+			d := r.Detail
+			return []string{strconv.FormatInt(r.ReportID, 10), r.Start.Format(time.DateOnly), r.Organization,
+				r.Domain, r.PolicyType, d.ResultType, d.ReceivingMXHostname, d.SendingMTAIP, d.ReceivingIP,
+				strconv.FormatInt(d.FailedSessions, 10), d.FailureReasonCode, d.AdditionalInformation}
+		}, func() any { return query.FailureRowJSON(r) })
+	})
+	if err != nil {
 		return err
 	}
-	return p.print(header, table, nil)
+	return l.close()
 }

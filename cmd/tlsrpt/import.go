@@ -2,7 +2,6 @@ package main
 
 import (
 	"fmt"
-	"github.com/tlsrpt/tlsrpt/store/sqlite"
 	"io"
 	"os"
 
@@ -12,6 +11,7 @@ import (
 
 	"github.com/tlsrpt/tlsrpt/ingest"
 	"github.com/tlsrpt/tlsrpt/parse"
+	"github.com/tlsrpt/tlsrpt/store/sqlite"
 )
 
 type importOptions struct {

@@ -92,6 +92,109 @@ func writeTable(bw *bufio.Writer, header []string, rows [][]string) error {
 	return nil
 }
 
+// listing writes a list a row at a time: CSV and JSON as the rows come, so
+// a listing as long as the store (--limit 0) is never held whole; a table
+// holds its rows, as its columns are aligned to the widest cell. The JSON
+// is byte for byte what the printer writes for a jsonList of the same
+// items.
+type listing struct {
+	p      *printer
+	bw     *bufio.Writer
+	header []string
+	key    string // the JSON list's member name; "" for a bare array
+	empty  string // the table's line when there are no rows
+	n      int
+	cw     *csv.Writer
+	buf    bytes.Buffer
+	enc    *json.Encoder
+	rows   [][]string // the table's
+}
+
+// list starts a listing with the CSV and table header, the JSON list's
+// key, and the table's line for no rows.
+func (p *printer) list(header []string, key, empty string) *listing {
+	l := &listing{p: p, bw: bufio.NewWriterSize(p.w, 64<<10), header: header, key: key, empty: empty}
+	switch p.format {
+	case "csv":
+		l.cw = csv.NewWriter(l.bw)
+		l.cw.Write(header) // errors stay in the csv.Writer, seen at the end
+	case "json":
+		l.enc = json.NewEncoder(&l.buf)
+		l.enc.SetIndent(l.prefix(), "  ")
+	}
+	return l
+}
+
+func (l *listing) prefix() string {
+	if l.key != "" {
+		return "    "
+	}
+	return "  "
+}
+
+// add writes one row: cells for CSV and the table, item for JSON.
+func (l *listing) add(cells func() []string, item func() any) error {
+	l.n++
+	switch l.p.format {
+	case "csv":
+		l.cw.Write(cells())
+		return l.cw.Error()
+	case "json":
+		if l.n == 1 {
+			if l.key != "" {
+				name, _ := json.Marshal(l.key)
+				fmt.Fprintf(l.bw, "{\n  %s: [\n", name)
+			} else {
+				l.bw.WriteString("[\n")
+			}
+		} else {
+			l.bw.WriteString(",\n")
+		}
+		l.buf.Reset()
+		if err := l.enc.Encode(item()); err != nil {
+			return err
+		}
+		l.bw.WriteString(l.prefix())
+		_, err := l.bw.Write(bytes.TrimSuffix(l.buf.Bytes(), []byte("\n")))
+		return err
+	default:
+		l.rows = append(l.rows, cells())
+		return nil
+	}
+}
+
+// close ends the listing and flushes it.
+func (l *listing) close() error {
+	switch l.p.format {
+	case "csv":
+		l.cw.Flush()
+		if err := l.cw.Error(); err != nil {
+			return err
+		}
+	case "json":
+		switch {
+		case l.n > 0 && l.key != "":
+			l.bw.WriteString("\n  ]\n}\n")
+		case l.n > 0:
+			l.bw.WriteString("\n]\n")
+		case l.key != "":
+			name, _ := json.Marshal(l.key)
+			fmt.Fprintf(l.bw, "{\n  %s: []\n}\n", name)
+		default:
+			l.bw.WriteString("[]\n")
+		}
+	default:
+		if len(l.rows) == 0 && l.empty != "" {
+			l.bw.WriteString(l.empty + "\n")
+			break
+		}
+		if err := l.p.write(l.bw, l.header, l.rows, nil); err != nil {
+			return err
+		}
+	}
+	return l.bw.Flush()
+}
+
 // jsonList is a JSON answer made mostly of one long list: an array, or an
 // object whose last member is the list ({"by": "day", "rows": [...]}).
 // The printer writes it an element at a time, byte for byte as json.Encoder

@@ -52,3 +52,46 @@ func TestJSONListMatchesEncoder(t *testing.T) {
 		})
 	}
 }
+
+// TestListingMatchesPrint pins a listing written a row at a time to what
+// the printer writes for all the rows at once, in every format.
+func TestListingMatchesPrint(t *testing.T) {
+	type item struct {
+		Name string `json:"name"`
+		N    int    `json:"n"`
+	}
+	header := []string{"name", "n"}
+	for _, count := range []int{0, 1, 3} {
+		var items []item
+		var rows [][]string
+		for i := range count {
+			it := item{Name: fmt.Sprintf("row <%d>, \"quoted\"", i), N: i * 1000}
+			items = append(items, it)
+			rows = append(rows, []string{it.Name, fmt.Sprint(it.N)})
+		}
+		for _, key := range []string{"", "failures"} {
+			for _, format := range []string{"table", "json", "csv"} {
+				t.Run(fmt.Sprintf("%d %q %s", count, key, format), func(t *testing.T) {
+					var want, got bytes.Buffer
+					if format == "table" && count == 0 {
+						want.WriteString("nothing matches\n")
+					} else if err := newPrinter(&want, format).print(header, rows, listJSON(key, append([]item{}, items...))); err != nil {
+						t.Fatal(err)
+					}
+					l := newPrinter(&got, format).list(header, key, "nothing matches")
+					for i := range items {
+						if err := l.add(func() []string { return rows[i] }, func() any { return items[i] }); err != nil {
+							t.Fatal(err)
+						}
+					}
+					if err := l.close(); err != nil {
+						t.Fatal(err)
+					}
+					if got.String() != want.String() {
+						t.Errorf("a row at a time:\n%s\nall at once:\n%s", got.String(), want.String())
+					}
+				})
+			}
+		}
+	}
+}

@@ -2,7 +2,6 @@ package main
 
 import (
 	"fmt"
-	"github.com/tlsrpt/tlsrpt/store/sqlite"
 	"io"
 	"strconv"
 	"strings"
@@ -12,6 +11,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/tlsrpt/tlsrpt/store"
+	"github.com/tlsrpt/tlsrpt/store/sqlite"
 )
 
 type reportsOptions struct {
@@ -49,11 +49,9 @@ full: every policy and failure detail, its warnings, and the input it came in.`,
 		},
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return g.withStore(cmd.Context(), func(st *sqlite.DB) error {
-				list, err := st.Reports(cmd.Context(), f)
-				if err != nil {
-					return err
-				}
-				return printReports(newPrinter(cmd.OutOrStdout(), o.Format), list)
+				return printReports(newPrinter(cmd.OutOrStdout(), o.Format), func(fn func(store.ReportInfo) error) error {
+					return st.EachReport(cmd.Context(), f, fn)
+				})
 			})
 		},
 	}
@@ -75,26 +73,23 @@ type reportJSON struct {
 	Warnings           int       `json:"warnings"`
 }
 
-func printReports(p *printer, list []store.ReportInfo) error {
-	if p.format == "json" {
-		js := make([]reportJSON, len(list))
-		for i, r := range list {
-			js[i] = reportJSON{r.ID, r.OrganizationName, r.ReportID, r.Start, r.End, r.Domains, r.SuccessfulSessions, r.FailedSessions, r.Warnings}
-		}
-		return p.print(nil, nil, listJSON("", js))
-	}
-	if p.format == "table" && len(list) == 0 {
-		fmt.Fprintln(p.w, "no reports match")
-		return nil
-	}
+// printReports lists the reports each yields, as they come.
+func printReports(p *printer, each func(fn func(store.ReportInfo) error) error) error {
 	header := []string{"id", "organization_name", "report_id", "start", "end", "domains", "successful_sessions", "failed_sessions", "warnings"}
-	rows := make([][]string, len(list))
-	for i, r := range list {
-		rows[i] = []string{strconv.FormatInt(r.ID, 10), r.OrganizationName, r.ReportID,
-			r.Start.Format(time.RFC3339), r.End.Format(time.RFC3339), strings.Join(r.Domains, " "),
-			strconv.FormatInt(r.SuccessfulSessions, 10), strconv.FormatInt(r.FailedSessions, 10), strconv.Itoa(r.Warnings)}
+	l := p.list(header, "", "no reports match")
+	err := each(func(r store.ReportInfo) error {
+		return l.add(func() []string {
+			return []string{strconv.FormatInt(r.ID, 10), r.OrganizationName, r.ReportID,
+				r.Start.Format(time.RFC3339), r.End.Format(time.RFC3339), strings.Join(r.Domains, " "),
+				strconv.FormatInt(r.SuccessfulSessions, 10), strconv.FormatInt(r.FailedSessions, 10), strconv.Itoa(r.Warnings)}
+		}, func() any {
+			return reportJSON{r.ID, r.OrganizationName, r.ReportID, r.Start, r.End, r.Domains, r.SuccessfulSessions, r.FailedSessions, r.Warnings}
+		})
+	})
+	if err != nil {
+		return err
 	}
-	return p.print(header, rows, nil)
+	return l.close()
 }
 
 func newReportsShowCommand(g *globalOptions) *cobra.Command {

@@ -2,10 +2,10 @@ package main
 
 import (
 	"github.com/spf13/cobra"
-	"github.com/tlsrpt/tlsrpt/store/sqlite"
 
 	"github.com/tlsrpt/tlsrpt/ingest"
 	"github.com/tlsrpt/tlsrpt/parse"
+	"github.com/tlsrpt/tlsrpt/store/sqlite"
 )
 
 func newReprocessCommand(g *globalOptions) *cobra.Command {

@@ -3,7 +3,6 @@ package main
 import (
 	"cmp"
 	"fmt"
-	"github.com/tlsrpt/tlsrpt/store/sqlite"
 	"slices"
 	"strconv"
 	"strings"
@@ -14,6 +13,7 @@ import (
 
 	"github.com/tlsrpt/tlsrpt/query"
 	"github.com/tlsrpt/tlsrpt/store"
+	"github.com/tlsrpt/tlsrpt/store/sqlite"
 )
 
 // filterOptions are the flags that select reports.

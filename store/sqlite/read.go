@@ -198,6 +198,21 @@ func (db *DB) MXTotals(ctx context.Context, f store.Filter, fn func(string, []st
 // Reports lists reports, newest first, with their per-report session counts
 // (each session once, as in the rollups).
 func (db *DB) Reports(ctx context.Context, f store.Filter) ([]store.ReportInfo, error) {
+	out := make([]store.ReportInfo, 0, max(f.Limit, 0))
+	err := db.EachReport(ctx, f, func(ri store.ReportInfo) error {
+		out = append(out, ri)
+		return nil
+	})
+	return out, err
+}
+
+// reportsChunk is how many listed reports EachReport completes at a time.
+const reportsChunk = 512
+
+// EachReport calls fn with each report Reports lists, in its order, holding
+// no more than a chunk of them: a listing of every report is as long as
+// the store.
+func (db *DB) EachReport(ctx context.Context, f store.Filter, fn func(store.ReportInfo) error) error {
 	var conds []string
 	var args []any
 	if len(f.Domains) > 0 {
@@ -214,38 +229,48 @@ func (db *DB) Reports(ctx context.Context, f store.Filter) ([]store.ReportInfo, 
 	if f.Limit > 0 {
 		q += fmt.Sprintf(" LIMIT %d", f.Limit)
 	}
-	// Sized first: growing a slice of a million reports costs more than
-	// counting them.
-	n := f.Limit
-	if n <= 0 {
-		if err := db.read.QueryRowContext(ctx, "SELECT count(*) FROM ("+q+")", args...).Scan(&n); err != nil {
-			return nil, fmt.Errorf("sqlite: counting reports: %w", err)
-		}
-	}
 	rows, err := db.read.QueryContext(ctx, q, args...)
 	if err != nil {
-		return nil, fmt.Errorf("sqlite: listing reports: %w", err)
+		return fmt.Errorf("sqlite: listing reports: %w", err)
 	}
-	out := make([]store.ReportInfo, 0, n)
+	defer rows.Close()
+	// Each chunk's sessions are read on another connection of the read
+	// pool while this query stays open. fn's errors are its own.
+	chunk := make([]store.ReportInfo, 0, reportsChunk)
+	flush := func() error {
+		if err := db.addReportSessions(ctx, chunk); err != nil {
+			return fmt.Errorf("sqlite: listing reports: %w", err)
+		}
+		for _, ri := range chunk {
+			if err := fn(ri); err != nil {
+				return err
+			}
+		}
+		chunk = chunk[:0]
+		return nil
+	}
 	for rows.Next() {
 		var ri store.ReportInfo
 		var start, end int64
 		var warnings string
 		if err := rows.Scan(&ri.ID, &ri.OrganizationName, &ri.ReportID, &start, &end, &warnings); err != nil {
-			rows.Close()
-			return nil, err
+			return fmt.Errorf("sqlite: listing reports: %w", err)
 		}
 		ri.Start, ri.End = time.Unix(start, 0).UTC(), time.Unix(end, 0).UTC()
 		if warnings != "" {
 			ri.Warnings = strings.Count(warnings, "\n") + 1
 		}
-		out = append(out, ri)
+		chunk = append(chunk, ri)
+		if len(chunk) == reportsChunk {
+			if err := flush(); err != nil {
+				return err
+			}
+		}
 	}
-	rows.Close()
 	if err := rows.Err(); err != nil {
-		return nil, err
+		return fmt.Errorf("sqlite: listing reports: %w", err)
 	}
-	return out, db.addReportSessions(ctx, out)
+	return flush()
 }
 
 // addReportSessions fills in the listed reports' domains and sessions, each

@@ -136,6 +136,17 @@ func in(col string, values []string, conds *[]string, args *[]any) {
 
 // Failures lists failure details, newest report first.
 func (db *DB) Failures(ctx context.Context, f store.FailureFilter) ([]store.FailureRow, error) {
+	var out []store.FailureRow
+	err := db.EachFailure(ctx, f, func(r store.FailureRow) error {
+		out = append(out, r)
+		return nil
+	})
+	return out, err
+}
+
+// EachFailure calls fn with each failure detail Failures lists, in its
+// order, holding none of them.
+func (db *DB) EachFailure(ctx context.Context, f store.FailureFilter, fn func(store.FailureRow) error) error {
 	var conds []string
 	var args []any
 	in("p.policy_domain", f.Domains, &conds, &args)
@@ -164,19 +175,30 @@ JOIN failure_details d ON d.report_id = p.report_id AND d.policy_position = p.po
 	if f.Limit > 0 {
 		q += fmt.Sprintf(" LIMIT %d", f.Limit)
 	}
-	var out []store.FailureRow
-	err := db.scanAll(ctx, "failures", q, args, func(rows *sql.Rows) error {
+	rows, err := db.read.QueryContext(ctx, q, args...)
+	if err != nil {
+		return fmt.Errorf("sqlite: failures: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
 		var r store.FailureRow
 		var start, end int64
 		d := &r.Detail
 		err := rows.Scan(&r.ReportID, &r.Organization, &r.ReportRef, &start, &end, &r.Domain, &r.PolicyType,
 			&d.ResultType, &d.SendingMTAIP, &d.ReceivingMXHostname, &d.ReceivingMXHelo, &d.ReceivingIP,
 			&d.FailedSessions, &d.AdditionalInformation, &d.FailureReasonCode)
+		if err != nil {
+			return fmt.Errorf("sqlite: failures: %w", err)
+		}
 		r.Start, r.End = time.Unix(start, 0).UTC(), time.Unix(end, 0).UTC()
-		out = append(out, r)
-		return err
-	})
-	return out, err
+		if err := fn(r); err != nil {
+			return err // fn's own
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("sqlite: failures: %w", err)
+	}
+	return nil
 }
 
 // MaxReportID returns the newest report's id.

@@ -3,6 +3,7 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"path/filepath"
 	"reflect"
@@ -123,6 +124,10 @@ func TestViews(t *testing.T) {
 	if len(newest) != 1 || newest[0].ReportRef != "g2" {
 		t.Errorf("newest failure = %+v", newest)
 	}
+	stop, calls := errors.New("reader gone"), 0
+	if err := db.EachFailure(ctx, store.FailureFilter{}, func(store.FailureRow) error { calls++; return stop }); err != stop || calls != 1 {
+		t.Errorf("EachFailure with a failing callback: %v after %d calls", err, calls)
+	}
 	maxID, _ := db.MaxReportID(ctx)
 	if after, _ := db.Failures(ctx, store.FailureFilter{AfterReport: maxID - 1, UpToReport: maxID}); len(after) != 1 {
 		t.Errorf("failures after report %d = %+v", maxID-1, after)
@@ -237,6 +242,27 @@ func TestReportsCountSessionsOnce(t *testing.T) {
 	list, err := db.Reports(ctx, store.Filter{})
 	if err != nil || len(list) != 1803 {
 		t.Fatalf("%d reports, %v", len(list), err)
+	}
+	// EachReport hands out the same list a chunk at a time, and stops at
+	// the first error of its callback, returning it as is.
+	var each []store.ReportInfo
+	if err := db.EachReport(ctx, store.Filter{}, func(ri store.ReportInfo) error {
+		each = append(each, ri)
+		return nil
+	}); err != nil || !reflect.DeepEqual(each, list) {
+		t.Fatalf("EachReport: %d reports, %v; Reports: %d", len(each), err, len(list))
+	}
+	stop := errors.New("reader gone")
+	calls := 0
+	err = db.EachReport(ctx, store.Filter{}, func(store.ReportInfo) error {
+		calls++
+		if calls == reportsChunk+1 {
+			return stop
+		}
+		return nil
+	})
+	if err != stop || calls != reportsChunk+1 {
+		t.Errorf("callback error: %v after %d calls; want %v after %d", err, calls, stop, reportsChunk+1)
 	}
 	// Every third report: ids too sparse for one pass, looked up in chunks.
 	var sparse, want []store.ReportInfo
