@@ -75,6 +75,11 @@ func writeTable(bw *bufio.Writer, header []string, rows [][]string) error {
 		measure(r)
 	}
 	line := func(r []string) {
+		// Empty cells at the end of a row are left out, padding too: no
+		// line ends in spaces.
+		for len(r) > 1 && r[len(r)-1] == "" {
+			r = r[:len(r)-1]
+		}
 		for i, cell := range r {
 			bw.WriteString(cell)
 			if i < len(r)-1 {
