@@ -6,7 +6,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/tlsrpt/tlsrpt/query"
-	"github.com/tlsrpt/tlsrpt/store"
 	"github.com/tlsrpt/tlsrpt/store/sqlite"
 )
 
@@ -51,14 +50,7 @@ does not move the mark, so the next run sends it again.`,
 					if format == "json" {
 						err = newPrinter(cmd.OutOrStdout(), "json").print(nil, nil, n)
 					} else {
-						err = printFailures(newPrinter(cmd.OutOrStdout(), "table"), func(fn func(store.FailureRow) error) error {
-							for _, r := range n.Failures {
-								if err := fn(r); err != nil {
-									return err
-								}
-							}
-							return nil
-						})
+						err = printFailures(newPrinter(cmd.OutOrStdout(), "table"), eachOf(n.Failures))
 					}
 					if err != nil {
 						return err

@@ -115,6 +115,19 @@ type listing struct {
 	rows   [][]string // the table's
 }
 
+// eachOf yields the items of a slice the way a store's Each method yields
+// rows, for the printers that take one.
+func eachOf[T any](items []T) func(fn func(T) error) error {
+	return func(fn func(T) error) error {
+		for _, it := range items {
+			if err := fn(it); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+}
+
 // list starts a listing with the CSV and table header, the JSON list's
 // key, and the table's line for no rows.
 func (p *printer) list(header []string, key, empty string) *listing {

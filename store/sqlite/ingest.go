@@ -299,8 +299,9 @@ first_day = min(first_day, excluded.first_day), last_day = max(last_day, exclude
 	sqlInputUpdate = `UPDATE inputs SET outcome = ?, stored = ?, duplicates = ?, invalid = ?, error = ? WHERE id = ?`
 )
 
-// rollupRows turns the rollup maps into rows in key order: upserts that follow the key touch each B-tree page once, where map
-// order jumps around the tree.
+// rollupRows turns the rollup maps into rows in key order: upserts that
+// follow the key touch each B-tree page once, where map order jumps around
+// the tree.
 func (b *batch) rollupRows() {
 	b.domainRows = make([][]any, 0, len(b.domainDays))
 	for k, v := range b.domainDays {
@@ -329,8 +330,8 @@ func (b *batch) rollupRows() {
 	sortRows(b.policyRows, 4)
 }
 
-// write sends the assembled rows. Reports go before the inputs that
-// reference them; the foreign key is deferred to the commit.
+// write sends the assembled rows. Reports go before the inputs they
+// reference; the foreign key is deferred to the commit.
 func (b *batch) write(ctx context.Context, tx *sql.Tx, db *DB) error {
 	for _, t := range []struct {
 		head, tail string
