@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"database/sql"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -23,17 +24,36 @@ import (
 // engine, the cost of a statement, not of a row, is what limits a writer.
 // Assembling is done before taking the writer's lock, with ids counted
 // from zero that are shifted once the lock is held, so that concurrent
-// callers assemble while another writes. When the store already holds some
-// of the batch's reports, or inputs are being reprocessed, the batch is
-// assembled again under the lock, knowing them.
+// callers assemble while another writes. Which of the batch's reports are
+// stored already is looked up on a reader beforehand too; under the lock
+// only the reports stored since are matched. When some of those are the
+// batch's, or inputs are being reprocessed, the batch is assembled again
+// under the lock, knowing them.
 func (db *DB) Ingest(ctx context.Context, inputs []store.Input) ([]store.Result, error) {
+	keys := batchKeys(inputs)
 	reprocess := slices.ContainsFunc(inputs, func(in store.Input) bool { return in.ID != 0 })
+	// New inputs are checked for stored reports on a reader, outside the
+	// lock; under it only reports stored since then are looked at.
 	var early *batch
+	var checked int64 // the largest report id when the reader looked
+	var stored map[reportKey]bool
 	if !reprocess {
-		early = db.assemble(inputs, 0, 0, nil)
+		var err error
+		if checked, stored, err = db.storedBefore(ctx, keys); err != nil {
+			return nil, fmt.Errorf("sqlite: storing %d inputs: %w", len(inputs), err)
+		}
+		early = db.assemble(inputs, 0, 0, maps.Clone(stored))
 	}
 	var b *batch
 	err := db.inTx(ctx, func(tx *sql.Tx) error {
+		// Immediate foreign keys would make every multi-row insert keep a
+		// statement journal in case it must be undone alone; deferred to
+		// the commit (and INSERT OR ROLLBACK for the other constraints), a
+		// failing statement ends the whole transaction, which is what
+		// Ingest does anyway.
+		if _, err := tx.ExecContext(ctx, "PRAGMA defer_foreign_keys = ON"); err != nil {
+			return err
+		}
 		// Writes are serialised (db.mu), so ids can be handed out here.
 		var nextInput, nextReport int64
 		err := tx.QueryRowContext(ctx, `SELECT (SELECT coalesce(max(id), 0) FROM inputs), (SELECT coalesce(max(id), 0) FROM reports)`).
@@ -41,14 +61,23 @@ func (db *DB) Ingest(ctx context.Context, inputs []store.Input) ([]store.Result,
 		if err != nil {
 			return err
 		}
-		stored, err := storedReports(ctx, tx, inputs)
+		var since map[reportKey]bool
+		if early == nil {
+			stored, err = db.storedAmong(ctx, tx.StmtContext(ctx, db.stmts[sqlStoredKeys]), keys)
+		} else if nextReport > checked {
+			since, err = db.storedSince(ctx, tx, keys, checked, nextReport)
+			for k := range stored {
+				delete(since, k)
+			}
+		}
 		if err != nil {
 			return err
 		}
-		if early != nil && len(stored) == 0 {
+		if early != nil && len(since) == 0 {
 			b = early
 			b.shift(nextInput+1, nextReport+1)
 		} else {
+			maps.Copy(stored, since)
 			b = db.assemble(inputs, nextInput+1, nextReport+1, stored)
 		}
 		return b.write(ctx, tx, db)
@@ -105,9 +134,6 @@ type batch struct {
 // assemble builds the rows of inputs, handing out ids from nextInput and
 // nextReport and counting the reports in stored as duplicates.
 func (db *DB) assemble(inputs []store.Input, nextInput, nextReport int64, stored map[reportKey]bool) *batch {
-	if stored == nil {
-		stored = map[reportKey]bool{}
-	}
 	b := &batch{now: db.Now, nextInput: nextInput, nextReport: nextReport, existing: stored,
 		domainDays: map[domainDay]*domainRollup{}, mxSeries: map[mxGroup]series{},
 		senderDays: map[senderDay]*domainRollup{}, ipDays: map[ipDay]int64{}, policiesSeen: map[policySeen]*policyRollup{}}
@@ -142,39 +168,100 @@ func (b *batch) shift(nextInput, nextReport int64) {
 	}
 }
 
-// storedReports returns which of the inputs' reports are already stored.
-func storedReports(ctx context.Context, tx *sql.Tx, inputs []store.Input) (map[reportKey]bool, error) {
-	var keys []any
+// batchKeys returns the keys of the inputs' reports, each once.
+func batchKeys(inputs []store.Input) []reportKey {
+	var keys []reportKey
+	seen := map[reportKey]bool{}
 	for i := range inputs {
 		for _, r := range inputs[i].Reports {
-			keys = append(keys, r.OrganizationName, r.ReportID)
+			k := reportKey{r.OrganizationName, r.ReportID}
+			if !seen[k] {
+				seen[k] = true
+				keys = append(keys, k)
+			}
 		}
 	}
+	return keys
+}
+
+// storedBefore returns, from a reader, which keys are stored, and the
+// largest report id at the time: a report stored later has a larger id.
+func (db *DB) storedBefore(ctx context.Context, keys []reportKey) (int64, map[reportKey]bool, error) {
+	var checked int64
+	if err := db.read.QueryRowContext(ctx, `SELECT coalesce(max(id), 0) FROM reports`).Scan(&checked); err != nil {
+		return 0, nil, err
+	}
+	// Reads after that one see at least what it saw.
+	stored, err := db.storedAmong(ctx, db.readStored, keys)
+	return checked, stored, err
+}
+
+// storedSince returns which keys were stored with an id above after (and up
+// to last). Usually few were (another caller's batch): those rows are read
+// and matched here rather than every key looked up.
+func (db *DB) storedSince(ctx context.Context, tx *sql.Tx, keys []reportKey, after, last int64) (map[reportKey]bool, error) {
+	if last-after > int64(4*len(keys)) {
+		return db.storedAmong(ctx, tx.StmtContext(ctx, db.stmts[sqlStoredKeys]), keys)
+	}
+	want := make(map[reportKey]bool, len(keys))
+	for _, k := range keys {
+		want[k] = true
+	}
+	rows, err := tx.QueryContext(ctx, `SELECT organization_name, report_id FROM reports WHERE id > ?`, after)
+	if err != nil {
+		return nil, err
+	}
 	stored := map[reportKey]bool{}
-	const perQuery = 400
+	err = scanKeys(rows, func(k reportKey) {
+		if want[k] {
+			stored[k] = true
+		}
+	})
+	return stored, err
+}
+
+// keysPerQuery is how many keys one look-up statement takes.
+const keysPerQuery = 400
+
+var sqlStoredKeys = `SELECT organization_name, report_id FROM reports WHERE (organization_name, report_id) IN (VALUES ` +
+	placeholders(keysPerQuery, 2) + `)`
+
+// storedAmong returns which keys are stored, with st, the prepared
+// sqlStoredKeys. A short last lot repeats its last key to fill the
+// statement, so one prepared statement serves every size.
+func (db *DB) storedAmong(ctx context.Context, st *sql.Stmt, keys []reportKey) (map[reportKey]bool, error) {
+	found := map[reportKey]bool{}
+	args := make([]any, 0, 2*keysPerQuery)
 	for len(keys) > 0 {
-		n := min(len(keys)/2, perQuery)
-		q := `SELECT organization_name, report_id FROM reports WHERE (organization_name, report_id) IN (VALUES ` +
-			placeholders(n, 2) + `)`
-		rows, err := tx.QueryContext(ctx, q, keys[:2*n]...)
+		n := min(len(keys), keysPerQuery)
+		args = args[:0]
+		for i := range keysPerQuery {
+			k := keys[min(i, n-1)]
+			args = append(args, k.org, k.id)
+		}
+		rows, err := st.QueryContext(ctx, args...)
 		if err != nil {
 			return nil, err
 		}
-		for rows.Next() {
-			var k reportKey
-			if err := rows.Scan(&k.org, &k.id); err != nil {
-				rows.Close()
-				return nil, err
-			}
-			stored[k] = true
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
+		if err := scanKeys(rows, func(k reportKey) { found[k] = true }); err != nil {
 			return nil, err
 		}
-		keys = keys[2*n:]
+		keys = keys[n:]
 	}
-	return stored, nil
+	return found, nil
+}
+
+// scanKeys hands each key rows returns to fn and closes rows.
+func scanKeys(rows *sql.Rows, fn func(reportKey)) error {
+	defer rows.Close()
+	for rows.Next() {
+		var k reportKey
+		if err := rows.Scan(&k.org, &k.id); err != nil {
+			return err
+		}
+		fn(k)
+	}
+	return rows.Err()
 }
 
 // add assembles one input's rows and returns its result.
@@ -264,36 +351,38 @@ func addSessions[K comparable](m map[K]*domainRollup, k K, d store.DomainSession
 }
 
 // The multi-row statements. Rows per statement stay far below SQLite's
-// limit of 32,766 bound values.
+// limit of 32,766 bound values. OR ROLLBACK: a broken constraint ends the
+// transaction (as Ingest would) without SQLite keeping a statement journal
+// to undo the statement alone.
 const rowsPerStatement = 100
 
 var (
-	sqlInputs = `INSERT INTO inputs (id, sha256, size, source, origin, received_at, outcome, stored, duplicates,
+	sqlInputs = `INSERT OR ROLLBACK INTO inputs (id, sha256, size, source, origin, received_at, outcome, stored, duplicates,
 invalid, error, data) VALUES `
-	sqlReports = `INSERT INTO reports (id, input_id, organization_name, report_id, contact_info, start_time,
+	sqlReports = `INSERT OR ROLLBACK INTO reports (id, input_id, organization_name, report_id, contact_info, start_time,
 end_time, warnings) VALUES `
-	sqlPolicies = `INSERT INTO policies (report_id, position, policy_type, policy_domain, policy_string, mx_host,
+	sqlPolicies = `INSERT OR ROLLBACK INTO policies (report_id, position, policy_type, policy_domain, policy_string, mx_host,
 successful_sessions, failed_sessions) VALUES `
-	sqlDetails = `INSERT INTO failure_details (report_id, policy_position, position, result_type, sending_mta_ip,
+	sqlDetails = `INSERT OR ROLLBACK INTO failure_details (report_id, policy_position, position, result_type, sending_mta_ip,
 receiving_mx_hostname, receiving_mx_helo, receiving_ip, failed_sessions, additional_information,
 failure_reason_code) VALUES `
-	sqlDomainDays = `INSERT INTO domain_days (policy_domain, day, reports, successful_sessions, failed_sessions)
+	sqlDomainDays = `INSERT OR ROLLBACK INTO domain_days (policy_domain, day, reports, successful_sessions, failed_sessions)
 VALUES `
 	sqlDomainDaysUpsert = ` ON CONFLICT (policy_domain, day) DO UPDATE SET reports = reports + excluded.reports,
 successful_sessions = successful_sessions + excluded.successful_sessions,
 failed_sessions = failed_sessions + excluded.failed_sessions`
 	// A stored series is merged with the batch's in the upsert, by the
 	// function series.go registers: no separate read of the stored ones.
-	sqlMXSeries         = `INSERT INTO mx_series (policy_domain, mx_host, result_type, days) VALUES `
+	sqlMXSeries         = `INSERT OR ROLLBACK INTO mx_series (policy_domain, mx_host, result_type, days) VALUES `
 	sqlMXSeriesUpsert   = ` ON CONFLICT (policy_domain, mx_host, result_type) DO UPDATE SET days = ` + seriesAddFunc + `(days, excluded.days)`
-	sqlSenderDays       = `INSERT INTO sender_days (policy_domain, organization_name, day, reports, successful_sessions, failed_sessions) VALUES `
+	sqlSenderDays       = `INSERT OR ROLLBACK INTO sender_days (policy_domain, organization_name, day, reports, successful_sessions, failed_sessions) VALUES `
 	sqlSenderDaysUpsert = ` ON CONFLICT (policy_domain, organization_name, day) DO UPDATE SET reports = reports + excluded.reports,
 successful_sessions = successful_sessions + excluded.successful_sessions,
 failed_sessions = failed_sessions + excluded.failed_sessions`
-	sqlIPDays       = `INSERT INTO ip_days (sending_mta_ip, result_type, policy_domain, day, failed_sessions) VALUES `
+	sqlIPDays       = `INSERT OR ROLLBACK INTO ip_days (sending_mta_ip, result_type, policy_domain, day, failed_sessions) VALUES `
 	sqlIPDaysUpsert = ` ON CONFLICT (sending_mta_ip, result_type, policy_domain, day) DO UPDATE SET
 failed_sessions = failed_sessions + excluded.failed_sessions`
-	sqlPoliciesSeen       = `INSERT INTO domain_policies (policy_domain, policy_type, policy_string, mx_host, first_day, last_day, reports) VALUES `
+	sqlPoliciesSeen       = `INSERT OR ROLLBACK INTO domain_policies (policy_domain, policy_type, policy_string, mx_host, first_day, last_day, reports) VALUES `
 	sqlPoliciesSeenUpsert = ` ON CONFLICT (policy_domain, policy_type, policy_string, mx_host) DO UPDATE SET
 first_day = min(first_day, excluded.first_day), last_day = max(last_day, excluded.last_day), reports = reports + excluded.reports`
 	sqlInputUpdate = `UPDATE inputs SET outcome = ?, stored = ?, duplicates = ?, invalid = ?, error = ? WHERE id = ?`
@@ -399,7 +488,7 @@ func (db *DB) insert(ctx context.Context, tx *sql.Tx, head, tail string, rows []
 			_, err = tx.ExecContext(ctx, q, args...)
 		}
 		if err != nil {
-			return fmt.Errorf("%s: %w", strings.Fields(head)[2], err)
+			return fmt.Errorf("%s: %w", strings.Fields(head)[4], err)
 		}
 		rows = rows[n:]
 	}
@@ -412,8 +501,10 @@ func placeholders(n, cols int) string {
 	return strings.TrimSuffix(strings.Repeat(group+",", n), ",")
 }
 
-// writeQueries are prepared once at Open: the full-size multi-row inserts.
+// writeQueries are prepared once at Open: the full-size multi-row inserts
+// and the look-up of stored reports.
 var writeQueries = []string{
+	sqlStoredKeys,
 	sqlInputs + placeholders(rowsPerStatement, 12),
 	sqlReports + placeholders(rowsPerStatement, 8),
 	sqlPolicies + placeholders(rowsPerStatement, 8),

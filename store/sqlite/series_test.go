@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 
@@ -157,5 +158,44 @@ PRIMARY KEY (policy_domain, mx_host, result_type, day)) WITHOUT ROWID`); err != 
 	}
 	if got := dump(); got != written {
 		t.Errorf("migrated series:\n%s\nwant\n%s", got, written)
+	}
+}
+
+// TestFailingStatementLeavesNothing: the batch's last statement (its
+// inputs) refused after its reports, policies and rollups went in, in each
+// way SQLite can end a statement: the whole batch is undone, and the store
+// takes the same batch afterwards.
+func TestFailingStatementLeavesNothing(t *testing.T) {
+	for i, how := range []string{"ABORT", "ROLLBACK", "FAIL"} {
+		t.Run(how, func(t *testing.T) {
+			db := testDB(t)
+			ctx := context.Background()
+			seed(t, db)
+			before, _ := db.DomainTotals(ctx, store.Filter{})
+			reports, _ := db.Reports(ctx, store.Filter{})
+			if _, err := db.write.Exec(`CREATE TRIGGER refuse BEFORE INSERT ON inputs BEGIN SELECT RAISE(` + how + `, 'refused by the test'); END`); err != nil {
+				t.Fatal(err)
+			}
+			id := fmt.Sprint("late", i)
+			batch := []store.Input{{Data: []byte(id), Reports: []*parse.Report{rep("O", id, 5,
+				parse.Policy{Type: "sts", Domain: "a.example", FailedSessions: 1,
+					FailureDetails: []parse.FailureDetail{fdl("mx.a.example", "", "certificate-expired", 1)}})}}}
+			if _, err := db.Ingest(ctx, batch); err == nil || !strings.Contains(err.Error(), "refused by the test") {
+				t.Fatalf("err = %v", err)
+			}
+			if after, _ := db.DomainTotals(ctx, store.Filter{}); !slices.Equal(after, before) {
+				t.Errorf("totals after the refused batch = %+v, want %+v", after, before)
+			}
+			if list, _ := db.Reports(ctx, store.Filter{}); len(list) != len(reports) {
+				t.Errorf("reports after the refused batch = %d, want %d", len(list), len(reports))
+			}
+			if _, err := db.write.Exec(`DROP TRIGGER refuse`); err != nil {
+				t.Fatal(err)
+			}
+			res, err := db.Ingest(ctx, batch)
+			if err != nil || res[0].Stored != 1 {
+				t.Fatalf("after: %+v, %v", res, err)
+			}
+		})
 	}
 }

@@ -35,6 +35,8 @@ type DB struct {
 	// SQLite's busy handler.
 	mu    sync.Mutex
 	stmts map[string]*sql.Stmt
+	// readStored is sqlStoredKeys on the read pool.
+	readStored *sql.Stmt
 	// Now is the clock; tests replace it.
 	Now func() time.Time
 }
@@ -62,9 +64,9 @@ func Open(ctx context.Context, path string) (*DB, error) {
 		return "file:" + path + "?" + q.Encode() + extra
 	}
 	// The writer keeps 32 MiB of pages: the rollups a batch updates. Its
-	// statement journals stay in memory: a multi-row insert of a batch's
-	// raw inputs outgrows the 64 KiB SQLite keeps in memory by default,
-	// and spilling to a temporary file cost a write per page.
+	// batch inserts need no statement journal (see rowsPerStatement); any
+	// other statement's stays in memory rather than spilling to a
+	// temporary file a write per page.
 	const writerCacheKiB = 32 << 10
 	w, err := sql.Open("sqlite", dsn(writerCacheKiB, "&_txlock=immediate&_pragma=temp_store(MEMORY)"))
 	if err != nil {
@@ -110,6 +112,10 @@ func Open(ctx context.Context, path string) (*DB, error) {
 	}
 	r.SetMaxOpenConns(4)
 	db.read = r
+	if db.readStored, err = r.PrepareContext(ctx, sqlStoredKeys); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("preparing %q: %w", firstLine(sqlStoredKeys), err)
+	}
 	return db, nil
 }
 
@@ -119,6 +125,9 @@ func (db *DB) Close() error {
 	defer db.mu.Unlock()
 	for _, s := range db.stmts {
 		s.Close()
+	}
+	if db.readStored != nil {
+		db.readStored.Close()
 	}
 	return errors.Join(db.read.Close(), db.write.Close())
 }

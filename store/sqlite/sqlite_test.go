@@ -266,3 +266,69 @@ func TestConcurrentIngestHandsOutConsistentIDs(t *testing.T) {
 		t.Errorf("totals = %+v", totals)
 	}
 }
+
+// Callers delivering the same reports at once: whichever looked for stored
+// reports before another committed them must still count them as
+// duplicates, whether few reports were stored in between (read and
+// matched) or many (looked up).
+func TestConcurrentDuplicatesStoredOnce(t *testing.T) {
+	db := testkit.OpenStore(t)
+	ctx := context.Background()
+	const callers, rounds, keys = 6, 15, 40
+	type tally struct{ stored, dups int }
+	tallies := make(chan tally, callers)
+	errs := make(chan error, callers)
+	for c := range callers {
+		go func() {
+			var got tally
+			for r := range rounds {
+				// Batch sizes 1 to 12, keys overlapping between callers.
+				var ins []store.Input
+				for i := range 1 + (c*rounds+r)%12 {
+					k := fmt.Sprintf("k%d", (c*7+r*5+i*3)%keys)
+					ins = append(ins, store.Input{Data: []byte(fmt.Sprintf("%d-%d-%d", c, r, i)),
+						Reports: []*parse.Report{report("Org", k, 1, pol("a.example", 1, 0))}})
+				}
+				res, err := db.Ingest(ctx, ins)
+				if err != nil {
+					errs <- err
+					return
+				}
+				for _, x := range res {
+					got.stored += x.Stored
+					got.dups += x.Duplicates
+				}
+			}
+			errs <- nil
+			tallies <- got
+		}()
+	}
+	var all tally
+	for range callers {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+		got := <-tallies
+		all.stored += got.stored
+		all.dups += got.dups
+	}
+	list, err := db.Reports(ctx, store.Filter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	distinct := map[string]bool{}
+	for _, r := range list {
+		if distinct[r.ReportID] {
+			t.Fatalf("report %s stored twice", r.ReportID)
+		}
+		distinct[r.ReportID] = true
+	}
+	if all.stored != len(list) {
+		t.Errorf("callers were told %d stored, the store holds %d", all.stored, len(list))
+	}
+	totals, _ := db.DomainTotals(ctx, store.Filter{})
+	if len(totals) != 1 || totals[0].Reports != int64(len(list)) {
+		t.Errorf("totals = %+v, want %d reports", totals, len(list))
+	}
+	t.Logf("%d stored, %d duplicates", all.stored, all.dups)
+}
