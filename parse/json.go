@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
+	"unsafe"
 
 	"github.com/valyala/fastjson"
 )
@@ -39,7 +40,7 @@ func decodeJSON(data []byte, lim Limits) (*Report, error) {
 		depth(v, lim.MaxDepth+1) > lim.MaxDepth {
 		return nil, &LimitError{What: "JSON nesting depth", Limit: int64(lim.MaxDepth)}
 	}
-	d := decoder{lim: lim, pol: -1, detail: -1}
+	d := decoder{lim: lim, pol: -1, detail: -1, arena: make([]byte, 0, len(data)/2+64)}
 	r := d.report(v)
 	if d.err != nil {
 		return nil, d.err
@@ -89,6 +90,26 @@ type decoder struct {
 	// and into its failure-details, -1 outside them. Paths are built from
 	// them only when an error or warning needs one.
 	pol, detail int
+	// arena holds the bytes of the report's strings: one allocation for
+	// all of them instead of one each. Bytes once written are never
+	// changed, so strings may point into it.
+	arena []byte
+}
+
+// text returns b as a string kept in the arena. The arena starts at half
+// the document's size, more than a report's strings usually take (keys,
+// punctuation and numbers are the rest); when they outgrow it, a new one
+// is started and the old one stays with the strings that point into it.
+func (d *decoder) text(b []byte) string {
+	if len(b) == 0 {
+		return ""
+	}
+	if cap(d.arena)-len(d.arena) < len(b) {
+		d.arena = make([]byte, 0, max(len(b), 256))
+	}
+	start := len(d.arena)
+	d.arena = append(d.arena, b...)
+	return unsafe.String(&d.arena[start], len(b))
 }
 
 // path names field (relative to the current policy or failure detail) by
@@ -361,7 +382,7 @@ func (d *decoder) str(v *fastjson.Value, field string) string {
 	switch v.Type() {
 	case fastjson.TypeString:
 		b, _ := v.StringBytes()
-		return strings.TrimSpace(string(b))
+		return d.text(bytes.TrimSpace(b))
 	case fastjson.TypeNumber, fastjson.TypeTrue, fastjson.TypeFalse:
 		d.warn(field, "a %s where a string belongs, kept as text", v.Type())
 		return v.String()

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"compress/gzip"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -412,5 +413,37 @@ func TestZipMembers(t *testing.T) {
 	}
 	if _, err := parse.New(parse.Limits{}).Parse(zipOf(t, "readme.txt", []byte("hello"))); !errors.Is(err, parse.ErrNoReport) {
 		t.Errorf("zip without report: %v", err)
+	}
+}
+
+// Strings of a report are copied out of the decompressed bytes and the
+// JSON parser's buffers, which later inputs reuse: a report keeps its
+// text whatever is parsed after it, also when its strings are most of the
+// document (more than the share the parser sets aside for them at first).
+func TestReportStringsOutliveTheInput(t *testing.T) {
+	p := parse.New(parse.Limits{})
+	doc := func(id, contact string) []byte {
+		return []byte(`{"organization-name":"Org ` + id + `","report-id":"` + id + `","contact-info":"` + contact + `",
+"date-range":{"start-datetime":"2026-03-01T00:00:00Z","end-datetime":"2026-03-01T23:59:59Z"},
+"policies":[{"policy":{"policy-type":"sts","policy-domain":"` + id + `.example","mx-host":["mx.` + id + `.example"]},
+"summary":{"total-successful-session-count":1,"total-failure-session-count":1},
+"failure-details":[{"result-type":"certificate-expired","receiving-mx-hostname":"mx.` + id + `.example","failed-session-count":1,
+"additional-information":"` + contact + `"}]}]}`)
+	}
+	long := strings.Repeat("x", 5000)
+	first, err := p.ParseReport(gz(t, doc("first", long)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 20 {
+		if _, err := p.ParseReport(gz(t, doc(fmt.Sprint("other", i), strings.Repeat("y", 5000)))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	fd := first.Policies[0].FailureDetails[0]
+	if first.OrganizationName != "Org first" || first.ReportID != "first" || first.ContactInfo != long ||
+		first.Policies[0].Domain != "first.example" || first.Policies[0].MXHosts[0] != "mx.first.example" ||
+		fd.ReceivingMXHostname != "mx.first.example" || fd.AdditionalInformation != long {
+		t.Errorf("first report changed: %+v", first)
 	}
 }
