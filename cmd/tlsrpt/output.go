@@ -53,55 +53,80 @@ func (p *printer) write(w *bufio.Writer, header []string, rows [][]string, jsonV
 		cw.Flush()
 		return cw.Error()
 	default:
-		names := make([]string, len(header))
-		for i, h := range header {
-			names[i] = strings.ToUpper(strings.ReplaceAll(h, "_", " "))
-		}
-		return writeTable(w, names, rows)
+		return writeTable(w, tableHeader(header), rows)
 	}
 }
 
 // writeTable writes rows in columns two spaces apart, the last column
 // unpadded: what text/tabwriter does, without holding the text twice.
 func writeTable(bw *bufio.Writer, header []string, rows [][]string) error {
-	widths := make([]int, len(header))
+	t := newTable(bw, header, rows)
+	t.line(header)
+	for _, r := range rows {
+		t.line(r)
+	}
+	return nil
+}
+
+// table writes aligned lines with the column widths it was made with.
+type table struct {
+	bw     *bufio.Writer
+	widths []int
+}
+
+// newTable measures the header and rows; the last column is not padded.
+func newTable(bw *bufio.Writer, header []string, rows [][]string) *table {
+	t := &table{bw: bw, widths: make([]int, len(header))}
 	measure := func(r []string) {
-		for i := 0; i < len(r)-1 && i < len(widths); i++ {
-			widths[i] = max(widths[i], utf8.RuneCountInString(r[i]))
+		for i := 0; i < len(r)-1 && i < len(t.widths); i++ {
+			t.widths[i] = max(t.widths[i], utf8.RuneCountInString(r[i]))
 		}
 	}
 	measure(header)
 	for _, r := range rows {
 		measure(r)
 	}
-	line := func(r []string) {
-		// Empty cells at the end of a row are left out, padding too: no
-		// line ends in spaces.
-		for len(r) > 1 && r[len(r)-1] == "" {
-			r = r[:len(r)-1]
-		}
-		for i, cell := range r {
-			bw.WriteString(cell)
-			if i < len(r)-1 {
-				for pad := widths[i] - utf8.RuneCountInString(cell) + 2; pad > 0; pad-- {
-					bw.WriteByte(' ')
-				}
+	return t
+}
+
+// line writes one row. Empty cells at the end of a row are left out,
+// padding too: no line ends in spaces. A cell wider than its column (a
+// row after the widths were set) keeps two spaces before the next one.
+func (t *table) line(r []string) {
+	for len(r) > 1 && r[len(r)-1] == "" {
+		r = r[:len(r)-1]
+	}
+	for i, cell := range r {
+		t.bw.WriteString(cell)
+		if i < len(r)-1 {
+			pad := 2
+			if i < len(t.widths) {
+				pad = max(t.widths[i]-utf8.RuneCountInString(cell)+2, 2)
+			}
+			for ; pad > 0; pad-- {
+				t.bw.WriteByte(' ')
 			}
 		}
-		bw.WriteByte('\n')
 	}
-	line(header)
-	for _, r := range rows {
-		line(r)
+	t.bw.WriteByte('\n')
+}
+
+// tableHeader is how a header's names are shown in a table.
+func tableHeader(header []string) []string {
+	names := make([]string, len(header))
+	for i, h := range header {
+		names[i] = strings.ToUpper(strings.ReplaceAll(h, "_", " "))
 	}
-	return nil
+	return names
 }
 
 // listing writes a list a row at a time: CSV and JSON as the rows come, so
-// a listing as long as the store (--limit 0) is never held whole; a table
-// holds its rows, as its columns are aligned to the widest cell. The JSON
-// is byte for byte what the printer writes for a jsonList of the same
-// items.
+// a listing as long as the store (--limit 0) is never held whole. A table
+// holds up to tableHold rows to align its columns to their widest cells;
+// past that, it writes what it holds and then each row as it comes, with
+// the widths of the rows held (a wider cell pushes the rest of its line
+// only). The JSON is byte for byte what the printer writes for a jsonList
+// of the same items.
 type listing struct {
 	p      *printer
 	bw     *bufio.Writer
@@ -112,8 +137,13 @@ type listing struct {
 	cw     *csv.Writer
 	buf    bytes.Buffer
 	enc    *json.Encoder
-	rows   [][]string // the table's
+	rows   [][]string // the table's, until it is started
+	table  *table     // the table once started
+	hold   int        // rows held before a table is started
 }
+
+// tableHold is how many rows a table holds to align its columns.
+const tableHold = 10000
 
 // eachOf yields the items of a slice the way a store's Each method yields
 // rows, for the printers that take one.
@@ -131,7 +161,7 @@ func eachOf[T any](items []T) func(fn func(T) error) error {
 // list starts a listing with the CSV and table header, the JSON list's
 // key, and the table's line for no rows.
 func (p *printer) list(header []string, key, empty string) *listing {
-	l := &listing{p: p, bw: bufio.NewWriterSize(p.w, 64<<10), header: header, key: key, empty: empty}
+	l := &listing{p: p, bw: bufio.NewWriterSize(p.w, 64<<10), header: header, key: key, empty: empty, hold: tableHold}
 	switch p.format {
 	case "csv":
 		l.cw = csv.NewWriter(l.bw)
@@ -176,9 +206,28 @@ func (l *listing) add(cells func() []string, item func() any) error {
 		_, err := l.bw.Write(bytes.TrimSuffix(l.buf.Bytes(), []byte("\n")))
 		return err
 	default:
+		if l.table != nil {
+			l.table.line(cells())
+			return nil
+		}
 		l.rows = append(l.rows, cells())
+		if len(l.rows) >= l.hold {
+			l.startTable()
+		}
 		return nil
 	}
+}
+
+// startTable writes the header and the rows held, aligned, and lets the
+// rows after them be written as they come.
+func (l *listing) startTable() {
+	header := tableHeader(l.header)
+	l.table = newTable(l.bw, header, l.rows)
+	l.table.line(header)
+	for _, r := range l.rows {
+		l.table.line(r)
+	}
+	l.rows = nil
 }
 
 // close ends the listing and flushes it.
@@ -202,12 +251,12 @@ func (l *listing) close() error {
 			l.bw.WriteString("[]\n")
 		}
 	default:
-		if len(l.rows) == 0 && l.empty != "" {
+		switch {
+		case l.table != nil:
+		case len(l.rows) == 0 && l.empty != "":
 			l.bw.WriteString(l.empty + "\n")
-			break
-		}
-		if err := l.p.write(l.bw, l.header, l.rows, nil); err != nil {
-			return err
+		default:
+			l.startTable()
 		}
 	}
 	return l.bw.Flush()

@@ -95,3 +95,29 @@ func TestListingMatchesPrint(t *testing.T) {
 		}
 	}
 }
+
+// A table longer than it holds: the rows held set the widths, the rest are
+// written as they come with those widths, and a wider cell keeps two spaces
+// before the next column.
+func TestTableListingPastWhatItHolds(t *testing.T) {
+	var got bytes.Buffer
+	l := newPrinter(&got, "table").list([]string{"name", "kind", "n"}, "", "nothing matches")
+	l.hold = 2
+	for _, r := range [][]string{{"a", "x", "1"}, {"bb", "y", "2"}, {"c", "z", "3"}, {"a-long-name", "wide-kind", "4"}, {"d", "", ""}} {
+		if err := l.add(func() []string { return r }, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := l.close(); err != nil {
+		t.Fatal(err)
+	}
+	want := "NAME  KIND  N\n" +
+		"a     x     1\n" +
+		"bb    y     2\n" +
+		"c     z     3\n" +
+		"a-long-name  wide-kind  4\n" +
+		"d\n"
+	if got.String() != want {
+		t.Errorf("got\n%s\nwant\n%s", got.String(), want)
+	}
+}
