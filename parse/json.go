@@ -397,14 +397,18 @@ func (d *decoder) ip(obj *fastjson.Value, key, field string) string {
 	if s == "" {
 		return ""
 	}
-	a, err := netip.ParseAddr(strings.Trim(s, "[]"))
+	bare := strings.Trim(s, "[]")
+	a, err := netip.ParseAddr(bare)
 	if err != nil {
 		d.warn(field, "%q is not an IP address, kept as sent", s)
 		return s
 	}
+	if a.Is4() && len(bare) == len(s) {
+		return s // ParseAddr takes IPv4 only in its canonical form
+	}
 	var buf [64]byte
 	if canon := a.Unmap().AppendTo(buf[:0]); string(canon) != s {
-		return string(canon)
+		return d.text(canon)
 	}
 	return s
 }

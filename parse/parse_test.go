@@ -447,3 +447,31 @@ func TestReportStringsOutliveTheInput(t *testing.T) {
 		t.Errorf("first report changed: %+v", first)
 	}
 }
+
+// IP addresses in their canonical form, or kept as sent with a warning.
+func TestIPCanonicalForm(t *testing.T) {
+	p := parse.New(parse.Limits{})
+	for _, tt := range []struct{ in, want, warning string }{
+		{"192.0.2.1", "192.0.2.1", ""},
+		{"[192.0.2.1]", "192.0.2.1", ""},
+		{"2001:DB8:0:0::0012:1", "2001:db8::12:1", ""},
+		{"[2001:db8::1]", "2001:db8::1", ""},
+		{"::ffff:192.0.2.7", "192.0.2.7", ""},
+		{"192.0.2.01", "192.0.2.01", "is not an IP address"},
+		{"mx.example.com", "mx.example.com", "is not an IP address"},
+	} {
+		doc := `{"organization-name":"O","report-id":"r","contact-info":"c",
+"date-range":{"start-datetime":"2026-03-01T00:00:00Z","end-datetime":"2026-03-01T23:59:59Z"},
+"policies":[{"policy":{"policy-type":"sts","policy-domain":"example.com"},
+"summary":{"total-successful-session-count":0,"total-failure-session-count":1},
+"failure-details":[{"result-type":"validation-failure","sending-mta-ip":"` + tt.in + `","failed-session-count":1}]}]}`
+		r, err := p.ParseReport([]byte(doc))
+		if err != nil {
+			t.Fatalf("%s: %v", tt.in, err)
+		}
+		warned := strings.Contains(strings.Join(r.Warnings, "\n"), "sending-mta-ip: ")
+		if got := r.Policies[0].FailureDetails[0].SendingMTAIP; got != tt.want || warned != (tt.warning != "") {
+			t.Errorf("%s: %q, warnings %q; want %q", tt.in, got, r.Warnings, tt.want)
+		}
+	}
+}
