@@ -53,19 +53,21 @@ func (p *printer) write(w *bufio.Writer, header []string, rows [][]string, jsonV
 		cw.Flush()
 		return cw.Error()
 	default:
-		return writeTable(w, tableHeader(header), rows)
+		writeTable(w, tableHeader(header), rows)
+		return nil
 	}
 }
 
 // writeTable writes rows in columns two spaces apart, the last column
-// unpadded: what text/tabwriter does, without holding the text twice.
-func writeTable(bw *bufio.Writer, header []string, rows [][]string) error {
+// unpadded: what text/tabwriter does, without holding the text twice. It
+// returns the table, to write more rows with the same widths.
+func writeTable(bw *bufio.Writer, header []string, rows [][]string) *table {
 	t := newTable(bw, header, rows)
 	t.line(header)
 	for _, r := range rows {
 		t.line(r)
 	}
-	return nil
+	return t
 }
 
 // table writes aligned lines with the column widths it was made with.
@@ -221,12 +223,7 @@ func (l *listing) add(cells func() []string, item func() any) error {
 // startTable writes the header and the rows held, aligned, and lets the
 // rows after them be written as they come.
 func (l *listing) startTable() {
-	header := tableHeader(l.header)
-	l.table = newTable(l.bw, header, l.rows)
-	l.table.line(header)
-	for _, r := range l.rows {
-		l.table.line(r)
-	}
+	l.table = writeTable(l.bw, tableHeader(l.header), l.rows)
 	l.rows = nil
 }
 

@@ -196,9 +196,10 @@ func (db *DB) storedBefore(ctx context.Context, keys []reportKey) (int64, map[re
 	return checked, stored, err
 }
 
-// storedSince returns which keys were stored with an id above after (and up
-// to last). Usually few were (another caller's batch): those rows are read
-// and matched here rather than every key looked up.
+// storedSince returns which keys were stored with an id above after; last,
+// the largest id now, says how many reports that is. Usually few (another
+// caller's batch): those rows are read and matched here rather than every
+// key looked up.
 func (db *DB) storedSince(ctx context.Context, tx *sql.Tx, keys []reportKey, after, last int64) (map[reportKey]bool, error) {
 	if last-after > int64(4*len(keys)) {
 		return db.storedAmong(ctx, tx.StmtContext(ctx, db.stmts[sqlStoredKeys]), keys)
