@@ -45,3 +45,20 @@ func BenchmarkParseMessage(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkParseJSON is BenchmarkParseGzip without the gunzip: the JSON
+// decoder's share.
+func BenchmarkParseJSON(b *testing.B) {
+	data, err := os.ReadFile("../testdata/bench/report.json")
+	if err != nil {
+		b.Fatal(err)
+	}
+	p := parse.New(parse.Limits{})
+	b.SetBytes(int64(len(data)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := p.ParseReport(data); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

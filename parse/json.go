@@ -3,89 +3,49 @@ package parse
 import (
 	"bytes"
 	"fmt"
+	"math"
 	"net/netip"
 	"strings"
 	"time"
 	"unicode/utf8"
 	"unsafe"
-
-	"github.com/valyala/fastjson"
 )
 
-// jsonParsers reuse fastjson's parse buffers; a parser is not safe for
-// concurrent use, so each decode takes one from the pool.
-var jsonParsers fastjson.ParserPool
-
-// decodeJSON turns one JSON document into a Report. It refuses with a
-// *FieldError what cannot be counted or attributed and warns about the rest.
+// decodeJSON turns one JSON document into a Report in a single pass over
+// its bytes. It refuses with a *FieldError what cannot be counted or
+// attributed and warns about the rest; a syntax error anywhere refuses the
+// document, whatever else was found before it.
 func decodeJSON(data []byte, lim Limits) (*Report, error) {
 	// RFC 8460 section 4 says UTF-8; a BOM is tolerated, anything else is not.
 	data = bytes.TrimPrefix(data, []byte("\xef\xbb\xbf"))
 	if !utf8.Valid(data) {
 		return nil, fieldErr("", "not valid UTF-8 (RFC 8460 section 4 requires UTF-8 JSON)")
 	}
-	p := jsonParsers.Get()
-	defer jsonParsers.Put(p)
-	v, err := p.ParseBytes(data)
-	if err != nil {
-		return nil, fieldErr("", "not JSON: %s", oneLine(err.Error()))
+	d := decoder{
+		lim: lim, pol: -1, detail: -1,
+		s:     scanner{data: data, maxDepth: lim.MaxDepth},
+		arena: make([]byte, 0, len(data)/2+64),
 	}
-	if v.Type() != fastjson.TypeObject {
-		return nil, fieldErr("", "not a JSON object but %s", v.Type())
+	r := d.report()
+	d.s.end()
+	if d.s.err != nil {
+		return nil, d.s.err
 	}
-	// Nesting deeper than MaxDepth needs more than MaxDepth opening
-	// brackets; counting them is far cheaper than walking the tree, so only
-	// documents with that many are walked.
-	if bytes.Count(data, []byte("{"))+bytes.Count(data, []byte("[")) > lim.MaxDepth &&
-		depth(v, lim.MaxDepth+1) > lim.MaxDepth {
-		return nil, &LimitError{What: "JSON nesting depth", Limit: int64(lim.MaxDepth)}
-	}
-	d := decoder{lim: lim, pol: -1, detail: -1, arena: make([]byte, 0, len(data)/2+64)}
-	r := d.report(v)
 	if d.err != nil {
 		return nil, d.err
 	}
 	return r, nil
 }
 
-// depth returns the nesting depth of v, counting no further than max.
-func depth(v *fastjson.Value, max int) int {
-	var inner int
-	switch v.Type() {
-	case fastjson.TypeObject:
-		o, _ := v.Object()
-		o.Visit(func(_ []byte, c *fastjson.Value) {
-			if inner < max {
-				inner = max1(inner, depth(c, max-1))
-			}
-		})
-	case fastjson.TypeArray:
-		a, _ := v.Array()
-		for _, c := range a {
-			if inner >= max {
-				break
-			}
-			inner = max1(inner, depth(c, max-1))
-		}
-	default:
-		return 0
-	}
-	return inner + 1
-}
-
-func max1(a, b int) int {
-	if a > b {
-		return a
-	}
-	return b
-}
-
-// decoder keeps the first error and the warnings of one report.
+// decoder reads a report from its scanner, keeping the first error and the
+// warnings. Fields are taken in the order they come; a field sent twice
+// counts as first sent, the repeat is only checked for syntax. What is
+// missing is noticed at the end of the object that should have held it.
 type decoder struct {
+	s        scanner
 	lim      Limits
 	err      *FieldError
 	warnings []string
-	details  int
 	// pol and detail locate the field being read: the index into policies
 	// and into its failure-details, -1 outside them. Paths are built from
 	// them only when an error or warning needs one.
@@ -94,6 +54,12 @@ type decoder struct {
 	// all of them instead of one each. Bytes once written are never
 	// changed, so strings may point into it.
 	arena []byte
+	// lists and details hold the report's string lists and failure
+	// details, each list a capped slice of one of them: a slice is grown
+	// while a list is read, and a list outgrowing it moves whole into the
+	// grown one, which later lists share.
+	lists   []string
+	details []FailureDetail
 }
 
 // text returns b as a string kept in the arena. The arena starts at half
@@ -139,62 +105,198 @@ func (d *decoder) warn(field, format string, args ...any) {
 	d.warnings = append(d.warnings, d.path(field)+": "+fmt.Sprintf(format, args...))
 }
 
-func (d *decoder) report(v *fastjson.Value) *Report {
-	r := &Report{
-		OrganizationName: d.requiredString(v, "organization-name", "organization-name"),
-		ReportID:         d.requiredString(v, "report-id", "report-id"),
+// first marks bit in seen and reports whether the member just named is the
+// first with its name in its object; a repeat's value is skipped.
+func (d *decoder) first(seen *uint16, bit uint16) bool {
+	if *seen&bit != 0 {
+		d.s.skip()
+		return false
 	}
-	r.ContactInfo = d.optionalString(v, "contact-info", "contact-info")
-	if v.Get("contact-info") == nil || v.Get("contact-info").Type() == fastjson.TypeNull {
+	*seen |= bit
+	return true
+}
+
+// object starts reading an object for field, refusing a value of another
+// kind. It reports whether there is an object to read.
+func (d *decoder) object(field string) bool {
+	switch k := d.s.kind(); k {
+	case kindObject:
+		return d.s.enter()
+	case kindInvalid:
+	default:
+		d.fail(field, "not an object but %s", k)
+		d.s.skip()
+	}
+	return false
+}
+
+// Bits of each object's members, to tell the missing and the repeated.
+const (
+	mOrganization = 1 << iota
+	mReportID
+	mContact
+	mDateRange
+	mPolicies
+)
+
+const (
+	mStart = 1 << iota
+	mEnd
+)
+
+const (
+	mPolicy = 1 << iota
+	mSummary
+	mDetails
+)
+
+const (
+	mType = 1 << iota
+	mDomain
+	mString
+	mMX
+)
+
+const (
+	mSuccessful = 1 << iota
+	mFailed
+)
+
+const (
+	mResult = 1 << iota
+	mSendingIP
+	mReceivingIP
+	mHostname
+	mHelo
+	mInfo
+	mCode
+	mCount
+)
+
+func (d *decoder) report() *Report {
+	r := &Report{}
+	if !d.object("") {
+		return r
+	}
+	var seen uint16
+	contactNull := false
+	for n := 0; d.s.more('}', n); n++ {
+		switch string(d.s.key()) {
+		case "organization-name":
+			if d.first(&seen, mOrganization) {
+				r.OrganizationName = d.requiredString("organization-name")
+			}
+		case "report-id":
+			if d.first(&seen, mReportID) {
+				r.ReportID = d.requiredString("report-id")
+			}
+		case "contact-info":
+			if d.first(&seen, mContact) {
+				k := d.s.kind()
+				if contactNull = k == kindNull; contactNull {
+					d.s.literal("null")
+				} else {
+					r.ContactInfo = d.str(k, "contact-info")
+				}
+			}
+		case "date-range":
+			if d.first(&seen, mDateRange) {
+				r.DateRange = d.dateRange()
+			}
+		case "policies":
+			if d.first(&seen, mPolicies) {
+				r.Policies = d.policies()
+			}
+		default:
+			d.s.skip()
+		}
+	}
+	if seen&mOrganization == 0 {
+		d.fail("organization-name", "missing")
+	}
+	if seen&mReportID == 0 {
+		d.fail("report-id", "missing")
+	}
+	if seen&mContact == 0 || contactNull {
 		// QUIRK: small senders send "contact-info": null or leave it out,
 		// though RFC 8460 section 4.4 requires it. Nothing depends on it.
 		d.warn("contact-info", "missing")
 	}
-	r.DateRange = d.dateRange(v.Get("date-range"))
-
-	pv := v.Get("policies")
-	switch {
-	case pv == nil:
+	if seen&mDateRange == 0 {
+		d.fail("date-range", "missing")
+	}
+	if seen&mPolicies == 0 {
 		d.fail("policies", "missing")
-	case pv.Type() != fastjson.TypeArray:
-		d.fail("policies", "not an array but %s", pv.Type())
-	default:
-		pols, _ := pv.Array()
-		if len(pols) > d.lim.MaxPolicies {
-			d.fail("policies", "%d policies exceed the limit of %d", len(pols), d.lim.MaxPolicies)
-			break
-		}
-		if len(pols) == 0 {
-			d.warn("policies", "empty: the report covers no policy")
-		}
-		r.Policies = make([]Policy, 0, len(pols))
-		for i, p := range pols {
-			d.pol = i
-			r.Policies = append(r.Policies, d.policy(p))
-			if d.err != nil {
-				break
-			}
-		}
-		d.pol = -1
 	}
 	r.Warnings = d.warnings
 	return r
 }
 
-func (d *decoder) dateRange(v *fastjson.Value) DateRange {
-	if v == nil || v.Type() != fastjson.TypeObject {
-		d.fail("date-range", "missing or not an object")
-		return DateRange{}
+func (d *decoder) dateRange() DateRange {
+	var dr DateRange
+	if !d.object("date-range") {
+		return dr
 	}
-	dr := DateRange{
-		Start: d.time(v, "start-datetime", "date-range.start-datetime"),
-		End:   d.time(v, "end-datetime", "date-range.end-datetime"),
+	var seen uint16
+	for n := 0; d.s.more('}', n); n++ {
+		switch string(d.s.key()) {
+		case "start-datetime":
+			if d.first(&seen, mStart) {
+				dr.Start = d.time("date-range.start-datetime")
+			}
+		case "end-datetime":
+			if d.first(&seen, mEnd) {
+				dr.End = d.time("date-range.end-datetime")
+			}
+		default:
+			d.s.skip()
+		}
+	}
+	if seen&mStart == 0 {
+		d.fail("date-range.start-datetime", "missing")
+	}
+	if seen&mEnd == 0 {
+		d.fail("date-range.end-datetime", "missing")
 	}
 	if d.err == nil && dr.End.Before(dr.Start) {
 		d.fail("date-range", "end-datetime %s is before start-datetime %s",
 			dr.End.Format(time.RFC3339), dr.Start.Format(time.RFC3339))
 	}
 	return dr
+}
+
+func (d *decoder) policies() []Policy {
+	switch k := d.s.kind(); k {
+	case kindArray:
+	case kindInvalid:
+		return nil
+	default:
+		d.fail("policies", "not an array but %s", k)
+		d.s.skip()
+		return nil
+	}
+	if !d.s.enter() {
+		return nil
+	}
+	var pols []Policy
+	n := 0
+	for ; d.s.more(']', n); n++ {
+		if n >= d.lim.MaxPolicies || d.err != nil {
+			d.s.skip() // only counted: nothing more is kept
+			continue
+		}
+		d.pol = n
+		pols = append(pols, d.policy())
+		d.pol = -1
+	}
+	if n > d.lim.MaxPolicies {
+		d.fail("policies", "%d policies exceed the limit of %d", n, d.lim.MaxPolicies)
+	}
+	if n == 0 {
+		d.warn("policies", "empty: the report covers no policy")
+		pols = []Policy{}
+	}
+	return pols
 }
 
 // timeLayouts are tried in order. RFC 8460 section 4.4 asks for RFC 3339
@@ -209,8 +311,8 @@ var timeLayouts = []string{
 	"2006-01-02 15:04:05.999999999",
 }
 
-func (d *decoder) time(obj *fastjson.Value, key, field string) time.Time {
-	s := d.requiredString(obj, key, field)
+func (d *decoder) time(field string) time.Time {
+	s := d.requiredString(field)
 	if s == "" {
 		return time.Time{}
 	}
@@ -226,18 +328,75 @@ func (d *decoder) time(obj *fastjson.Value, key, field string) time.Time {
 	return time.Time{}
 }
 
-func (d *decoder) policy(v *fastjson.Value) Policy {
+func (d *decoder) policy() Policy {
 	var p Policy
-	if v.Type() != fastjson.TypeObject {
-		d.fail("", "not an object but %s", v.Type())
+	if !d.object("") {
 		return p
 	}
-	pol := v.Get("policy")
-	if pol == nil || pol.Type() != fastjson.TypeObject {
-		d.fail("policy", "missing or not an object")
-		return p
+	var seen uint16
+	var detailSum int64
+	for n := 0; d.s.more('}', n); n++ {
+		switch string(d.s.key()) {
+		case "policy":
+			if d.first(&seen, mPolicy) {
+				d.policyFields(&p)
+			}
+		case "summary":
+			if d.first(&seen, mSummary) {
+				d.summary(&p)
+			}
+		case "failure-details":
+			if d.first(&seen, mDetails) {
+				p.FailureDetails, detailSum = d.failureDetails()
+			}
+		default:
+			d.s.skip()
+		}
 	}
-	p.Type = strings.ToLower(d.optionalString(pol, "policy-type", "policy.policy-type"))
+	if seen&mPolicy == 0 {
+		d.fail("policy", "missing")
+	}
+	if seen&mSummary == 0 {
+		d.fail("summary", "missing")
+	}
+	if d.err == nil && detailSum > p.FailedSessions {
+		// QUIRK: Mail.ru sends failure details that add up to more than the
+		// summary's total-failure-session-count. Both figures are kept as
+		// sent; the mismatch is flagged, not "fixed".
+		d.warn("failure-details", "failed-session-count adds up to %d, more than total-failure-session-count %d",
+			detailSum, p.FailedSessions)
+	}
+	return p
+}
+
+// policyFields reads a policy's "policy" object into p.
+func (d *decoder) policyFields(p *Policy) {
+	if !d.object("policy") {
+		return
+	}
+	var seen uint16
+	for n := 0; d.s.more('}', n); n++ {
+		switch string(d.s.key()) {
+		case "policy-type":
+			if d.first(&seen, mType) {
+				p.Type = strings.ToLower(d.optionalString("policy.policy-type"))
+			}
+		case "policy-domain":
+			if d.first(&seen, mDomain) {
+				p.Domain = normalizeHost(d.requiredString("policy.policy-domain"))
+			}
+		case "policy-string":
+			if d.first(&seen, mString) {
+				p.String = d.policyString("policy.policy-string")
+			}
+		case "mx-host":
+			if d.first(&seen, mMX) {
+				p.MXHosts = d.mxHosts("policy.mx-host")
+			}
+		default:
+			d.s.skip()
+		}
+	}
 	switch p.Type {
 	case PolicyTypeSTS:
 		p.Type = PolicyTypeSTS // the constant, not a fresh copy per report
@@ -250,102 +409,171 @@ func (d *decoder) policy(v *fastjson.Value) Policy {
 	default:
 		d.warn("policy.policy-type", "unknown type %q kept as sent", p.Type)
 	}
-	p.Domain = normalizeHost(d.requiredString(pol, "policy-domain", "policy.policy-domain"))
-	p.String = d.policyString(pol.Get("policy-string"), "policy.policy-string")
-	p.MXHosts = d.mxHosts(pol.Get("mx-host"), "policy.mx-host")
-
-	sum := v.Get("summary")
-	if sum == nil || sum.Type() != fastjson.TypeObject {
-		d.fail("summary", "missing or not an object")
-		return p
+	if seen&mDomain == 0 {
+		d.fail("policy.policy-domain", "missing")
 	}
-	p.SuccessfulSessions = d.count(sum, "total-successful-session-count", "summary.total-successful-session-count", true)
-	p.FailedSessions = d.count(sum, "total-failure-session-count", "summary.total-failure-session-count", true)
-
-	fds := v.Get("failure-details")
-	if fds == nil || fds.Type() == fastjson.TypeNull {
-		return p
-	}
-	if fds.Type() != fastjson.TypeArray {
-		d.fail("failure-details", "not an array but %s", fds.Type())
-		return p
-	}
-	arr, _ := fds.Array()
-	d.details += len(arr)
-	if d.details > d.lim.MaxFailureDetails {
-		d.fail("failure-details", "more than the limit of %d failure details in the report", d.lim.MaxFailureDetails)
-		return p
-	}
-	var detailSum int64
-	p.FailureDetails = make([]FailureDetail, 0, len(arr))
-	for i, fv := range arr {
-		d.detail = i
-		fd := d.failureDetail(fv)
-		d.detail = -1
-		if d.err != nil {
-			return p
-		}
-		detailSum += fd.FailedSessions
-		p.FailureDetails = append(p.FailureDetails, fd)
-	}
-	if detailSum > p.FailedSessions {
-		// QUIRK: Mail.ru sends failure details that add up to more than the
-		// summary's total-failure-session-count. Both figures are kept as
-		// sent; the mismatch is flagged, not "fixed".
-		d.warn("failure-details", "failed-session-count adds up to %d, more than total-failure-session-count %d",
-			detailSum, p.FailedSessions)
-	}
-	return p
 }
 
-func (d *decoder) failureDetail(v *fastjson.Value) FailureDetail {
+// summary reads a policy's "summary" object into p.
+func (d *decoder) summary(p *Policy) {
+	if !d.object("summary") {
+		return
+	}
+	var seen uint16
+	for n := 0; d.s.more('}', n); n++ {
+		switch string(d.s.key()) {
+		case "total-successful-session-count":
+			if d.first(&seen, mSuccessful) {
+				p.SuccessfulSessions = d.count("summary.total-successful-session-count")
+			}
+		case "total-failure-session-count":
+			if d.first(&seen, mFailed) {
+				p.FailedSessions = d.count("summary.total-failure-session-count")
+			}
+		default:
+			d.s.skip()
+		}
+	}
+	if seen&mSuccessful == 0 {
+		d.fail("summary.total-successful-session-count", "missing")
+	}
+	if seen&mFailed == 0 {
+		d.fail("summary.total-failure-session-count", "missing")
+	}
+}
+
+// failureDetails reads a policy's "failure-details" and adds up their
+// failed-session-count (at most math.MaxInt64).
+func (d *decoder) failureDetails() ([]FailureDetail, int64) {
+	switch k := d.s.kind(); k {
+	case kindArray:
+	case kindNull, kindInvalid:
+		d.s.skip()
+		return nil, 0
+	default:
+		d.fail("failure-details", "not an array but %s", k)
+		d.s.skip()
+		return nil, 0
+	}
+	if !d.s.enter() {
+		return nil, 0
+	}
+	if d.details == nil {
+		d.details = make([]FailureDetail, 0, 8)
+	}
+	start := len(d.details)
+	var sum int64
+	for n := 0; d.s.more(']', n); n++ {
+		if len(d.details) >= d.lim.MaxFailureDetails {
+			d.fail("failure-details", "more than the limit of %d failure details in the report", d.lim.MaxFailureDetails)
+		}
+		if d.err != nil {
+			d.s.skip()
+			continue
+		}
+		d.detail = n
+		fd := d.failureDetail()
+		d.detail = -1
+		if sum += fd.FailedSessions; sum < 0 {
+			sum = math.MaxInt64
+		}
+		d.details = append(d.details, fd)
+	}
+	return d.details[start:len(d.details):len(d.details)], sum
+}
+
+func (d *decoder) failureDetail() FailureDetail {
 	var fd FailureDetail
-	if v.Type() != fastjson.TypeObject {
-		d.fail("", "not an object but %s", v.Type())
+	if !d.object("") {
 		return fd
 	}
-	fd.ResultType = d.optionalString(v, "result-type", "result-type")
-	switch lower := strings.ToLower(fd.ResultType); {
-	case fd.ResultType == "":
-		d.warn("result-type", "missing")
-	case GroupOf(lower) != GroupUnknown:
-		fd.ResultType = canonicalResultType[lower]
-	default:
-		d.warn("result-type", "unregistered result type %q kept as sent", fd.ResultType)
+	var seen uint16
+	for n := 0; d.s.more('}', n); n++ {
+		switch string(d.s.key()) {
+		case "result-type":
+			if d.first(&seen, mResult) {
+				fd.ResultType = d.resultType()
+			}
+		// QUIRK: Microsoft and Mail.ru leave out sending-mta-ip and
+		// receiving-mx-hostname; they are optional in RFC 8460 section 4.3.
+		case "sending-mta-ip":
+			if d.first(&seen, mSendingIP) {
+				fd.SendingMTAIP = d.ip("sending-mta-ip")
+			}
+		case "receiving-ip":
+			if d.first(&seen, mReceivingIP) {
+				fd.ReceivingIP = d.ip("receiving-ip")
+			}
+		case "receiving-mx-hostname":
+			if d.first(&seen, mHostname) {
+				fd.ReceivingMXHostname = normalizeHost(d.optionalString("receiving-mx-hostname"))
+			}
+		case "receiving-mx-helo":
+			if d.first(&seen, mHelo) {
+				fd.ReceivingMXHelo = normalizeHost(d.optionalString("receiving-mx-helo"))
+			}
+		case "additional-information":
+			if d.first(&seen, mInfo) {
+				fd.AdditionalInformation = d.optionalString("additional-information")
+			}
+		case "failure-reason-code":
+			if d.first(&seen, mCode) {
+				fd.FailureReasonCode = d.optionalString("failure-reason-code")
+			}
+		case "failed-session-count":
+			if d.first(&seen, mCount) {
+				fd.FailedSessions = d.count("failed-session-count")
+			}
+		default:
+			d.s.skip()
+		}
 	}
-	// QUIRK: Microsoft and Mail.ru leave out sending-mta-ip and
-	// receiving-mx-hostname; they are optional in RFC 8460 section 4.3.
-	fd.SendingMTAIP = d.ip(v, "sending-mta-ip", "sending-mta-ip")
-	fd.ReceivingIP = d.ip(v, "receiving-ip", "receiving-ip")
-	fd.ReceivingMXHostname = normalizeHost(d.optionalString(v, "receiving-mx-hostname", "receiving-mx-hostname"))
-	fd.ReceivingMXHelo = normalizeHost(d.optionalString(v, "receiving-mx-helo", "receiving-mx-helo"))
-	fd.AdditionalInformation = d.optionalString(v, "additional-information", "additional-information")
-	fd.FailureReasonCode = d.optionalString(v, "failure-reason-code", "failure-reason-code")
-	if v.Get("failed-session-count") == nil {
+	if seen&mResult == 0 {
+		d.warn("result-type", "missing")
+	}
+	if seen&mCount == 0 {
 		d.warn("failed-session-count", "missing, counted as 0")
-	} else {
-		fd.FailedSessions = d.count(v, "failed-session-count", "failed-session-count", false)
 	}
 	return fd
 }
 
+// resultType reads a result-type: a registered one as its shared string, an
+// unknown one as sent.
+func (d *decoder) resultType() string {
+	t := d.optionalString("result-type")
+	if c, ok := canonicalResultType[t]; ok {
+		return c
+	}
+	switch lower := strings.ToLower(t); {
+	case t == "":
+		d.warn("result-type", "missing")
+	case GroupOf(lower) != GroupUnknown:
+		return canonicalResultType[lower]
+	default:
+		d.warn("result-type", "unregistered result type %q kept as sent", t)
+	}
+	return t
+}
+
 // count reads a non-negative integer. A negative, fractional, overflowing or
 // non-numeric value refuses the report: it cannot be counted.
-func (d *decoder) count(obj *fastjson.Value, key, field string, required bool) int64 {
-	v := obj.Get(key)
-	if v == nil {
-		if required {
-			d.fail(field, "missing")
-		}
+func (d *decoder) count(field string) int64 {
+	switch k := d.s.kind(); k {
+	case kindNumber:
+	case kindInvalid:
+		return 0
+	default:
+		d.fail(field, "not a number but %s", k)
+		d.s.skip()
 		return 0
 	}
-	if v.Type() != fastjson.TypeNumber {
-		d.fail(field, "not a number but %s", v.Type())
+	text := d.s.number()
+	if text == nil {
 		return 0
 	}
-	n, err := v.Int64()
-	if err != nil {
-		d.fail(field, "%s is not an integer that fits in 64 bits", truncate(v.String(), 40))
+	n, ok := parseInt64(text)
+	if !ok {
+		d.fail(field, "%s is not an integer that fits in 64 bits", truncate(string(text), 40))
 		return 0
 	}
 	if n < 0 {
@@ -355,45 +583,83 @@ func (d *decoder) count(obj *fastjson.Value, key, field string, required bool) i
 	return n
 }
 
-func (d *decoder) requiredString(obj *fastjson.Value, key, field string) string {
-	v := obj.Get(key)
-	if v == nil || v.Type() == fastjson.TypeNull {
+// parseInt64 reads a number's text as an int64; it refuses a fraction, an
+// exponent and what does not fit.
+func parseInt64(b []byte) (int64, bool) {
+	neg := b[0] == '-'
+	if neg {
+		b = b[1:]
+	}
+	var n uint64
+	for _, c := range b {
+		if c < '0' || c > '9' || n > (1<<63)/10 {
+			return 0, false
+		}
+		if n = n*10 + uint64(c-'0'); n > 1<<63 {
+			return 0, false
+		}
+	}
+	if neg {
+		return -int64(n), true // -(1<<63) wraps to math.MinInt64 as it should
+	}
+	if n > math.MaxInt64 {
+		return 0, false
+	}
+	return int64(n), true
+}
+
+func (d *decoder) requiredString(field string) string {
+	k := d.s.kind()
+	if k == kindNull {
+		d.s.literal("null")
 		d.fail(field, "missing")
 		return ""
 	}
-	s := d.str(v, field)
+	s := d.str(k, field)
 	if s == "" && d.err == nil {
 		d.fail(field, "empty")
 	}
 	return s
 }
 
-func (d *decoder) optionalString(obj *fastjson.Value, key, field string) string {
-	v := obj.Get(key)
-	if v == nil || v.Type() == fastjson.TypeNull {
+func (d *decoder) optionalString(field string) string {
+	k := d.s.kind()
+	if k == kindNull {
+		d.s.literal("null")
 		return ""
 	}
-	return d.str(v, field)
+	return d.str(k, field)
 }
 
-// str reads a string field. A number where a string belongs is kept as its
-// text with a warning; an object or array is refused.
-func (d *decoder) str(v *fastjson.Value, field string) string {
-	switch v.Type() {
-	case fastjson.TypeString:
-		b, _ := v.StringBytes()
-		return d.text(bytes.TrimSpace(b))
-	case fastjson.TypeNumber, fastjson.TypeTrue, fastjson.TypeFalse:
-		d.warn(field, "a %s where a string belongs, kept as text", v.Type())
-		return v.String()
+// str reads a string field of kind k, the kind of the value that follows.
+// A number where a string belongs is kept as its text with a warning; an
+// object or array is refused.
+func (d *decoder) str(k kind, field string) string {
+	switch k {
+	case kindString:
+		return d.text(bytes.TrimSpace(d.s.str()))
+	case kindNumber:
+		d.warn(field, "a %s where a string belongs, kept as text", k)
+		return d.text(d.s.number())
+	case kindTrue:
+		d.warn(field, "a %s where a string belongs, kept as text", k)
+		d.s.literal("true")
+		return "true"
+	case kindFalse:
+		d.warn(field, "a %s where a string belongs, kept as text", k)
+		d.s.literal("false")
+		return "false"
+	case kindInvalid:
+		return ""
 	default:
-		d.fail(field, "not a string but %s", v.Type())
+		d.fail(field, "not a string but %s", k)
+		d.s.skip()
 		return ""
 	}
 }
 
-func (d *decoder) ip(obj *fastjson.Value, key, field string) string {
-	s := d.optionalString(obj, key, field)
+func (d *decoder) ip(field string) string {
+	s := d.optionalString(field)
 	if s == "" {
 		return ""
 	}
@@ -413,53 +679,80 @@ func (d *decoder) ip(obj *fastjson.Value, key, field string) string {
 	return s
 }
 
-// policyString reads policy-string, an array of the policy's lines.
-func (d *decoder) policyString(v *fastjson.Value, field string) []string {
-	if v == nil || v.Type() == fastjson.TypeNull {
-		// QUIRK: Microsoft and Mail.ru leave policy-string out.
+// stringList reads an array of strings, or a single string where an array
+// belongs. Null is no strings; another kind refuses the report.
+func (d *decoder) stringList(field string) []string {
+	if d.lists == nil {
+		d.lists = make([]string, 0, 16)
+	}
+	start := len(d.lists)
+	switch k := d.s.kind(); k {
+	case kindNull:
+		d.s.literal("null")
+	case kindString:
+		d.lists = append(d.lists, d.str(k, field))
+	case kindArray:
+		if !d.s.enter() {
+			break
+		}
+		for n := 0; d.s.more(']', n); n++ {
+			d.lists = append(d.lists, d.str(d.s.kind(), field))
+		}
+	case kindInvalid:
+	default:
+		d.fail(field, "not an array but %s", k)
+		d.s.skip()
+	}
+	if len(d.lists) == start {
 		return nil
 	}
-	var lines []string
-	switch v.Type() {
-	case fastjson.TypeString:
+	return d.lists[start:len(d.lists):len(d.lists)]
+}
+
+// policyString reads policy-string, an array of the policy's lines.
+func (d *decoder) policyString(field string) []string {
+	// QUIRK: Microsoft and Mail.ru leave policy-string out.
+	single := d.s.kind() == kindString
+	lines := d.stringList(field)
+	if single {
 		// QUIRK: a single string instead of an array: split it into lines.
-		lines = splitLines(d.str(v, field))
-	case fastjson.TypeArray:
-		arr, _ := v.Array()
-		for _, e := range arr {
-			lines = append(lines, d.str(e, field))
-		}
-	default:
-		d.fail(field, "not an array but %s", v.Type())
-		return nil
+		lines = splitLines(lines[0])
 	}
 	if len(lines) == 1 && strings.HasPrefix(lines[0], "[") {
 		// QUIRK: Microsoft sends a tlsa policy-string as one string holding a
 		// JSON-encoded array of TLSA records.
-		if inner, err := fastjson.Parse(lines[0]); err == nil && inner.Type() == fastjson.TypeArray {
-			arr, _ := inner.Array()
-			expanded := make([]string, 0, len(arr))
-			for _, e := range arr {
-				b, err := e.StringBytes()
-				if err != nil {
-					return lines
-				}
-				expanded = append(expanded, string(b))
-			}
+		if expanded, ok := d.stringArray(lines[0]); ok {
 			return expanded
 		}
 	}
 	return lines
 }
 
-// mxHosts reads mx-host, an array of MX patterns.
-func (d *decoder) mxHosts(v *fastjson.Value, field string) []string {
-	if v == nil || v.Type() == fastjson.TypeNull {
-		// QUIRK: Microsoft and Mail.ru leave mx-host out.
-		return nil
+// stringArray decodes s as a JSON array of strings, if it is one.
+func (d *decoder) stringArray(s string) ([]string, bool) {
+	sc := scanner{data: unsafe.Slice(unsafe.StringData(s), len(s)), maxDepth: 1}
+	if sc.kind() != kindArray || !sc.enter() {
+		return nil, false
 	}
-	var hosts []string
-	add := func(s string) {
+	out := []string{}
+	for n := 0; sc.more(']', n); n++ {
+		if sc.kind() != kindString {
+			return nil, false
+		}
+		out = append(out, d.text(sc.str()))
+	}
+	sc.end()
+	return out, sc.err == nil
+}
+
+// mxHosts reads mx-host, an array of MX patterns.
+func (d *decoder) mxHosts(field string) []string {
+	// QUIRK: Microsoft and Mail.ru leave mx-host out. The RFC 8460 section
+	// 4.4 example itself, before errata 6241, gives mx-host as a single
+	// string; senders copied it.
+	list := d.stringList(field)
+	hosts := list[:0] // filtered in place: the list is the decoder's
+	for _, s := range list {
 		// QUIRK: some senders copy policy lines ("mx: mx.example.com") into
 		// mx-host.
 		if rest, ok := strings.CutPrefix(s, "mx:"); ok {
@@ -469,18 +762,8 @@ func (d *decoder) mxHosts(v *fastjson.Value, field string) []string {
 			hosts = append(hosts, h)
 		}
 	}
-	switch v.Type() {
-	case fastjson.TypeString:
-		// QUIRK: the RFC 8460 section 4.4 example itself, before errata 6241,
-		// gives mx-host as a single string; senders copied it.
-		add(d.str(v, field))
-	case fastjson.TypeArray:
-		arr, _ := v.Array()
-		for _, e := range arr {
-			add(d.str(e, field))
-		}
-	default:
-		d.fail(field, "not an array but %s", v.Type())
+	if len(hosts) == 0 {
+		return nil
 	}
 	return hosts
 }

@@ -58,8 +58,8 @@ func Sniff(data []byte) Format {
 	case bytes.HasPrefix(data, []byte("PK\x03\x04")), bytes.HasPrefix(data, []byte("PK\x05\x06")):
 		return FormatZip
 	}
-	trimmed := bytes.TrimLeft(bytes.TrimPrefix(data, []byte("\xef\xbb\xbf")), " \t\r\n")
-	if len(trimmed) > 0 && trimmed[0] == '{' {
+	sc := scanner{data: bytes.TrimPrefix(data, []byte("\xef\xbb\xbf"))}
+	if sc.ws(); sc.pos < len(sc.data) && sc.data[sc.pos] == '{' {
 		return FormatJSON
 	}
 	if looksLikeMessage(data) {
