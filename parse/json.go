@@ -459,7 +459,7 @@ func (d *decoder) failureDetails() ([]FailureDetail, int64) {
 		return nil, 0
 	}
 	if d.details == nil {
-		d.details = make([]FailureDetail, 0, 8)
+		d.details = make([]FailureDetail, 0, 4)
 	}
 	start := len(d.details)
 	var sum int64
@@ -683,7 +683,7 @@ func (d *decoder) ip(field string) string {
 // belongs. Null is no strings; another kind refuses the report.
 func (d *decoder) stringList(field string) []string {
 	if d.lists == nil {
-		d.lists = make([]string, 0, 16)
+		d.lists = make([]string, 0, 8)
 	}
 	start := len(d.lists)
 	switch k := d.s.kind(); k {
