@@ -552,15 +552,16 @@ func (t *table) build(lens []uint8, root uint, distances bool) error {
 			offs[l]++
 		}
 	}
-	if left > 0 { // the single code of length 1: its sibling is invalid
-		for i := 1; i < len(rootEnt); i += 2 {
-			rootEnt[i] = entInvalid
-		}
-	}
 	// Walk the codes in canonical order: within a length they count up,
 	// and the first code of the next length is the last one plus one,
 	// shifted left. DEFLATE sends codes most significant bit first, so
-	// table indexes are the codes bit reversed.
+	// table indexes are the codes bit reversed. The root table is built
+	// as wide as the current length, each code one entry, and doubled by
+	// a copy before the next length (libdeflate's way): the bits above a
+	// shorter code are don't-cares. Entries start invalid, which is what
+	// the sibling of a single code of length 1 stays.
+	rootEnt[0], rootEnt[1] = entInvalid, entInvalid
+	size := 2
 	var (
 		code     uint32
 		i        int
@@ -570,16 +571,16 @@ func (t *table) build(lens []uint8, root uint, distances bool) error {
 		prefix   = ^uint32(0)
 	)
 	for l := 1; l <= maxLen; l++ {
+		if l > 1 && uint(l) <= root {
+			size += copy(rootEnt[size:], rootEnt[:size])
+		}
 		for k := count[l]; k > 0; k-- {
 			sym := uint32(sorted[i])
 			i++
 			rev := bits.Reverse32(code) >> (32 - l)
 			code++
 			if uint(l) <= root {
-				e := sym<<16 | uint32(l)
-				for j := rev; j < uint32(len(rootEnt)); j += 1 << l {
-					rootEnt[j] = e
-				}
+				rootEnt[rev] = sym<<16 | uint32(l)
 				continue
 			}
 			if low := rev & (1<<root - 1); low != prefix {
@@ -601,6 +602,9 @@ func (t *table) build(lens []uint8, root uint, distances bool) error {
 			}
 		}
 		code <<= 1
+	}
+	for size < len(rootEnt) { // the longest code is shorter than the root
+		size += copy(rootEnt[size:], rootEnt[:size])
 	}
 	return nil
 }
