@@ -5,6 +5,7 @@ import (
 	"compress/flate"
 	"compress/gzip"
 	"errors"
+	"fmt"
 	"io"
 	"math/rand/v2"
 	"os"
@@ -59,6 +60,11 @@ func payloads(t testing.TB) map[string][]byte {
 		"run":    bytes.Repeat([]byte{0}, 100000),
 		"period": bytes.Repeat([]byte("ab"), 40000),
 	}
+	// Matches overlapping their source by each distance up to a word and
+	// past it: each copied its own way.
+	for period := 1; period <= 9; period++ {
+		p[fmt.Sprintf("period %d", period)] = bytes.Repeat([]byte("abcdefghi")[:period], 3000/period)
+	}
 	files, _ := filepath.Glob("../../testdata/*/*.json")
 	for _, f := range files {
 		data, err := os.ReadFile(f)
@@ -78,6 +84,27 @@ func TestGunzipMatchesTheStandardLibrary(t *testing.T) {
 			got, err := d.Gunzip(nil, z, len(data))
 			if err != nil || !bytes.Equal(got, data) {
 				t.Errorf("%s at level %d: %d bytes, %v; want %d bytes", name, level, len(got), err, len(data))
+			}
+		}
+	}
+}
+
+// Inflate decodes into whatever room dst has: none (grown as it goes, the
+// careful way until there is room for the fast one), exactly the output's
+// (the last steps careful), or plenty. The bytes after the output in dst's
+// room may be overwritten, those before it never.
+func TestInflateIntoAnyRoom(t *testing.T) {
+	var d Decoder
+	for name, data := range payloads(t) {
+		var b bytes.Buffer
+		w, _ := flate.NewWriter(&b, 6)
+		w.Write(data)
+		w.Close()
+		for _, room := range []int{0, len(data), len(data) + 4096} {
+			dst := append(make([]byte, 0, 3+room), "pre"...)
+			got, used, err := d.Inflate(dst, b.Bytes(), 3+len(data))
+			if err != nil || used != b.Len() || string(got[:3]) != "pre" || !bytes.Equal(got[3:], data) {
+				t.Errorf("%s with room for %d: %d bytes, %d of %d used, %v", name, room, len(got)-3, used, b.Len(), err)
 			}
 		}
 	}
@@ -140,6 +167,11 @@ func TestGunzipLimit(t *testing.T) {
 		}
 		if got, err := d.Gunzip(nil, z, len(data)-1); !errors.Is(err, ErrTooLarge) || len(got) > len(data)-1 {
 			t.Errorf("level %d: one byte over: %d bytes, %v", level, len(got), err)
+		}
+		// Room past the limit changes nothing.
+		roomy := make([]byte, 0, 2*len(data))
+		if got, err := d.Gunzip(roomy, z, len(data)-1); !errors.Is(err, ErrTooLarge) || len(got) > len(data)-1 {
+			t.Errorf("level %d: one byte over, with room: %d bytes, %v", level, len(got), err)
 		}
 	}
 	// A bomb: 1 GB of zeros would be about 1 MB of stream; 64 KiB of
