@@ -1,6 +1,7 @@
 package parse_test
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"strings"
@@ -95,15 +96,30 @@ func FuzzJSONSyntax(f *testing.F) {
 			return
 		}
 		_, err := p.ParseReport(data)
-		valid := json.Valid(data)
-		lenient := strings.ContainsFunc(string(data), func(r rune) bool {
-			return r < 0x20 && r != '\n' && r != '\r' && r != '\t' || r == '\\'
-		})
-		if err == nil && !valid && !lenient {
+		// Escapes are where the decoder is lenient beyond recognition
+		// (unknown ones, lone surrogates); raw control characters inside
+		// strings are blanked out before asking encoding/json.
+		if err == nil && !json.Valid(blankControlsInStrings(data)) && !bytes.Contains(data, []byte{'\\'}) {
 			t.Fatalf("accepted what is not JSON")
 		}
-		if err != nil && valid && strings.Contains(err.Error(), "not JSON") {
+		if err != nil && json.Valid(data) && strings.Contains(err.Error(), "not JSON") {
 			t.Fatalf("refused valid JSON: %v", err)
 		}
 	})
+}
+
+// blankControlsInStrings returns data with the control characters inside
+// its strings replaced by spaces. It is meant for input without escapes.
+func blankControlsInStrings(data []byte) []byte {
+	out := bytes.Clone(data)
+	in := false
+	for i, c := range out {
+		switch {
+		case c == '"':
+			in = !in
+		case in && c < 0x20:
+			out[i] = ' '
+		}
+	}
+	return out
 }
