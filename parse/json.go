@@ -21,10 +21,12 @@ func decodeJSON(data []byte, lim Limits) (*Report, error) {
 	if !utf8.Valid(data) {
 		return nil, fieldErr("", "not valid UTF-8 (RFC 8460 section 4 requires UTF-8 JSON)")
 	}
+	b := new(block)
 	d := decoder{
 		lim: lim, pol: -1, detail: -1,
 		s:     scanner{data: data, maxDepth: lim.MaxDepth},
 		arena: make([]byte, 0, len(data)/2+64),
+		block: b, lists: b.lists[:0], details: b.details[:0],
 	}
 	r := d.report()
 	d.s.end()
@@ -35,6 +37,17 @@ func decodeJSON(data []byte, lim Limits) (*Report, error) {
 		return nil, d.err
 	}
 	return r, nil
+}
+
+// block is a report with room for its usual parts, allocated at once:
+// most reports have one or two policies, a few policy lines and MX
+// patterns, and a few failure details. Parts that outgrow their room are
+// allocated apart.
+type block struct {
+	r       Report
+	pols    [2]Policy
+	lists   [8]string
+	details [4]FailureDetail
 }
 
 // decoder reads a report from its scanner, keeping the first error and the
@@ -55,11 +68,13 @@ type decoder struct {
 	// changed, so strings may point into it.
 	arena []byte
 	// lists and details hold the report's string lists and failure
-	// details, each list a capped slice of one of them: a slice is grown
-	// while a list is read, and a list outgrowing it moves whole into the
-	// grown one, which later lists share.
+	// details, each list a capped slice of one of them: they start as the
+	// block's room, a slice is grown while a list is read, and a list
+	// outgrowing it moves whole into the grown one, which later lists
+	// share.
 	lists   []string
 	details []FailureDetail
+	block   *block
 }
 
 // text returns b as a string kept in the arena. The arena starts at half
@@ -174,7 +189,7 @@ const (
 )
 
 func (d *decoder) report() *Report {
-	r := &Report{}
+	r := &d.block.r
 	if !d.object("") {
 		return r
 	}
@@ -278,7 +293,7 @@ func (d *decoder) policies() []Policy {
 	if !d.s.enter() {
 		return nil
 	}
-	var pols []Policy
+	pols := d.block.pols[:0]
 	n := 0
 	for ; d.s.more(']', n); n++ {
 		if n >= d.lim.MaxPolicies || d.err != nil {
@@ -294,9 +309,9 @@ func (d *decoder) policies() []Policy {
 	}
 	if n == 0 {
 		d.warn("policies", "empty: the report covers no policy")
-		pols = []Policy{}
+		return []Policy{}
 	}
-	return pols
+	return pols[:len(pols):len(pols)]
 }
 
 // timeLayouts are tried in order. RFC 8460 section 4.4 asks for RFC 3339
@@ -457,9 +472,6 @@ func (d *decoder) failureDetails() ([]FailureDetail, int64) {
 	}
 	if !d.s.enter() {
 		return nil, 0
-	}
-	if d.details == nil {
-		d.details = make([]FailureDetail, 0, 4)
 	}
 	start := len(d.details)
 	var sum int64
@@ -682,9 +694,6 @@ func (d *decoder) ip(field string) string {
 // stringList reads an array of strings, or a single string where an array
 // belongs. Null is no strings; another kind refuses the report.
 func (d *decoder) stringList(field string) []string {
-	if d.lists == nil {
-		d.lists = make([]string, 0, 8)
-	}
 	start := len(d.lists)
 	switch k := d.s.kind(); k {
 	case kindNull:

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"fmt"
+	"math/bits"
 	"strconv"
 	"unicode/utf16"
 	"unicode/utf8"
@@ -78,18 +79,33 @@ func quoteByte(c byte) string {
 	return fmt.Sprintf("byte 0x%02x", c)
 }
 
-// ws skips whitespace. Indented reports have runs of spaces, skipped
-// eight at a time.
+// ws skips whitespace. Indented reports have a line break and a run of
+// spaces between tokens: runs of spaces are measured eight bytes at a
+// time, the first byte that is not one found from the lowest set bit.
 func (s *scanner) ws() {
-	d, i := s.data, s.pos
-	if i < len(d) && d[i] > ' ' {
+	if s.pos < len(s.data) && s.data[s.pos] > ' ' {
 		return // compact JSON: usually no whitespace at all
 	}
-	for i < len(d) {
-		if i+8 <= len(d) && binary.LittleEndian.Uint64(d[i:]) == 0x2020202020202020 {
+	s.skipWS()
+}
+
+// skipWS is ws past its first byte, kept apart so that ws is inlined.
+func (s *scanner) skipWS() {
+	d, i := s.data, s.pos
+	for i+8 <= len(d) {
+		v := binary.LittleEndian.Uint64(d[i:]) ^ ones*' '
+		if v == 0 {
 			i += 8
 			continue
 		}
+		i += bits.TrailingZeros64(v) >> 3
+		if c := d[i]; c != '\n' && c != '\r' && c != '\t' {
+			s.pos = i
+			return
+		}
+		i++
+	}
+	for i < len(d) {
 		switch d[i] {
 		case ' ', '\n', '\r', '\t':
 			i++
@@ -192,17 +208,21 @@ func (s *scanner) str() []byte {
 	}
 	d, start := s.data, s.pos+1
 	i := start
-	// Eight bytes at a time while none is a quote or a backslash.
+	// Eight bytes at a time while none is a quote or a backslash; the
+	// lowest set bit of the test marks the first that is (bits above it
+	// may be false alarms).
 	for i+8 <= len(d) {
 		v := binary.LittleEndian.Uint64(d[i:])
-		if hasZeroByte(v^(ones*'"'))|hasZeroByte(v^(ones*'\\')) != 0 {
-			break
+		if m := hasZeroByte(v^(ones*'"')) | hasZeroByte(v^(ones*'\\')); m != 0 {
+			i += bits.TrailingZeros64(m) >> 3
+			goto stop
 		}
 		i += 8
 	}
 	for i < len(d) && !strStop[d[i]] {
 		i++
 	}
+stop:
 	if i < len(d) && d[i] == '"' {
 		s.pos = i + 1
 		return d[start:i]
