@@ -649,7 +649,11 @@ func (d *decoder) optionalString(field string) string {
 func (d *decoder) str(k kind, field string) string {
 	switch k {
 	case kindString:
-		return d.text(bytes.TrimSpace(d.s.str()))
+		b := d.s.str()
+		if !printableEnds(b) {
+			b = bytes.TrimSpace(b)
+		}
+		return d.text(b)
 	case kindNumber:
 		d.warn(field, "a %s where a string belongs, kept as text", k)
 		return d.text(d.s.number())
@@ -672,8 +676,8 @@ func (d *decoder) str(k kind, field string) string {
 
 func (d *decoder) ip(field string) string {
 	s := d.optionalString(field)
-	if s == "" {
-		return ""
+	if s == "" || isCanonicalIPv4(s) {
+		return s
 	}
 	bare := strings.Trim(s, "[]")
 	a, err := netip.ParseAddr(bare)
@@ -689,6 +693,31 @@ func (d *decoder) ip(field string) string {
 		return d.text(canon)
 	}
 	return s
+}
+
+// isCanonicalIPv4 reports whether s is a dotted quad as netip.ParseAddr
+// takes it (four decimal octets, no leading zeros), which is also how it
+// would format it: most addresses in reports are, and are checked here
+// without parsing and formatting them.
+func isCanonicalIPv4(s string) bool {
+	dots, n, digits := 0, 0, 0
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c >= '0' && c <= '9':
+			if digits == 1 && n == 0 { // a leading zero
+				return false
+			}
+			n = n*10 + int(c-'0')
+			if digits++; n > 255 {
+				return false
+			}
+		case c == '.' && digits > 0 && dots < 3:
+			dots, n, digits = dots+1, 0, 0
+		default:
+			return false
+		}
+	}
+	return dots == 3 && digits > 0
 }
 
 // stringList reads an array of strings, or a single string where an array
@@ -777,9 +806,19 @@ func (d *decoder) mxHosts(field string) []string {
 	return hosts
 }
 
+// printableEnds reports whether s starts and ends with printable ASCII,
+// which TrimSpace would leave as it is: the usual case, checked without
+// calling it.
+func printableEnds[T string | []byte](s T) bool {
+	n := len(s)
+	return n > 0 && s[0]-'!' <= '~'-'!' && s[n-1]-'!' <= '~'-'!'
+}
+
 // normalizeHost lower-cases a host name and strips the trailing dot.
 func normalizeHost(s string) string {
-	s = strings.TrimSpace(s)
+	if !printableEnds(s) {
+		s = strings.TrimSpace(s)
+	}
 	s = strings.TrimSuffix(s, ".")
 	for i := 0; i < len(s); i++ {
 		if c := s[i]; c >= 'A' && c <= 'Z' || c >= utf8.RuneSelf {

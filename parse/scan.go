@@ -92,6 +92,9 @@ func (s *scanner) ws() {
 // skipWS is ws past its first byte, kept apart so that ws is inlined.
 func (s *scanner) skipWS() {
 	d, i := s.data, s.pos
+	if i < len(d) && d[i] == '\n' { // the usual run: a line break, then spaces
+		i++
+	}
 	for i+8 <= len(d) {
 		v := binary.LittleEndian.Uint64(d[i:]) ^ ones*' '
 		if v == 0 {
