@@ -606,10 +606,14 @@ func (d *Decoder) codeLengths(lens []uint8) error {
 		if err != nil {
 			break
 		}
-		for ; rep > 0; rep-- {
-			lens[i] = val
-			i++
+		if fill := lens[i : i+rep]; val == 0 {
+			clear(fill)
+		} else {
+			for j := range fill {
+				fill[j] = val
+			}
 		}
+		i += rep
 	}
 	d.pos, d.bits, d.nbits = pos, bitbuf, nbits
 	if err == nil && d.overrun() {
@@ -721,7 +725,7 @@ func (t *table) build(lens []uint8, root uint, vals []uint32, distances bool) er
 		for k := count[l]; k > 0; k-- {
 			sym := uint32(sorted[i])
 			i++
-			rev := bits.Reverse32(code) >> (32 - l)
+			rev := (uint32(rev8[code&0xff])<<8 | uint32(rev8[code>>8&0xff])) >> (16 - l)
 			code++
 			if uint(l) <= root {
 				rootEnt[rev] = vals[sym] | uint32(l)
@@ -752,6 +756,15 @@ func (t *table) build(lens []uint8, root uint, vals []uint32, distances bool) er
 	}
 	return nil
 }
+
+// rev8 holds each byte bit reversed: two lookups reverse a code, cheaper
+// than bits.Reverse32, which amd64 has no instruction for.
+var rev8 = func() (t [256]uint8) {
+	for i := range t {
+		t[i] = bits.Reverse8(uint8(i))
+	}
+	return t
+}()
 
 // subtableBits returns the width of a subtable whose first code has length
 // l, k codes of that length (this one included) still to be placed:
