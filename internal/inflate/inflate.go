@@ -54,16 +54,16 @@ func corrupt(format string, args ...any) error {
 // into their base and extra bits when the table is built (libdeflate's
 // way), so the decoding loop looks up nothing else.
 const (
-	entBits    = 31     // mask of the bits consumed
-	entLiteral = 1 << 5 // a literal byte
-	entEnd     = 1 << 6 // the end-of-block symbol
-	entBadSym  = 1 << 7 // a symbol the code may hold but never send; the symbol is the value
-	entLink    = 1 << 8 // the entry points at a subtable
-	entInvalid = 1 << 9 // no code has these bits
-	subShift   = 10     // a link's subtable width or an extra-bit count, 4 bits from here
-	litBits    = 9      // root table bits of the literal/length code
-	distBits   = 7      // root table bits of the distance code
-	lenBits    = 7      // the code-length code needs no subtables (RFC 1951 section 3.2.7)
+	entBits    = 63      // mask of the bits consumed: six bits, which a 64-bit shift masks itself
+	entLiteral = 1 << 14 // a literal byte
+	entEnd     = 1 << 6  // the end-of-block symbol
+	entBadSym  = 1 << 7  // a symbol the code may hold but never send; the symbol is the value
+	entLink    = 1 << 8  // the entry points at a subtable
+	entInvalid = 1 << 9  // no code has these bits
+	subShift   = 10      // a link's subtable width or an extra-bit count, 4 bits from here
+	litBits    = 9       // root table bits of the literal/length code
+	distBits   = 7       // root table bits of the distance code
+	lenBits    = 7       // the code-length code needs no subtables (RFC 1951 section 3.2.7)
 	maxCodeLen = 15
 	// fastRoom is the output room the fast loop needs for one step: the
 	// longest match copied eight bytes at a time.
@@ -232,15 +232,18 @@ func (d *Decoder) refill() {
 }
 
 // load is refill on a bit buffer held in locals: 8 bytes at a time while
-// src has them, then a byte at a time.
+// src has them, then a byte at a time. nbits is always below 64; shifts by
+// it are masked to say so, and the compiler then shifts with one
+// instruction instead of testing for a shift of 64 or more. The same goes
+// for entries' bit counts (entBits).
 func load(src []byte, pos int, bitbuf uint64, nbits uint) (int, uint64, uint) {
 	if pos+8 <= len(src) {
-		bitbuf |= binary.LittleEndian.Uint64(src[pos:]) << nbits
+		bitbuf |= binary.LittleEndian.Uint64(src[pos:]) << (nbits & 63)
 		return pos + int(63-nbits)>>3, bitbuf, nbits | 56
 	}
 	for nbits <= 56 {
 		if pos < len(src) {
-			bitbuf |= uint64(src[pos]) << nbits
+			bitbuf |= uint64(src[pos]) << (nbits & 63)
 		}
 		pos++
 		nbits += 8
@@ -352,8 +355,9 @@ func (d *Decoder) huffman(dst []byte, start, max int, lit, dist *table) ([]byte,
 	for {
 		if o+fastRoom <= len(out) && pos+16 <= len(src) {
 			// 15 bits of code and 5 extra for a length, 15 and 13 for a
-			// distance: 48 of the 56 a refill leaves.
-			bitbuf |= binary.LittleEndian.Uint64(src[pos:]) << nbits
+			// distance: 48 of the 56 a refill leaves. (A constant-length
+			// slice spares the compiler's handling of an empty one.)
+			bitbuf |= binary.LittleEndian.Uint64(src[pos:pos+8]) << (nbits & 63)
 			pos += int(63-nbits) >> 3
 			nbits |= 56
 			var e uint32
@@ -368,7 +372,7 @@ func (d *Decoder) huffman(dst []byte, start, max int, lit, dist *table) ([]byte,
 					o++
 					continue
 				}
-				bitbuf |= binary.LittleEndian.Uint64(src[pos:]) << nbits
+				bitbuf |= binary.LittleEndian.Uint64(src[pos:pos+8]) << (nbits & 63)
 				pos += int(63-nbits) >> 3
 				nbits |= 56
 			}
