@@ -25,12 +25,8 @@ func decodeJSON(data []byte, lim Limits) (*Report, error) {
 	d := decoder{
 		lim: lim, pol: -1, detail: -1,
 		s:     scanner{data: data, maxDepth: lim.MaxDepth},
+		arena: make([]byte, 0, len(data)/2+64),
 		block: b, lists: b.lists[:0], details: b.details[:0],
-	}
-	if n := len(data)/2 + 64; n <= len(b.text) {
-		d.arena = b.text[:0:n]
-	} else {
-		d.arena = make([]byte, 0, n)
 	}
 	r := d.report()
 	d.s.end()
@@ -45,14 +41,13 @@ func decodeJSON(data []byte, lim Limits) (*Report, error) {
 
 // block is a report with room for its usual parts, allocated at once:
 // most reports have one or two policies, a few policy lines and MX
-// patterns, a few failure details, and under a kilobyte of strings. Parts
-// that outgrow their room are allocated apart.
+// patterns, and a few failure details. Parts that outgrow their room are
+// allocated apart.
 type block struct {
 	r       Report
 	pols    [2]Policy
 	lists   [8]string
 	details [4]FailureDetail
-	text    [1024]byte // the arena of a report of up to 1,920 bytes
 }
 
 // decoder reads a report from its scanner, keeping the first error and the
