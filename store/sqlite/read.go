@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"strings"
 	"time"
 
@@ -206,12 +207,38 @@ func (db *DB) Reports(ctx context.Context, f store.Filter) ([]store.ReportInfo, 
 	return out, err
 }
 
-// reportsChunk is how many listed reports EachReport completes at a time.
-const reportsChunk = 512
+// Listings are read a page at a time, each page with a query of its own
+// that resumes after the last row of the one before (keyset pagination):
+// the rows of a page are all read, and its read transaction over, before
+// they are handed out, so a slow consumer of a long listing (a pager)
+// does not keep a snapshot of the database open, which would stop the WAL
+// from being folded back while reports keep arriving. Pages start at
+// firstPage rows and double up to maxPage, so that a filter SQLite
+// evaluates anew for every page (the reports of a domain) costs a few
+// dozen evaluations over a listing of millions, not thousands.
+const (
+	firstPage = 512
+	maxPage   = 16384
+)
 
-// EachReport calls fn with each report Reports lists, in its order, holding
-// no more than a chunk of them: a listing of every report is as long as
-// the store.
+// pageSize returns how many rows the next page of a listing takes: twice
+// the last page, within maxPage, and no more than the limit leaves (limit
+// 0: none).
+func pageSize(last, limit, done int) int {
+	n := min(2*last, maxPage)
+	if last == 0 {
+		n = firstPage
+	}
+	if limit > 0 {
+		n = min(n, limit-done)
+	}
+	return n
+}
+
+// EachReport calls fn with each report Reports lists, in its order, a page
+// at a time (see firstPage): it holds no more than a page of them, and no
+// read transaction while fn runs. Reports stored while the listing runs
+// may or may not be part of it.
 func (db *DB) EachReport(ctx context.Context, f store.Filter, fn func(store.ReportInfo) error) error {
 	var conds []string
 	var args []any
@@ -221,56 +248,53 @@ func (db *DB) EachReport(ctx context.Context, f store.Filter, fn func(store.Repo
 		conds = append(conds, "r.id IN (SELECT report_id FROM policies WHERE "+sub[0]+")")
 	}
 	startedWithin(f.Since, f.Until, &conds, &args)
-	q := `SELECT r.id, r.organization_name, r.report_id, r.start_time, r.end_time, r.warnings FROM reports r`
-	if len(conds) > 0 {
-		q += " WHERE " + strings.Join(conds, " AND ")
-	}
-	q += " ORDER BY r.start_time DESC, r.id DESC"
-	if f.Limit > 0 {
-		q += fmt.Sprintf(" LIMIT %d", f.Limit)
-	}
-	rows, err := db.read.QueryContext(ctx, q, args...)
-	if err != nil {
-		return fmt.Errorf("sqlite: listing reports: %w", err)
-	}
-	defer rows.Close()
-	// Each chunk's sessions are read on another connection of the read
-	// pool while this query stays open. fn's errors are its own.
-	chunk := make([]store.ReportInfo, 0, reportsChunk)
-	flush := func() error {
-		if err := db.addReportSessions(ctx, chunk); err != nil {
+	var page []store.ReportInfo
+	var lastStart int64
+	for done := 0; ; {
+		n := pageSize(len(page), f.Limit, done)
+		if n <= 0 {
+			return nil
+		}
+		q := `SELECT r.id, r.organization_name, r.report_id, r.start_time, r.end_time, r.warnings FROM reports r`
+		pconds, pargs := conds, args
+		if done > 0 { // after the last report listed, in the listing's order
+			pconds = append(slices.Clip(conds), "(r.start_time, r.id) < (?, ?)")
+			pargs = append(slices.Clip(args), lastStart, page[len(page)-1].ID)
+		}
+		if len(pconds) > 0 {
+			q += " WHERE " + strings.Join(pconds, " AND ")
+		}
+		q += fmt.Sprintf(" ORDER BY r.start_time DESC, r.id DESC LIMIT %d", n)
+		page = page[:0]
+		err := db.scanAll(ctx, "listing reports", q, pargs, func(rows *sql.Rows) error {
+			var ri store.ReportInfo
+			var end int64
+			var warnings string
+			if err := rows.Scan(&ri.ID, &ri.OrganizationName, &ri.ReportID, &lastStart, &end, &warnings); err != nil {
+				return err
+			}
+			ri.Start, ri.End = time.Unix(lastStart, 0).UTC(), time.Unix(end, 0).UTC()
+			if warnings != "" {
+				ri.Warnings = strings.Count(warnings, "\n") + 1
+			}
+			page = append(page, ri)
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		if err := db.addReportSessions(ctx, page); err != nil {
 			return fmt.Errorf("sqlite: listing reports: %w", err)
 		}
-		for _, ri := range chunk {
+		for _, ri := range page {
 			if err := fn(ri); err != nil {
-				return err
+				return err // fn's own
 			}
 		}
-		chunk = chunk[:0]
-		return nil
-	}
-	for rows.Next() {
-		var ri store.ReportInfo
-		var start, end int64
-		var warnings string
-		if err := rows.Scan(&ri.ID, &ri.OrganizationName, &ri.ReportID, &start, &end, &warnings); err != nil {
-			return fmt.Errorf("sqlite: listing reports: %w", err)
-		}
-		ri.Start, ri.End = time.Unix(start, 0).UTC(), time.Unix(end, 0).UTC()
-		if warnings != "" {
-			ri.Warnings = strings.Count(warnings, "\n") + 1
-		}
-		chunk = append(chunk, ri)
-		if len(chunk) == reportsChunk {
-			if err := flush(); err != nil {
-				return err
-			}
+		if done += len(page); len(page) < n {
+			return nil
 		}
 	}
-	if err := rows.Err(); err != nil {
-		return fmt.Errorf("sqlite: listing reports: %w", err)
-	}
-	return flush()
 }
 
 // addReportSessions fills in the listed reports' domains and sessions, each

@@ -243,7 +243,7 @@ func TestReportsCountSessionsOnce(t *testing.T) {
 	if err != nil || len(list) != 1803 {
 		t.Fatalf("%d reports, %v", len(list), err)
 	}
-	// EachReport hands out the same list a chunk at a time, and stops at
+	// EachReport hands out the same list a page at a time, and stops at
 	// the first error of its callback, returning it as is.
 	var each []store.ReportInfo
 	if err := db.EachReport(ctx, store.Filter{}, func(ri store.ReportInfo) error {
@@ -256,13 +256,13 @@ func TestReportsCountSessionsOnce(t *testing.T) {
 	calls := 0
 	err = db.EachReport(ctx, store.Filter{}, func(store.ReportInfo) error {
 		calls++
-		if calls == reportsChunk+1 {
+		if calls == firstPage+1 {
 			return stop
 		}
 		return nil
 	})
-	if err != stop || calls != reportsChunk+1 {
-		t.Errorf("callback error: %v after %d calls; want %v after %d", err, calls, stop, reportsChunk+1)
+	if err != stop || calls != firstPage+1 {
+		t.Errorf("callback error: %v after %d calls; want %v after %d", err, calls, stop, firstPage+1)
 	}
 	// Every third report: ids too sparse for one pass, looked up in chunks.
 	var sparse, want []store.ReportInfo
@@ -292,5 +292,134 @@ func TestReportsCountSessionsOnce(t *testing.T) {
 				t.Fatalf("report %s: %+v", r.ReportID, r)
 			}
 		}
+	}
+}
+
+// Listings are read in pages, each a query of its own resuming after the
+// last row of the one before: ties on the start day are broken by id, and
+// a failure's position within its report by policy and detail; limits
+// that end inside a page or on its edge; no read transaction is open while
+// the callback runs, so a checkpoint can fold the whole WAL back then.
+func TestListingsInPages(t *testing.T) {
+	db := testDB(t)
+	ctx := context.Background()
+	var inputs []store.Input
+	details := 0
+	for i := range 1500 {
+		// Three start days, so most neighbours tie on the day; 0 to 2
+		// details in each of two policies.
+		p1 := parse.Policy{Type: "sts", Domain: "a.example", SuccessfulSessions: 1}
+		p2 := parse.Policy{Type: "tlsa", Domain: fmt.Sprintf("d%d.example", i%7), SuccessfulSessions: 1}
+		for j := range i % 3 {
+			p1.FailureDetails = append(p1.FailureDetails, fdl("mx1.a.example", fmt.Sprint("192.0.2.", j), "certificate-expired", int64(i)))
+			p2.FailureDetails = append(p2.FailureDetails, fdl("mx2.a.example", "", "validation-failure", int64(j)))
+			details += 2
+		}
+		inputs = append(inputs, store.Input{Data: []byte(fmt.Sprint(i)), Reports: []*parse.Report{rep("Org", fmt.Sprint(i), 1+i%3, p1, p2)}})
+	}
+	if _, err := db.Ingest(ctx, inputs); err != nil {
+		t.Fatal(err)
+	}
+
+	reports, err := db.Reports(ctx, store.Filter{})
+	if err != nil || len(reports) != 1500 {
+		t.Fatalf("%d reports, %v", len(reports), err)
+	}
+	seen := map[int64]bool{}
+	for i, r := range reports {
+		if seen[r.ID] {
+			t.Fatalf("report %d listed twice", r.ID)
+		}
+		seen[r.ID] = true
+		if i > 0 {
+			if p := reports[i-1]; p.Start.Before(r.Start) || p.Start.Equal(r.Start) && p.ID < r.ID {
+				t.Fatalf("out of order at %d: %d (%s) before %d (%s)", i, p.ID, p.Start, r.ID, r.Start)
+			}
+		}
+	}
+	for _, limit := range []int{1, firstPage - 1, firstPage, firstPage + 1, 2*firstPage + 5} {
+		got, err := db.Reports(ctx, store.Filter{Limit: limit})
+		if err != nil || !reflect.DeepEqual(got, reports[:limit]) {
+			t.Errorf("limit %d: %d reports, %v", limit, len(got), err)
+		}
+	}
+	if got, _ := db.Reports(ctx, store.Filter{Domains: []string{"d3.example"}}); len(got) != 214 {
+		t.Errorf("one domain: %d reports, want 214", len(got))
+	}
+
+	fails, err := db.Failures(ctx, store.FailureFilter{})
+	if err != nil || len(fails) != details {
+		t.Fatalf("%d failures, %v; want %d", len(fails), err, details)
+	}
+	type key struct {
+		id     int64
+		domain string
+		ip     string
+	}
+	seenDetail := map[key]bool{}
+	for i, f := range fails {
+		k := key{f.ReportID, f.Domain, f.Detail.SendingMTAIP + f.Detail.ResultType + fmt.Sprint(f.Detail.FailedSessions)}
+		if seenDetail[k] {
+			t.Fatalf("failure %+v listed twice", k)
+		}
+		seenDetail[k] = true
+		if i > 0 {
+			p := fails[i-1]
+			if p.Start.Before(f.Start) || p.Start.Equal(f.Start) && p.ReportID < f.ReportID {
+				t.Fatalf("out of order at %d", i)
+			}
+			// Within a report: the sts policy's details, then the tlsa one's.
+			if p.ReportID == f.ReportID && p.PolicyType == "tlsa" && f.PolicyType == "sts" {
+				t.Fatalf("policies out of order in report %d", f.ReportID)
+			}
+		}
+	}
+	for _, limit := range []int{firstPage, firstPage + 1, 3*firstPage + 5} {
+		got, err := db.Failures(ctx, store.FailureFilter{Filter: store.Filter{Limit: limit}})
+		if err != nil || !reflect.DeepEqual(got, fails[:limit]) {
+			t.Errorf("failures, limit %d: %d rows, %v", limit, len(got), err)
+		}
+	}
+	// A filtered listing (one query, the planner's choice) lists the same
+	// rows in the same order as the paged one.
+	var d3 []store.FailureRow
+	for _, f := range fails {
+		if f.Domain == "d3.example" {
+			d3 = append(d3, f)
+		}
+	}
+	if got, err := db.Failures(ctx, store.FailureFilter{Filter: store.Filter{Domains: []string{"d3.example"}}}); err != nil || !reflect.DeepEqual(got, d3) {
+		t.Errorf("failures of one domain: %d rows, %v; want %d", len(got), err, len(d3))
+	}
+
+	// While the callback runs, a report is stored and the WAL folded back
+	// whole: no reader holds a snapshot.
+	checkpointed := func() bool {
+		t.Helper()
+		if _, err := db.Ingest(ctx, []store.Input{{Data: []byte(fmt.Sprint("late", len(seen))),
+			Reports: []*parse.Report{rep("Late", fmt.Sprint(len(seen)), 1)}}}); err != nil {
+			t.Fatal(err)
+		}
+		seen[int64(len(seen))] = true
+		var busy, log, done int
+		if err := db.write.QueryRowContext(ctx, "PRAGMA wal_checkpoint(TRUNCATE)").Scan(&busy, &log, &done); err != nil {
+			t.Fatal(err)
+		}
+		return busy == 0
+	}
+	// Each listing's callback, on its first row past the first page.
+	calls := 0
+	midway := func() error {
+		if calls++; calls == firstPage+1 && !checkpointed() {
+			return errors.New("a checkpoint could not complete while the callback ran")
+		}
+		return nil
+	}
+	if err := db.EachReport(ctx, store.Filter{}, func(store.ReportInfo) error { return midway() }); err != nil {
+		t.Errorf("EachReport: %v", err)
+	}
+	calls = 0
+	if err := db.EachFailure(ctx, store.FailureFilter{}, func(store.FailureRow) error { return midway() }); err != nil {
+		t.Errorf("EachFailure: %v", err)
 	}
 }
