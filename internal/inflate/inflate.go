@@ -45,14 +45,14 @@ func corrupt(format string, args ...any) error {
 	return CorruptError(fmt.Sprintf(format, args...))
 }
 
-// Table entries are uint32. The low five bits are how many bits the entry
-// consumes (its code's length; a link's, the root's width), then flags,
-// then, from bit 10, four bits that are a link's subtable width or a
-// length's or distance's number of extra bits, and in the high half the
-// value: a literal's byte, a length's or distance's base, a link's
-// subtable start, a code-length symbol. Lengths and distances are decoded
-// into their base and extra bits when the table is built (libdeflate's
-// way), so the decoding loop looks up nothing else.
+// Table entries are uint32. The low six bits are how many bits the entry
+// consumes (its code's length; a link's, the root's width), bits 6 to 9
+// and 14 are flags, bits 10 to 13 a link's subtable width or a length's or
+// distance's number of extra bits, and the high half is the value: a
+// literal's byte, a length's or distance's base, a link's subtable start,
+// a code-length symbol. Lengths and distances are decoded into their base
+// and extra bits when the table is built (libdeflate's way), so the
+// decoding loop looks up nothing else.
 const (
 	entBits    = 63      // mask of the bits consumed: six bits, which a 64-bit shift masks itself
 	entLiteral = 1 << 14 // a literal byte
