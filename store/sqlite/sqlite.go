@@ -5,6 +5,7 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"embed"
 	"errors"
 	"fmt"
@@ -39,6 +40,13 @@ type DB struct {
 	readStored *sql.Stmt
 	// Now is the clock; tests replace it.
 	Now func() time.Time
+	// raw is what insert keeps, guarded by mu: its prepared statements,
+	// the driver connection they belong to, and its argument slice.
+	raw struct {
+		conn  any
+		stmts map[string]driver.Stmt
+		args  []driver.NamedValue
+	}
 }
 
 var _ store.Store = (*DB)(nil)
@@ -129,7 +137,8 @@ func (db *DB) Close() error {
 	if db.readStored != nil {
 		db.readStored.Close()
 	}
-	return errors.Join(db.read.Close(), db.write.Close())
+	raw := db.closeRaw(context.Background())
+	return errors.Join(raw, db.read.Close(), db.write.Close())
 }
 
 // Ping checks that both connections answer.
@@ -193,14 +202,25 @@ func (db *DB) migrate(ctx context.Context) error {
 
 // inTx runs fn in a write transaction, committing when it returns nil.
 func (db *DB) inTx(ctx context.Context, fn func(*sql.Tx) error) error {
+	return db.inConnTx(ctx, func(_ *sql.Conn, tx *sql.Tx) error { return fn(tx) })
+}
+
+// inConnTx is inTx for callers that also need the writer's connection
+// (insert).
+func (db *DB) inConnTx(ctx context.Context, fn func(*sql.Conn, *sql.Tx) error) error {
 	db.mu.Lock()
 	defer db.mu.Unlock()
-	tx, err := db.write.BeginTx(ctx, nil)
+	conn, err := db.write.Conn(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	tx, err := conn.BeginTx(ctx, nil)
 	if err != nil {
 		return err
 	}
 	defer tx.Rollback()
-	if err := fn(tx); err != nil {
+	if err := fn(conn, tx); err != nil {
 		return err
 	}
 	return tx.Commit()

@@ -332,3 +332,49 @@ func TestConcurrentDuplicatesStoredOnce(t *testing.T) {
 	}
 	t.Logf("%d stored, %d duplicates", all.stored, all.dups)
 }
+
+// TestBatchSizes stores batches of every size the writer splits
+// differently (statements of 100 rows, then of a power of two), and checks
+// that each report comes back whole, with its input, policies and failure
+// details, and nothing else was stored.
+func TestBatchSizes(t *testing.T) {
+	db := testkit.OpenStore(t)
+	ctx := context.Background()
+	want := map[int64]*parse.Report{}
+	n := 0
+	for _, size := range []int{1, 2, 3, 63, 64, 65, 99, 100, 101, 227} {
+		var batch []store.Input
+		for range size {
+			n++
+			var fds []parse.FailureDetail
+			for k := range n % 4 {
+				fds = append(fds, parse.FailureDetail{ResultType: "certificate-expired", SendingMTAIP: fmt.Sprintf("192.0.2.%d", k),
+					ReceivingMXHostname: "mx.example.com", FailedSessions: int64(k + 1)})
+			}
+			r := report("Org", fmt.Sprint("r", n), 1+n%28, pol(fmt.Sprintf("d%d.example", n%7), int64(n), int64(n%4), fds...))
+			batch = append(batch, store.Input{Data: []byte(fmt.Sprint("raw ", n)), Origin: fmt.Sprint(n), Reports: []*parse.Report{r}})
+		}
+		for i, res := range ingest(t, db, batch...) {
+			if res.Stored != 1 || len(res.ReportIDs) != 1 {
+				t.Fatalf("batch of %d, input %d: %+v", size, i, res)
+			}
+			want[res.ReportIDs[0]] = batch[i].Reports[0]
+		}
+	}
+	list, err := db.Reports(ctx, store.Filter{})
+	if err != nil || len(list) != n {
+		t.Fatalf("%d reports listed (%v), want %d", len(list), err, n)
+	}
+	for id, r := range want {
+		got, err := db.Report(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.Report.ReportID != r.ReportID || !reflect.DeepEqual(got.Report.Policies, r.Policies) {
+			t.Fatalf("report %d = %+v, want %+v", id, got.Report, *r)
+		}
+		if raw, err := db.Raw(ctx, got.Input.ID); err != nil || string(raw) != "raw "+r.ReportID[1:] {
+			t.Fatalf("report %d: input %q, %v", id, raw, err)
+		}
+	}
+}
