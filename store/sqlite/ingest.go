@@ -19,7 +19,7 @@ import (
 )
 
 // Ingest stores a batch of inputs in one transaction: all of them or, on
-// error, none. The transaction is durably committed (synchronous=FULL)
+// error, none. The transaction is committed and synced to disk (syncWAL)
 // before Ingest returns, so a caller may acknowledge what it returns.
 //
 // The batch is assembled in memory first (ids, duplicates, rollups) and
