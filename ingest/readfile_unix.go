@@ -7,10 +7,12 @@ import (
 	"syscall"
 )
 
-// readSmall reads a regular file of at most max bytes with five system
-// calls (open, fstat, read, read to see the end, close). os.Open adds a
-// poller registration and a finalizer to each file, which is a third of
-// the time of importing 100,000 small reports. ok is false, and nothing is
+// readSmall reads a regular file of at most max bytes with four system
+// calls (open, fstat, read, close), five when the first read returns less
+// than fstat said (a file shrinking meanwhile: it is read to its end).
+// os.Open adds a poller registration and a finalizer to each file, which
+// is a third of the time of importing 100,000 small reports, and
+// os.ReadFile reads once more to see the end. ok is false, and nothing is
 // read, when the path is not a regular file of at most max bytes or grew
 // while it was read: the caller reads it as a stream instead.
 func readSmall(path string, max int64) (data []byte, ok bool, err error) {
@@ -38,6 +40,9 @@ func readSmall(path string, max int64) (data []byte, ok bool, err error) {
 		}
 		if n += m; n == len(data) {
 			return nil, false, nil
+		}
+		if int64(n) == st.Size { // all fstat counted: no read to see the end
+			return data[:n], true, nil
 		}
 	}
 }
