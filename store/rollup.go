@@ -37,33 +37,55 @@ type Sessions struct {
 // result type. Within one policy, failure details with the same key (from
 // different sending IPs, say) are added up. The order follows the report.
 func Rollup(r *parse.Report) Sessions {
-	var s Sessions
-	domIdx := make(map[string]int, len(r.Policies))
-	mx := newMaxOfSums()
-	ip := newMaxOfSums()
+	var ro Roller
+	return ro.Rollup(r)
+}
+
+// A Roller is Rollup for a caller rolling up many reports (a batch being
+// stored): it keeps its maps and slices from one report to the next, so
+// the Sessions it returns are valid only until its next call. Not safe for
+// concurrent use; the zero value is ready.
+type Roller struct {
+	s      Sessions
+	domIdx map[string]int
+	mx, ip maxOfSums
+}
+
+// Rollup is the package's Rollup, with the Roller's space.
+func (ro *Roller) Rollup(r *parse.Report) Sessions {
+	if ro.domIdx == nil {
+		ro.domIdx = map[string]int{}
+		ro.mx.init()
+		ro.ip.init()
+	}
+	clear(ro.domIdx)
+	ro.mx.reset()
+	ro.ip.reset()
+	s := Sessions{Domains: ro.s.Domains[:0], MX: ro.s.MX[:0], IPs: ro.s.IPs[:0]}
 	for i := range r.Policies {
 		p := &r.Policies[i]
-		j, ok := domIdx[p.Domain]
+		j, ok := ro.domIdx[p.Domain]
 		if !ok {
 			j = len(s.Domains)
-			domIdx[p.Domain] = j
+			ro.domIdx[p.Domain] = j
 			s.Domains = append(s.Domains, DomainSessions{Domain: p.Domain})
 		}
 		s.Domains[j].SuccessfulSessions = max(s.Domains[j].SuccessfulSessions, p.SuccessfulSessions)
 		s.Domains[j].FailedSessions = max(s.Domains[j].FailedSessions, p.FailedSessions)
 		for _, fd := range p.FailureDetails {
-			mx.add(rollKey{p.Domain, fd.ReceivingMXHostname, fd.ResultType}, fd.FailedSessions)
-			ip.add(rollKey{p.Domain, fd.SendingMTAIP, fd.ResultType}, fd.FailedSessions)
+			ro.mx.add(rollKey{p.Domain, fd.ReceivingMXHostname, fd.ResultType}, fd.FailedSessions)
+			ro.ip.add(rollKey{p.Domain, fd.SendingMTAIP, fd.ResultType}, fd.FailedSessions)
 		}
-		mx.endPolicy()
-		ip.endPolicy()
+		ro.mx.endPolicy()
+		ro.ip.endPolicy()
 	}
-	for _, k := range mx.order {
-		s.MX = append(s.MX, MXFailures{Domain: k.domain, MX: k.name, ResultType: k.resultType, FailedSessions: mx.total[k]})
+	for _, k := range ro.mx.order {
+		s.MX = append(s.MX, MXFailures{Domain: k.domain, MX: k.name, ResultType: k.resultType, FailedSessions: ro.mx.total[k]})
 	}
-	for _, k := range ip.order {
-		s.IPs = append(s.IPs, IPFailures{Domain: k.domain, IP: k.name, ResultType: k.resultType, FailedSessions: ip.total[k]})
+	for _, k := range ro.ip.order {
+		s.IPs = append(s.IPs, IPFailures{Domain: k.domain, IP: k.name, ResultType: k.resultType, FailedSessions: ro.ip.total[k]})
 	}
+	ro.s = s
 	return s
 }
 
@@ -78,8 +100,14 @@ type maxOfSums struct {
 	order       []rollKey
 }
 
-func newMaxOfSums() *maxOfSums {
-	return &maxOfSums{policy: map[rollKey]int64{}, total: map[rollKey]int64{}}
+func (m *maxOfSums) init() {
+	m.policy, m.total = map[rollKey]int64{}, map[rollKey]int64{}
+}
+
+func (m *maxOfSums) reset() {
+	clear(m.policy)
+	clear(m.total)
+	m.policyOrder, m.order = m.policyOrder[:0], m.order[:0]
 }
 
 func (m *maxOfSums) add(k rollKey, n int64) {
