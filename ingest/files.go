@@ -264,6 +264,13 @@ func (w *walker) dir(path string) {
 	// In a Maildir, tmp/ holds deliveries not yet complete, and the files
 	// beside cur/ and new/ (dovecot-uidlist, indexes) are not mail.
 	maildir := isMaildir(path)
+	// The directory's absolute path, worked out once: filepath.Abs of a
+	// relative path asks the system for the working directory, and for
+	// every file of a large import that was 0.4 s of 6.
+	absDir, absErr := filepath.Abs(path)
+	skipped := func(name string) bool {
+		return len(w.skipped) > 0 && absErr == nil && w.skipped[filepath.Join(absDir, name)]
+	}
 	for !w.stopped {
 		entries, err := f.ReadDir(cmp.Or(w.lot, 1<<16))
 		slices.SortFunc(entries, func(a, b fs.DirEntry) int { return strings.Compare(a.Name(), b.Name()) })
@@ -274,7 +281,7 @@ func (w *walker) dir(path string) {
 				if !(maildir && e.Name() == "tmp") {
 					w.dir(child)
 				}
-			case e.Type().IsRegular() && !maildir && !w.isSkipped(child):
+			case e.Type().IsRegular() && !maildir && !skipped(e.Name()):
 				w.file(child)
 			}
 		}

@@ -58,3 +58,29 @@ func TestWalkerLots(t *testing.T) {
 		t.Errorf("walked %d paths after being told to stop at 10", n)
 	}
 }
+
+// TestWalkerSkipsRelative: a skipped file is left out whether the
+// directory and the skipped path are given relative to the working
+// directory or not.
+func TestWalkerSkipsRelative(t *testing.T) {
+	dir := t.TempDir()
+	os.MkdirAll(filepath.Join(dir, "in", "sub"), 0o755)
+	for _, name := range []string{"in/a.json", "in/tlsrpt.db", "in/sub/tlsrpt.db", "in/tlsrpt.db-wal"} {
+		os.WriteFile(filepath.Join(dir, name), nil, 0o644)
+	}
+	t.Chdir(dir)
+	for _, tt := range []struct{ root, skip string }{
+		{"in", "in/tlsrpt.db"}, {"./in/", filepath.Join(dir, "in", "tlsrpt.db")}, {filepath.Join(dir, "in"), "in/../in/tlsrpt.db"},
+	} {
+		var got []string
+		w := walker{skip: []string{tt.skip, tt.skip + "-wal"}, emit: func(s source) bool {
+			got = append(got, filepath.ToSlash(filepath.Base(filepath.Dir(s.path))+"/"+filepath.Base(s.path)))
+			return true
+		}}
+		w.walk([]string{tt.root})
+		slices.Sort(got)
+		if want := []string{"in/a.json", "sub/tlsrpt.db"}; !slices.Equal(got, want) {
+			t.Errorf("walking %s skipping %s: %q, want %q", tt.root, tt.skip, got, want)
+		}
+	}
+}
