@@ -496,7 +496,7 @@ type tableRows struct {
 func (db *DB) insert(ctx context.Context, conn *sql.Conn, tables []tableRows) error {
 	return conn.Raw(func(dc any) error {
 		if dc != db.raw.conn {
-			db.raw.conn, db.raw.stmts = dc, map[string]driver.Stmt{}
+			db.raw.conn, db.raw.stmts = dc, map[rawKey]driver.Stmt{}
 		}
 		prep, ok := dc.(driver.ConnPrepareContext)
 		if !ok {
@@ -514,15 +514,15 @@ func (db *DB) insert(ctx context.Context, conn *sql.Conn, tables []tableRows) er
 				if n < rowsPerStatement {
 					n = 1 << (bits.Len(uint(n)) - 1) // a power of two
 				}
-				cols := len(rows[0])
-				q := t.head + placeholders(n, cols) + t.tail
-				st := db.raw.stmts[q]
+				key := rawKey{t.head, n}
+				st := db.raw.stmts[key]
 				if st == nil {
 					var err error
+					q := t.head + placeholders(n, len(rows[0])) + t.tail
 					if st, err = prep.PrepareContext(ctx, q); err != nil {
 						return fmt.Errorf("%s: %w", strings.Fields(t.head)[4], err)
 					}
-					db.raw.stmts[q] = st
+					db.raw.stmts[key] = st
 				}
 				args = args[:0]
 				for _, r := range rows[:n] {
@@ -545,6 +545,12 @@ func (db *DB) insert(ctx context.Context, conn *sql.Conn, tables []tableRows) er
 		}
 		return nil
 	})
+}
+
+// rawKey names a statement of insert: its table's head and its rows.
+type rawKey struct {
+	head string
+	rows int
 }
 
 // closeRaw closes the statements insert prepared, on their connection.

@@ -47,7 +47,7 @@ type DB struct {
 	// the driver connection they belong to, and its argument slice.
 	raw struct {
 		conn  any
-		stmts map[string]driver.Stmt
+		stmts map[rawKey]driver.Stmt
 		args  []driver.NamedValue
 	}
 }
