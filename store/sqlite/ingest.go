@@ -66,7 +66,7 @@ func (db *DB) Ingest(ctx context.Context, inputs []store.Input) ([]store.Result,
 		}
 		var since map[reportKey]bool
 		if early == nil {
-			stored, err = db.storedAmong(ctx, tx.StmtContext(ctx, db.stmts[sqlStoredKeys]), keys)
+			stored, err = db.storedAmong(ctx, tx.StmtContext(ctx, db.writeStored), keys)
 		} else if nextReport > checked {
 			since, err = db.storedSince(ctx, tx, keys, checked, nextReport)
 			for k := range stored {
@@ -210,7 +210,7 @@ func (db *DB) storedBefore(ctx context.Context, keys []reportKey) (int64, map[re
 // key looked up.
 func (db *DB) storedSince(ctx context.Context, tx *sql.Tx, keys []reportKey, after, last int64) (map[reportKey]bool, error) {
 	if last-after > int64(4*len(keys)) {
-		return db.storedAmong(ctx, tx.StmtContext(ctx, db.stmts[sqlStoredKeys]), keys)
+		return db.storedAmong(ctx, tx.StmtContext(ctx, db.writeStored), keys)
 	}
 	want := make(map[reportKey]bool, len(keys))
 	for _, k := range keys {
@@ -311,8 +311,8 @@ func (b *batch) add(in *store.Input) store.Result {
 		data = []byte{} // NOT NULL: an empty input is still an input
 	}
 	sum := sha256.Sum256(data)
-	b.inputs = append(b.inputs, []any{res.InputID, sum[:], len(data), in.Source, in.Origin, at.UnixMilli(),
-		string(res.Outcome), res.Stored, res.Duplicates, res.Invalid, errText, data})
+	b.inputs = append(b.inputs, []any{res.InputID, sum[:], int64(len(data)), in.Source, in.Origin, at.UnixMilli(),
+		string(res.Outcome), int64(res.Stored), int64(res.Duplicates), int64(res.Invalid), errText, data})
 	return res
 }
 
@@ -322,7 +322,7 @@ func (b *batch) addReport(id, inputID int64, r *parse.Report) {
 	day := dayOf(r.DateRange.Start)
 	for i, p := range r.Policies {
 		lines, mx := strings.Join(p.String, "\n"), strings.Join(p.MXHosts, "\n")
-		b.policies = append(b.policies, []any{id, i, p.Type, p.Domain, lines, mx, p.SuccessfulSessions, p.FailedSessions})
+		b.policies = append(b.policies, []any{id, int64(i), p.Type, p.Domain, lines, mx, p.SuccessfulSessions, p.FailedSessions})
 		k := policySeen{p.Domain, p.Type, lines, mx}
 		if ps := b.policiesSeen[k]; ps == nil {
 			b.policiesSeen[k] = &policyRollup{first: day, last: day, reports: 1}
@@ -330,7 +330,7 @@ func (b *batch) addReport(id, inputID int64, r *parse.Report) {
 			ps.first, ps.last, ps.reports = min(ps.first, day), max(ps.last, day), ps.reports+1
 		}
 		for j, fd := range p.FailureDetails {
-			b.details = append(b.details, []any{id, i, j, fd.ResultType, fd.SendingMTAIP, fd.ReceivingMXHostname,
+			b.details = append(b.details, []any{id, int64(i), int64(j), fd.ResultType, fd.SendingMTAIP, fd.ReceivingMXHostname,
 				fd.ReceivingMXHelo, fd.ReceivingIP, fd.FailedSessions, fd.AdditionalInformation, fd.FailureReasonCode})
 		}
 	}
@@ -474,7 +474,8 @@ func sortRows(rows [][]any, keyCols int) {
 }
 
 // tableRows is one table's rows for insert: the statement is head, the
-// rows' placeholders, then tail.
+// rows' placeholders, then tail. The rows hold what the driver binds as it
+// is (int64, string, []byte), without database/sql's conversions.
 type tableRows struct {
 	head, tail string
 	rows       [][]any
@@ -527,9 +528,6 @@ func (db *DB) insert(ctx context.Context, conn *sql.Conn, tables []tableRows) er
 				args = args[:0]
 				for _, r := range rows[:n] {
 					for _, v := range r {
-						if i, ok := v.(int); ok { // what database/sql would convert
-							v = int64(i)
-						}
 						args = append(args, driver.NamedValue{Ordinal: len(args) + 1, Value: v})
 					}
 				}
@@ -580,6 +578,3 @@ func placeholders(n, cols int) string {
 	group := "(" + strings.TrimSuffix(strings.Repeat("?,", cols), ",") + ")"
 	return strings.TrimSuffix(strings.Repeat(group+",", n), ",")
 }
-
-// writeQueries are prepared once at Open: the look-up of stored reports.
-var writeQueries = []string{sqlStoredKeys}

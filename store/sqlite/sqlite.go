@@ -35,10 +35,10 @@ type DB struct {
 	read  *sql.DB
 	// mu serialises write transactions, so they queue here and not in
 	// SQLite's busy handler.
-	mu    sync.Mutex
-	stmts map[string]*sql.Stmt
-	// readStored is sqlStoredKeys on the read pool.
-	readStored *sql.Stmt
+	mu sync.Mutex
+	// writeStored and readStored are sqlStoredKeys on the writer and on
+	// the read pool.
+	writeStored, readStored *sql.Stmt
 	// Now is the clock; tests replace it.
 	Now func() time.Time
 	// wal is the write-ahead log's file, which syncWAL syncs.
@@ -109,18 +109,14 @@ func Open(ctx context.Context, path string) (*DB, error) {
 		w.Close()
 		return nil, fmt.Errorf("opening %s: %w", path, err)
 	}
-	db := &DB{write: w, stmts: map[string]*sql.Stmt{}, Now: time.Now, wal: wal}
+	db := &DB{write: w, Now: time.Now, wal: wal}
 	if err := db.migrate(ctx); err != nil {
 		w.Close()
 		return nil, fmt.Errorf("opening %s: %w", path, err)
 	}
-	for _, q := range writeQueries {
-		st, err := w.PrepareContext(ctx, q)
-		if err != nil {
-			w.Close()
-			return nil, fmt.Errorf("preparing %q: %w", firstLine(q), err)
-		}
-		db.stmts[q] = st
+	if db.writeStored, err = w.PrepareContext(ctx, sqlStoredKeys); err != nil {
+		w.Close()
+		return nil, fmt.Errorf("preparing %q: %w", firstLine(sqlStoredKeys), err)
 	}
 	// Readers scan whole rollups: they map the file (up to SQLite's limit of 2 GiB) instead
 	// of copying its pages into a cache of their own, which makes scans a
@@ -143,11 +139,10 @@ func Open(ctx context.Context, path string) (*DB, error) {
 func (db *DB) Close() error {
 	db.mu.Lock()
 	defer db.mu.Unlock()
-	for _, s := range db.stmts {
-		s.Close()
-	}
-	if db.readStored != nil {
-		db.readStored.Close()
+	for _, st := range []*sql.Stmt{db.writeStored, db.readStored} {
+		if st != nil {
+			st.Close()
+		}
 	}
 	raw := db.closeRaw(context.Background())
 	return errors.Join(raw, db.read.Close(), db.write.Close())
