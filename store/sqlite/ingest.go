@@ -49,14 +49,13 @@ func (db *DB) Ingest(ctx context.Context, inputs []store.Input) ([]store.Result,
 	}
 	var b *batch
 	err := db.inConnTx(ctx, func(conn *sql.Conn, tx *sql.Tx) error {
-		// Immediate foreign keys would make every multi-row insert keep a
-		// statement journal in case it must be undone alone; deferred to
-		// the commit (and INSERT OR ROLLBACK for the other constraints), a
+		// No statement journal: the schema defers every foreign key to the
+		// commit (0005), and the inserts are INSERT OR ROLLBACK, so a
 		// failing statement ends the whole transaction, which is what
-		// Ingest does anyway.
-		if _, err := tx.ExecContext(ctx, "PRAGMA defer_foreign_keys = ON"); err != nil {
-			return err
-		}
+		// Ingest does anyway, and SQLite need not be able to undo one
+		// statement alone. PRAGMA defer_foreign_keys would do it per
+		// transaction, but SQLite expires every prepared statement of the
+		// connection when a flag pragma runs.
 		// Writes are serialised (db.mu), so ids can be handed out here.
 		var nextInput, nextReport int64
 		err := tx.QueryRowContext(ctx, `SELECT (SELECT coalesce(max(id), 0) FROM inputs), (SELECT coalesce(max(id), 0) FROM reports)`).

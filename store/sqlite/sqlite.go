@@ -157,10 +157,14 @@ func (db *DB) Ping(ctx context.Context) error {
 	return db.write.PingContext(ctx)
 }
 
-// migrate runs, in order and each in its own transaction, the embedded
-// migrations newer than the database's user_version.
-func (db *DB) migrate(ctx context.Context) error {
-	names, err := fs.Glob(migrations, "migrations/*.sql")
+// migrate brings the database to the latest schema.
+func (db *DB) migrate(ctx context.Context) error { return db.migrateWith(ctx, migrations) }
+
+// migrateWith runs, in order and each in its own transaction, the
+// migrations in fsys (migrations/NNNN_name.sql) newer than the database's
+// user_version.
+func (db *DB) migrateWith(ctx context.Context, fsys fs.FS) error {
+	names, err := fs.Glob(fsys, "migrations/*.sql")
 	if err != nil {
 		return err
 	}
@@ -178,17 +182,11 @@ func (db *DB) migrate(ctx context.Context) error {
 		if version <= current {
 			continue
 		}
-		body, err := migrations.ReadFile(name)
+		body, err := fs.ReadFile(fsys, name)
 		if err != nil {
 			return err
 		}
-		if err := db.inTx(ctx, func(tx *sql.Tx) error {
-			if _, err := tx.ExecContext(ctx, string(body)); err != nil {
-				return err
-			}
-			_, err := tx.ExecContext(ctx, fmt.Sprintf("PRAGMA user_version = %d", version))
-			return err
-		}); err != nil {
+		if err := db.migrateOne(ctx, string(body), version); err != nil {
 			return fmt.Errorf("migration %s: %w", path.Base(name), err)
 		}
 		current, ran = version, true
@@ -205,6 +203,54 @@ func (db *DB) migrate(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// migrateOne runs one migration's SQL and sets the schema version to
+// version, in one transaction. Foreign keys are not enforced meanwhile, as
+// SQLite's procedure for changing a table's definition asks
+// (https://sqlite.org/lang_altertable.html#otheralter): dropping a table
+// that is being replaced would otherwise delete the rows of its children
+// through their ON DELETE CASCADE. Before the commit, foreign_key_check
+// must find nothing the migration broke.
+func (db *DB) migrateOne(ctx context.Context, body string, version int) (err error) {
+	db.mu.Lock()
+	defer db.mu.Unlock()
+	conn, err := db.write.Conn(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	// The setting belongs to the connection and cannot change inside a
+	// transaction.
+	if _, err := conn.ExecContext(ctx, "PRAGMA foreign_keys = OFF"); err != nil {
+		return err
+	}
+	defer func() {
+		if _, onErr := conn.ExecContext(context.Background(), "PRAGMA foreign_keys = ON"); onErr != nil {
+			err = errors.Join(err, fmt.Errorf("turning foreign keys back on: %w", onErr))
+		}
+	}()
+	tx, err := conn.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	if _, err := tx.ExecContext(ctx, body); err != nil {
+		return err
+	}
+	var table, parent string
+	var rows int
+	switch err := tx.QueryRowContext(ctx, `SELECT "table", parent, count(*) FROM pragma_foreign_key_check
+GROUP BY 1, 2 ORDER BY 1, 2 LIMIT 1`).Scan(&table, &parent, &rows); {
+	case err == nil:
+		return fmt.Errorf("it leaves %d rows of %s without the %s row they refer to", rows, table, parent)
+	case !errors.Is(err, sql.ErrNoRows):
+		return fmt.Errorf("checking foreign keys: %w", err)
+	}
+	if _, err := tx.ExecContext(ctx, fmt.Sprintf("PRAGMA user_version = %d", version)); err != nil {
+		return err
+	}
+	return tx.Commit()
 }
 
 // walFile checks that the database is in WAL mode, which syncWAL relies on,
