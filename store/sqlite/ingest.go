@@ -83,7 +83,7 @@ func (db *DB) Ingest(ctx context.Context, inputs []store.Input) ([]store.Result,
 			b = db.assemble(inputs, nextInput+1, nextReport+1, stored)
 		}
 		return b.write(ctx, conn, tx, db)
-	})
+	}, func() { db.remember(b) })
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: storing %d inputs: %w", len(inputs), err)
 	}
@@ -117,11 +117,14 @@ type policyRollup struct{ first, last, reports int64 }
 
 // batch is one transaction's writes, assembled before they are written.
 type batch struct {
-	now        func() time.Time
-	nextInput  int64
-	nextReport int64
-	existing   map[reportKey]bool // stored before, or earlier in this batch
-	results    []store.Result
+	now         func() time.Time
+	nextInput   int64
+	nextReport  int64
+	firstReport int64              // the id of the batch's first report
+	storedKeys  []reportKey        // the keys of the reports it stores, in id order
+	storedSet   map[reportKey]bool // the same as a set of copies (keySet)
+	existing    map[reportKey]bool // stored before, or earlier in this batch
+	results     []store.Result
 
 	inputs, reports, policies, details, updates [][]any
 	domainDays                                  map[domainDay]*domainRollup
@@ -130,6 +133,7 @@ type batch struct {
 	ipDays                                      map[ipDay]int64
 	policiesSeen                                map[policySeen]*policyRollup
 	roller                                      store.Roller
+	free                                        []any // what row hands out next
 	// The rollups as rows in key order.
 	domainRows, mxRows, senderRows, ipRows, policyRows [][]any
 }
@@ -140,7 +144,7 @@ func (db *DB) assemble(inputs []store.Input, nextInput, nextReport int64, stored
 	// Sized for about a row per input, which is what a batch of reports
 	// over many domains comes to: growing them was a fifth of assembling.
 	n := len(inputs)
-	b := &batch{now: db.Now, nextInput: nextInput, nextReport: nextReport, existing: stored,
+	b := &batch{now: db.Now, nextInput: nextInput, nextReport: nextReport, firstReport: nextReport, existing: stored,
 		domainDays: make(map[domainDay]*domainRollup, n), mxSeries: make(map[mxGroup]series, n),
 		senderDays: make(map[senderDay]*domainRollup, n), ipDays: make(map[ipDay]int64, n),
 		policiesSeen: make(map[policySeen]*policyRollup, n)}
@@ -149,12 +153,38 @@ func (db *DB) assemble(inputs []store.Input, nextInput, nextReport int64, stored
 		b.results[i] = b.add(&inputs[i])
 	}
 	b.rollupRows()
+	b.storedSet = keySet(b.storedKeys)
 	return b
+}
+
+// keySet returns keys as a set whose strings are copies, all in one
+// block: a set remembered after the batch (DB.remember) must not keep the
+// reports' memory alive.
+func keySet(keys []reportKey) map[reportKey]bool {
+	n := 0
+	for _, k := range keys {
+		n += len(k.org) + len(k.id)
+	}
+	var all strings.Builder
+	all.Grow(n)
+	for _, k := range keys {
+		all.WriteString(k.org)
+		all.WriteString(k.id)
+	}
+	rest := all.String()
+	set := make(map[reportKey]bool, len(keys))
+	for _, k := range keys {
+		org, id := rest[:len(k.org)], rest[len(k.org):len(k.org)+len(k.id)]
+		rest = rest[len(k.org)+len(k.id):]
+		set[reportKey{org, id}] = true
+	}
+	return set
 }
 
 // shift moves the ids of a batch assembled from zero to start at
 // nextInput and nextReport. Only batches of new inputs are assembled early.
 func (b *batch) shift(nextInput, nextReport int64) {
+	b.firstReport += nextReport
 	for _, r := range b.inputs {
 		r[0] = r[0].(int64) + nextInput
 	}
@@ -203,11 +233,72 @@ func (db *DB) storedBefore(ctx context.Context, keys []reportKey) (int64, map[re
 	return checked, stored, err
 }
 
+// storedBatch is the keys of the reports one transaction stored, with ids
+// first to first+len(keys)-1: a transaction's ids are consecutive, handed
+// out under SQLite's write lock.
+type storedBatch struct {
+	first int64
+	keys  map[reportKey]bool
+}
+
+// keepRecent is how many of its last batches a DB remembers: with the two
+// writers of an import, the batch committed between another's look-up on
+// a reader and its turn to write is the last one.
+const keepRecent = 4
+
+// remember records the reports b stored, under the writer's lock after
+// its commit.
+func (db *DB) remember(b *batch) {
+	if len(b.storedSet) == 0 {
+		return
+	}
+	if len(db.recent) == keepRecent {
+		db.recent = slices.Delete(db.recent, 0, 1)
+	}
+	db.recent = append(db.recent, storedBatch{b.firstReport, b.storedSet})
+}
+
+// recentSince returns which keys are among the reports with ids after+1
+// to last, when this DB stored every one of them itself and remembers
+// them; ok is false when not, such as when another process wrote some.
+func (db *DB) recentSince(keys []reportKey, after, last int64) (found map[reportKey]bool, ok bool) {
+	var batches []map[reportKey]bool
+	next := after + 1
+	for next <= last {
+		i := slices.IndexFunc(db.recent, func(r storedBatch) bool { return r.first == next })
+		if i < 0 {
+			return nil, false
+		}
+		batches = append(batches, db.recent[i].keys)
+		next += int64(len(db.recent[i].keys))
+	}
+	if next != last+1 {
+		// Ids reused: reports deleted by hand at the top of the table.
+		// Should the batches still match, the reports' unique key
+		// refuses a duplicate all the same.
+		return nil, false
+	}
+	found = map[reportKey]bool{}
+	for _, k := range keys {
+		for _, stored := range batches {
+			if stored[k] {
+				found[k] = true
+				break
+			}
+		}
+	}
+	return found, true
+}
+
 // storedSince returns which keys were stored with an id above after; last,
 // the largest id now, says how many reports that is. Usually few (another
-// caller's batch): those rows are read and matched here rather than every
-// key looked up.
+// caller's batch): when this DB stored them it matches them in memory,
+// else those rows are read and matched here rather than every key looked
+// up.
 func (db *DB) storedSince(ctx context.Context, tx *sql.Tx, keys []reportKey, after, last int64) (map[reportKey]bool, error) {
+	if found, ok := db.recentSince(keys, after, last); ok {
+		return found, nil
+	}
 	if last-after > int64(4*len(keys)) {
 		return db.storedAmong(ctx, tx.StmtContext(ctx, db.writeStored), keys)
 	}
@@ -286,6 +377,7 @@ func (b *batch) add(in *store.Input) store.Result {
 			continue
 		}
 		b.existing[k] = true
+		b.storedKeys = append(b.storedKeys, k)
 		id := b.nextReport
 		b.nextReport++
 		b.addReport(id, res.InputID, r)
@@ -310,18 +402,18 @@ func (b *batch) add(in *store.Input) store.Result {
 		data = []byte{} // NOT NULL: an empty input is still an input
 	}
 	sum := sha256.Sum256(data)
-	b.inputs = append(b.inputs, []any{res.InputID, sum[:], int64(len(data)), in.Source, in.Origin, at.UnixMilli(),
-		string(res.Outcome), int64(res.Stored), int64(res.Duplicates), int64(res.Invalid), errText, data})
+	b.inputs = append(b.inputs, b.row(res.InputID, sum[:], int64(len(data)), in.Source, in.Origin, at.UnixMilli(),
+		string(res.Outcome), int64(res.Stored), int64(res.Duplicates), int64(res.Invalid), errText, data))
 	return res
 }
 
 func (b *batch) addReport(id, inputID int64, r *parse.Report) {
-	b.reports = append(b.reports, []any{id, inputID, r.OrganizationName, r.ReportID, r.ContactInfo,
-		r.DateRange.Start.Unix(), r.DateRange.End.Unix(), strings.Join(r.Warnings, "\n")})
+	b.reports = append(b.reports, b.row(id, inputID, r.OrganizationName, r.ReportID, r.ContactInfo,
+		r.DateRange.Start.Unix(), r.DateRange.End.Unix(), strings.Join(r.Warnings, "\n")))
 	day := dayOf(r.DateRange.Start)
 	for i, p := range r.Policies {
 		lines, mx := strings.Join(p.String, "\n"), strings.Join(p.MXHosts, "\n")
-		b.policies = append(b.policies, []any{id, int64(i), p.Type, p.Domain, lines, mx, p.SuccessfulSessions, p.FailedSessions})
+		b.policies = append(b.policies, b.row(id, int64(i), p.Type, p.Domain, lines, mx, p.SuccessfulSessions, p.FailedSessions))
 		k := policySeen{p.Domain, p.Type, lines, mx}
 		if ps := b.policiesSeen[k]; ps == nil {
 			b.policiesSeen[k] = &policyRollup{first: day, last: day, reports: 1}
@@ -329,8 +421,8 @@ func (b *batch) addReport(id, inputID int64, r *parse.Report) {
 			ps.first, ps.last, ps.reports = min(ps.first, day), max(ps.last, day), ps.reports+1
 		}
 		for j, fd := range p.FailureDetails {
-			b.details = append(b.details, []any{id, int64(i), int64(j), fd.ResultType, fd.SendingMTAIP, fd.ReceivingMXHostname,
-				fd.ReceivingMXHelo, fd.ReceivingIP, fd.FailedSessions, fd.AdditionalInformation, fd.FailureReasonCode})
+			b.details = append(b.details, b.row(id, int64(i), int64(j), fd.ResultType, fd.SendingMTAIP, fd.ReceivingMXHostname,
+				fd.ReceivingMXHelo, fd.ReceivingIP, fd.FailedSessions, fd.AdditionalInformation, fd.FailureReasonCode))
 		}
 	}
 	s := b.roller.Rollup(r)
@@ -345,6 +437,19 @@ func (b *batch) addReport(id, inputID int64, r *parse.Report) {
 	for _, x := range s.IPs {
 		b.ipDays[ipDay{x.Domain, x.IP, x.ResultType, day}] += x.FailedSessions
 	}
+}
+
+// row returns vals as a row of the batch. Rows are cut from blocks shared
+// by many: a batch has tens of thousands of rows, and an allocation per row
+// was a sixth of the allocations of assembling it.
+func (b *batch) row(vals ...any) []any {
+	if len(b.free) < len(vals) {
+		b.free = make([]any, max(len(vals), 4096))
+	}
+	r := b.free[:len(vals):len(vals)]
+	b.free = b.free[len(vals):]
+	copy(r, vals)
+	return r
 }
 
 func addSessions[K comparable](m map[K]*domainRollup, k K, d store.DomainSessions) {
@@ -402,23 +507,23 @@ first_day = min(first_day, excluded.first_day), last_day = max(last_day, exclude
 func (b *batch) rollupRows() {
 	b.domainRows = make([][]any, 0, len(b.domainDays))
 	for k, v := range b.domainDays {
-		b.domainRows = append(b.domainRows, []any{k.domain, k.day, v.reports, v.successful, v.failed})
+		b.domainRows = append(b.domainRows, b.row(k.domain, k.day, v.reports, v.successful, v.failed))
 	}
 	b.mxRows = make([][]any, 0, len(b.mxSeries))
 	for k, v := range b.mxSeries {
-		b.mxRows = append(b.mxRows, []any{k.domain, k.mx, k.resultType, v.String()})
+		b.mxRows = append(b.mxRows, b.row(k.domain, k.mx, k.resultType, v.String()))
 	}
 	b.senderRows = make([][]any, 0, len(b.senderDays))
 	for k, v := range b.senderDays {
-		b.senderRows = append(b.senderRows, []any{k.domain, k.org, k.day, v.reports, v.successful, v.failed})
+		b.senderRows = append(b.senderRows, b.row(k.domain, k.org, k.day, v.reports, v.successful, v.failed))
 	}
 	b.ipRows = make([][]any, 0, len(b.ipDays))
 	for k, v := range b.ipDays {
-		b.ipRows = append(b.ipRows, []any{k.ip, k.resultType, k.domain, k.day, v})
+		b.ipRows = append(b.ipRows, b.row(k.ip, k.resultType, k.domain, k.day, v))
 	}
 	b.policyRows = make([][]any, 0, len(b.policiesSeen))
 	for k, v := range b.policiesSeen {
-		b.policyRows = append(b.policyRows, []any{k.domain, k.typ, k.lines, k.mx, v.first, v.last, v.reports})
+		b.policyRows = append(b.policyRows, b.row(k.domain, k.typ, k.lines, k.mx, v.first, v.last, v.reports))
 	}
 	sortRows(b.domainRows, 2)
 	sortRows(b.mxRows, 3)

@@ -50,6 +50,9 @@ type DB struct {
 		stmts map[rawKey]driver.Stmt
 		args  []driver.NamedValue
 	}
+	// recent are the last batches of reports this DB stored, guarded by
+	// mu (storedSince).
+	recent []storedBatch
 }
 
 var _ store.Store = (*DB)(nil)
@@ -294,21 +297,23 @@ func (db *DB) syncWAL() error {
 
 // inTx runs fn in a write transaction, committing when it returns nil.
 func (db *DB) inTx(ctx context.Context, fn func(*sql.Tx) error) error {
-	return db.inConnTx(ctx, func(_ *sql.Conn, tx *sql.Tx) error { return fn(tx) })
+	return db.inConnTx(ctx, func(_ *sql.Conn, tx *sql.Tx) error { return fn(tx) }, nil)
 }
 
 // inConnTx is inTx for callers that also need the writer's connection
-// (insert). It returns once the commit is durable (syncWAL).
-func (db *DB) inConnTx(ctx context.Context, fn func(*sql.Conn, *sql.Tx) error) error {
-	if err := db.commit(ctx, fn); err != nil {
+// (insert), with committed, when not nil, run under the writer's lock
+// once the commit succeeded. It returns once the commit is durable
+// (syncWAL).
+func (db *DB) inConnTx(ctx context.Context, fn func(*sql.Conn, *sql.Tx) error, committed func()) error {
+	if err := db.commit(ctx, fn, committed); err != nil {
 		return err
 	}
 	return db.syncWAL()
 }
 
-// commit runs fn in a write transaction under the writer's lock and
-// commits it.
-func (db *DB) commit(ctx context.Context, fn func(*sql.Conn, *sql.Tx) error) error {
+// commit runs fn in a write transaction under the writer's lock, commits
+// it and runs committed.
+func (db *DB) commit(ctx context.Context, fn func(*sql.Conn, *sql.Tx) error, committed func()) error {
 	db.mu.Lock()
 	defer db.mu.Unlock()
 	conn, err := db.write.Conn(ctx)
@@ -324,7 +329,13 @@ func (db *DB) commit(ctx context.Context, fn func(*sql.Conn, *sql.Tx) error) err
 	if err := fn(conn, tx); err != nil {
 		return err
 	}
-	return tx.Commit()
+	if err := tx.Commit(); err != nil {
+		return err
+	}
+	if committed != nil {
+		committed()
+	}
+	return nil
 }
 
 func firstLine(s string) string {

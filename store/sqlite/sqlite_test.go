@@ -269,16 +269,36 @@ func TestConcurrentIngestHandsOutConsistentIDs(t *testing.T) {
 
 // Callers delivering the same reports at once: whichever looked for stored
 // reports before another committed them must still count them as
-// duplicates, whether few reports were stored in between (read and
-// matched) or many (looked up).
+// duplicates, whether few reports were stored in between (matched in
+// memory when its own DB stored them, else read and matched) or many
+// (looked up). With two handles on the file, as two processes would have,
+// neither knows what the other stored.
 func TestConcurrentDuplicatesStoredOnce(t *testing.T) {
-	db := testkit.OpenStore(t)
+	for _, handles := range []int{1, 2} {
+		t.Run(fmt.Sprint(handles, " handles"), func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "t.db")
+			var dbs []*sqlite.DB
+			for range handles {
+				db, err := sqlite.Open(context.Background(), path)
+				if err != nil {
+					t.Fatal(err)
+				}
+				t.Cleanup(func() { db.Close() })
+				dbs = append(dbs, db)
+			}
+			concurrentDuplicates(t, dbs)
+		})
+	}
+}
+
+func concurrentDuplicates(t *testing.T, dbs []*sqlite.DB) {
 	ctx := context.Background()
 	const callers, rounds, keys = 6, 15, 40
 	type tally struct{ stored, dups int }
 	tallies := make(chan tally, callers)
 	errs := make(chan error, callers)
 	for c := range callers {
+		db := dbs[c%len(dbs)]
 		go func() {
 			var got tally
 			for r := range rounds {
@@ -312,6 +332,7 @@ func TestConcurrentDuplicatesStoredOnce(t *testing.T) {
 		all.stored += got.stored
 		all.dups += got.dups
 	}
+	db := dbs[0]
 	list, err := db.Reports(ctx, store.Filter{})
 	if err != nil {
 		t.Fatal(err)
