@@ -532,10 +532,14 @@ func (b *batch) rollupRows() {
 	sortRows(b.policyRows, 4)
 }
 
-// write sends the assembled rows. Reports go before the inputs they
-// reference; the foreign key is deferred to the commit.
+// write sends the assembled rows, each table's parents before it: a
+// foreign key checked at the commit costs nothing more when its parent is
+// there already, whereas a child written first leaves a violation
+// outstanding that the parent's insert must then look for and settle
+// (inputs written after their reports took 5% more of the writer's CPU).
 func (b *batch) write(ctx context.Context, conn *sql.Conn, tx *sql.Tx, db *DB) error {
 	err := db.insert(ctx, conn, []tableRows{
+		{sqlInputs, "", b.inputs},
 		{sqlReports, "", b.reports},
 		{sqlPolicies, "", b.policies},
 		{sqlDetails, "", b.details},
@@ -544,7 +548,6 @@ func (b *batch) write(ctx context.Context, conn *sql.Conn, tx *sql.Tx, db *DB) e
 		{sqlSenderDays, sqlSenderDaysUpsert, b.senderRows},
 		{sqlIPDays, sqlIPDaysUpsert, b.ipRows},
 		{sqlPoliciesSeen, sqlPoliciesSeenUpsert, b.policyRows},
-		{sqlInputs, "", b.inputs},
 	})
 	if err != nil {
 		return err

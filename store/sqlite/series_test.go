@@ -162,9 +162,9 @@ PRIMARY KEY (policy_domain, mx_host, result_type, day)) WITHOUT ROWID`); err != 
 }
 
 // TestFailingStatementLeavesNothing: the batch's last statement (its
-// inputs) refused after its reports, policies and rollups went in, in each
-// way SQLite can end a statement: the whole batch is undone, and the store
-// takes the same batch afterwards.
+// policy rollup) refused after its inputs, reports, policies and the other
+// rollups went in, in each way SQLite can end a statement: the whole batch
+// is undone, and the store takes the same batch afterwards.
 func TestFailingStatementLeavesNothing(t *testing.T) {
 	for i, how := range []string{"ABORT", "ROLLBACK", "FAIL"} {
 		t.Run(how, func(t *testing.T) {
@@ -173,7 +173,14 @@ func TestFailingStatementLeavesNothing(t *testing.T) {
 			seed(t, db)
 			before, _ := db.DomainTotals(ctx, store.Filter{})
 			reports, _ := db.Reports(ctx, store.Filter{})
-			if _, err := db.write.Exec(`CREATE TRIGGER refuse BEFORE INSERT ON inputs BEGIN SELECT RAISE(` + how + `, 'refused by the test'); END`); err != nil {
+			countInputs := func() (n int) {
+				if err := db.write.QueryRow(`SELECT count(*) FROM inputs`).Scan(&n); err != nil {
+					t.Fatal(err)
+				}
+				return n
+			}
+			inputs := countInputs()
+			if _, err := db.write.Exec(`CREATE TRIGGER refuse BEFORE INSERT ON domain_policies BEGIN SELECT RAISE(` + how + `, 'refused by the test'); END`); err != nil {
 				t.Fatal(err)
 			}
 			id := fmt.Sprint("late", i)
@@ -188,6 +195,9 @@ func TestFailingStatementLeavesNothing(t *testing.T) {
 			}
 			if list, _ := db.Reports(ctx, store.Filter{}); len(list) != len(reports) {
 				t.Errorf("reports after the refused batch = %d, want %d", len(list), len(reports))
+			}
+			if n := countInputs(); n != inputs {
+				t.Errorf("inputs after the refused batch = %d, want %d", n, inputs)
 			}
 			if _, err := db.write.Exec(`DROP TRIGGER refuse`); err != nil {
 				t.Fatal(err)
