@@ -49,13 +49,15 @@ func (db *DB) Ingest(ctx context.Context, inputs []store.Input) ([]store.Result,
 	}
 	var b *batch
 	err := db.inConnTx(ctx, func(conn *sql.Conn, tx *sql.Tx) error {
-		// No statement journal: the schema defers every foreign key to the
-		// commit (0005), and the inserts are INSERT OR ROLLBACK, so a
-		// failing statement ends the whole transaction, which is what
-		// Ingest does anyway, and SQLite need not be able to undo one
-		// statement alone. PRAGMA defer_foreign_keys would do it per
-		// transaction, but SQLite expires every prepared statement of the
-		// connection when a flag pragma runs.
+		// The plain inserts keep no statement journal: the schema defers
+		// every foreign key to the commit (0005), and they are INSERT OR
+		// ROLLBACK, so a failing statement ends the whole transaction,
+		// which is what Ingest does anyway, and SQLite need not be able to
+		// undo one statement alone. PRAGMA defer_foreign_keys would defer
+		// the keys per transaction, but SQLite expires every prepared
+		// statement of the connection when a flag pragma runs. (The rollup
+		// upserts keep one all the same: their DO UPDATE checks the NOT
+		// NULL columns it changes with ABORT.)
 		// Writes are serialised (db.mu), so ids can be handed out here.
 		var nextInput, nextReport int64
 		err := tx.QueryRowContext(ctx, `SELECT (SELECT coalesce(max(id), 0) FROM inputs), (SELECT coalesce(max(id), 0) FROM reports)`).
@@ -466,7 +468,7 @@ func addSessions[K comparable](m map[K]*domainRollup, k K, d store.DomainSession
 // The multi-row statements. Rows per statement stay far below SQLite's
 // limit of 32,766 bound values. OR ROLLBACK: a broken constraint ends the
 // transaction (as Ingest would) without SQLite keeping a statement journal
-// to undo the statement alone.
+// to undo the statement alone; for the upserts only their INSERT part.
 const rowsPerStatement = 100
 
 var (

@@ -82,9 +82,10 @@ func Open(ctx context.Context, path string) (*DB, error) {
 		return "file:" + path + "?" + q.Encode() + extra
 	}
 	// The writer keeps 32 MiB of pages: the rollups a batch updates. Its
-	// batch inserts need no statement journal (see rowsPerStatement); any
-	// other statement's stays in memory rather than spilling to a
-	// temporary file a write per page.
+	// plain batch inserts need no statement journal (see
+	// rowsPerStatement); the rollup upserts' and any other statement's
+	// stays in memory rather than spilling to a temporary file a write per
+	// page.
 	const writerCacheKiB = 32 << 10
 	w, err := sql.Open("sqlite", dsn(writerCacheKiB, "&_txlock=immediate&_pragma=temp_store(MEMORY)"))
 	if err != nil {
