@@ -5,9 +5,6 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/tlsrpt/tlsrpt/internal/reportgen"
-	"github.com/tlsrpt/tlsrpt/parse"
-	"github.com/tlsrpt/tlsrpt/store"
 	"github.com/tlsrpt/tlsrpt/store/sqlite"
 )
 
@@ -19,26 +16,12 @@ func BenchmarkIngest(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer db.Close()
-	g := reportgen.New(reportgen.Options{Domains: 10_000})
-	p := parse.New(parse.Limits{})
 	const batchSize = 512
-	makeBatch := func() []store.Input {
-		batch := make([]store.Input, batchSize)
-		for i := range batch {
-			r, name := g.Next()
-			data := r.JSON()
-			rep, err := p.ParseReport(data)
-			if err != nil {
-				b.Fatal(err)
-			}
-			batch[i] = store.Input{Data: data, Source: "bench", Origin: name, Reports: []*parse.Report{rep}}
-		}
-		return batch
-	}
+	next := sqlite.GeneratedBatches(b)
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		b.StopTimer()
-		batch := makeBatch()
+		batch := next(batchSize)
 		b.StartTimer()
 		if _, err := db.Ingest(context.Background(), batch); err != nil {
 			b.Fatal(err)

@@ -11,6 +11,27 @@ import (
 	"github.com/tlsrpt/tlsrpt/store"
 )
 
+// GeneratedBatches returns a source of batches of parsed generated
+// reports over 10,000 domains, every report a new one, for benchmarks here
+// and in package sqlite_test.
+func GeneratedBatches(tb testing.TB) func(n int) []store.Input {
+	g := reportgen.New(reportgen.Options{Domains: 10_000})
+	p := parse.New(parse.Limits{})
+	return func(n int) []store.Input {
+		batch := make([]store.Input, n)
+		for i := range batch {
+			r, name := g.Next()
+			data := r.JSON()
+			rep, err := p.ParseReport(data)
+			if err != nil {
+				tb.Fatal(err)
+			}
+			batch[i] = store.Input{Data: data, Source: "bench", Origin: name, Reports: []*parse.Report{rep}}
+		}
+		return batch
+	}
+}
+
 // BenchmarkAssemble measures building one import batch's rows and rollups
 // (2,048 generated reports over 10,000 domains), the work Ingest does
 // before it takes the writer's lock.
@@ -20,18 +41,7 @@ func BenchmarkAssemble(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer db.Close()
-	g := reportgen.New(reportgen.Options{Domains: 10_000})
-	p := parse.New(parse.Limits{})
-	batch := make([]store.Input, 2048)
-	for i := range batch {
-		r, name := g.Next()
-		data := r.JSON()
-		rep, err := p.ParseReport(data)
-		if err != nil {
-			b.Fatal(err)
-		}
-		batch[i] = store.Input{Data: data, Source: "bench", Origin: name, Reports: []*parse.Report{rep}}
-	}
+	batch := GeneratedBatches(b)(2048)
 	b.ReportAllocs()
 	for b.Loop() {
 		db.assemble(batch, 1, 1, map[reportKey]bool{})

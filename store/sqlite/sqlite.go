@@ -216,45 +216,35 @@ func (db *DB) migrateWith(ctx context.Context, fsys fs.FS) error {
 // that is being replaced would otherwise delete the rows of its children
 // through their ON DELETE CASCADE. Before the commit, foreign_key_check
 // must find nothing the migration broke.
-func (db *DB) migrateOne(ctx context.Context, body string, version int) (err error) {
-	db.mu.Lock()
-	defer db.mu.Unlock()
-	conn, err := db.write.Conn(ctx)
-	if err != nil {
-		return err
-	}
-	defer conn.Close()
-	// The setting belongs to the connection and cannot change inside a
-	// transaction.
-	if _, err := conn.ExecContext(ctx, "PRAGMA foreign_keys = OFF"); err != nil {
-		return err
-	}
-	defer func() {
-		if _, onErr := conn.ExecContext(context.Background(), "PRAGMA foreign_keys = ON"); onErr != nil {
-			err = errors.Join(err, fmt.Errorf("turning foreign keys back on: %w", onErr))
+func (db *DB) migrateOne(ctx context.Context, body string, version int) error {
+	return db.onWriter(ctx, func(conn *sql.Conn) (err error) {
+		// The setting belongs to the connection and cannot change inside a
+		// transaction.
+		if _, err := conn.ExecContext(ctx, "PRAGMA foreign_keys = OFF"); err != nil {
+			return err
 		}
-	}()
-	tx, err := conn.BeginTx(ctx, nil)
-	if err != nil {
-		return err
-	}
-	defer tx.Rollback()
-	if _, err := tx.ExecContext(ctx, body); err != nil {
-		return err
-	}
-	var table, parent string
-	var rows int
-	switch err := tx.QueryRowContext(ctx, `SELECT "table", parent, count(*) FROM pragma_foreign_key_check
+		defer func() {
+			if _, onErr := conn.ExecContext(context.Background(), "PRAGMA foreign_keys = ON"); onErr != nil {
+				err = errors.Join(err, fmt.Errorf("turning foreign keys back on: %w", onErr))
+			}
+		}()
+		return commitOn(ctx, conn, func(tx *sql.Tx) error {
+			if _, err := tx.ExecContext(ctx, body); err != nil {
+				return err
+			}
+			var table, parent string
+			var rows int
+			switch err := tx.QueryRowContext(ctx, `SELECT "table", parent, count(*) FROM pragma_foreign_key_check
 GROUP BY 1, 2 ORDER BY 1, 2 LIMIT 1`).Scan(&table, &parent, &rows); {
-	case err == nil:
-		return fmt.Errorf("it leaves %d rows of %s without the %s row they refer to", rows, table, parent)
-	case !errors.Is(err, sql.ErrNoRows):
-		return fmt.Errorf("checking foreign keys: %w", err)
-	}
-	if _, err := tx.ExecContext(ctx, fmt.Sprintf("PRAGMA user_version = %d", version)); err != nil {
-		return err
-	}
-	return tx.Commit()
+			case err == nil:
+				return fmt.Errorf("it leaves %d rows of %s without the %s row they refer to", rows, table, parent)
+			case !errors.Is(err, sql.ErrNoRows):
+				return fmt.Errorf("checking foreign keys: %w", err)
+			}
+			_, err := tx.ExecContext(ctx, fmt.Sprintf("PRAGMA user_version = %d", version))
+			return err
+		})
+	})
 }
 
 // walFile checks that the database is in WAL mode, which syncWAL relies on,
@@ -315,6 +305,19 @@ func (db *DB) inConnTx(ctx context.Context, fn func(*sql.Conn, *sql.Tx) error, c
 // commit runs fn in a write transaction under the writer's lock, commits
 // it and runs committed.
 func (db *DB) commit(ctx context.Context, fn func(*sql.Conn, *sql.Tx) error, committed func()) error {
+	return db.onWriter(ctx, func(conn *sql.Conn) error {
+		if err := commitOn(ctx, conn, func(tx *sql.Tx) error { return fn(conn, tx) }); err != nil {
+			return err
+		}
+		if committed != nil {
+			committed()
+		}
+		return nil
+	})
+}
+
+// onWriter runs fn with the writer's connection, under the writer's lock.
+func (db *DB) onWriter(ctx context.Context, fn func(*sql.Conn) error) error {
 	db.mu.Lock()
 	defer db.mu.Unlock()
 	conn, err := db.write.Conn(ctx)
@@ -322,21 +325,20 @@ func (db *DB) commit(ctx context.Context, fn func(*sql.Conn, *sql.Tx) error, com
 		return err
 	}
 	defer conn.Close()
+	return fn(conn)
+}
+
+// commitOn runs fn in a transaction on conn and commits it.
+func commitOn(ctx context.Context, conn *sql.Conn, fn func(*sql.Tx) error) error {
 	tx, err := conn.BeginTx(ctx, nil)
 	if err != nil {
 		return err
 	}
 	defer tx.Rollback()
-	if err := fn(conn, tx); err != nil {
+	if err := fn(tx); err != nil {
 		return err
 	}
-	if err := tx.Commit(); err != nil {
-		return err
-	}
-	if committed != nil {
-		committed()
-	}
-	return nil
+	return tx.Commit()
 }
 
 func firstLine(s string) string {
