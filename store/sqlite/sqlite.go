@@ -98,9 +98,13 @@ func Open(ctx context.Context, path string) (*DB, error) {
 	// with the default 4 KiB. The size must be set before the first page
 	// is written, which switching to WAL does; SQLite applies the DSN's
 	// pragmas in name order, journal_mode first, hence these here. The
-	// cache size is set again after them: without that the writer's cache
-	// outgrew its 32 MiB (an import's peak RSS 370 MB, not 160). An
-	// existing database keeps its page size; WAL mode persists in the file.
+	// cache size is set again after them: SQLite turns a size in KiB into
+	// a number of pages when it is set, and on a change of page size keeps
+	// that number, counted with the old size (sqlite3PcacheSetPageSize
+	// calls numberOfCachePages before it records the new size), so the
+	// DSN's 32 MiB of 4 KiB pages would become about 120 MiB of 16 KiB
+	// pages (an import's peak RSS 370 MB, not 160). An existing database
+	// keeps its page size; WAL mode persists in the file.
 	for _, pragma := range []string{"PRAGMA page_size = 16384", "PRAGMA journal_mode = WAL",
 		fmt.Sprintf("PRAGMA cache_size = -%d", writerCacheKiB)} {
 		if _, err := w.ExecContext(ctx, pragma); err != nil {
