@@ -126,10 +126,7 @@ INSERT INTO failure_details VALUES
 	if err := db.write.QueryRowContext(ctx, `SELECT tbl_name FROM sqlite_schema WHERE name = 'policies_domain'`).Scan(&index); err != nil || index != "policies" {
 		t.Errorf("index policies_domain on %q, %v", index, err)
 	}
-	var on int
-	if err := db.write.QueryRowContext(ctx, "PRAGMA foreign_keys").Scan(&on); err != nil || on != 1 {
-		t.Errorf("foreign_keys = %d after migrating, %v", on, err)
-	}
+	checkWriterSettings(t, db)
 
 	// Children before their parents, in one transaction: checked at the
 	// commit, so accepted.
@@ -236,11 +233,22 @@ func TestMigrationBreakingForeignKeysIsRefused(t *testing.T) {
 		t.Errorf("policies after the refused migration:\n%s\nwant\n%s", got, before)
 	}
 	latest, _ := fs.Glob(migrations, "migrations/*.sql")
-	var version, on int
+	var version int
 	if err := db.write.QueryRow("PRAGMA user_version").Scan(&version); err != nil || version != len(latest) {
 		t.Errorf("user_version = %d, %v; want %d", version, err, len(latest))
 	}
-	if err := db.write.QueryRow("PRAGMA foreign_keys").Scan(&on); err != nil || on != 1 {
-		t.Errorf("foreign_keys = %d after the refused migration, %v", on, err)
+	checkWriterSettings(t, db)
+}
+
+// checkWriterSettings: after migrating, the writer has its foreign keys
+// and its temporary storage in memory back.
+func checkWriterSettings(t *testing.T, db *DB) {
+	t.Helper()
+	var fk, temp int
+	if err := db.write.QueryRow("PRAGMA foreign_keys").Scan(&fk); err != nil || fk != 1 {
+		t.Errorf("foreign_keys = %d after migrating, %v", fk, err)
+	}
+	if err := db.write.QueryRow("PRAGMA temp_store").Scan(&temp); err != nil || temp != 2 {
+		t.Errorf("temp_store = %d after migrating, %v; want 2 (memory)", temp, err)
 	}
 }
