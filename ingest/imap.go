@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"slices"
@@ -293,15 +294,11 @@ func processBatch(ctx context.Context, c *imapclient.Client, st store.Store, p *
 			small = append(small, u)
 		}
 	}
-	bodies := map[imap.UID][]byte{}
+	bodies, oversize := map[imap.UID][]byte{}, map[imap.UID]int64{}
 	if len(small) > 0 {
-		section := &imap.FetchItemBodySection{Peek: true} // BODY.PEEK[]: the message stays unseen
-		msgs, err := c.Fetch(imap.UIDSetNum(small...), &imap.FetchOptions{UID: true, BodySection: []*imap.FetchItemBodySection{section}}).Collect()
-		if err != nil {
+		var err error
+		if bodies, oversize, err = fetchBodies(c, small, limit); err != nil {
 			return fmt.Errorf("fetching %d messages: %w", len(small), err)
-		}
-		for _, m := range msgs {
-			bodies[m.UID] = m.FindBodySection(section)
 		}
 	}
 	inputs := make([]store.Input, 0, len(uids))
@@ -310,9 +307,10 @@ func processBatch(ctx context.Context, c *imapclient.Client, st store.Store, p *
 		origin := fmt.Sprintf("%s;UIDVALIDITY=%d;UID=%d", seenKey, uidValidity, u)
 		body, ok := bodies[u]
 		switch {
-		case slices.Contains(large, u):
+		case slices.Contains(large, u) || oversize[u] > 0:
+			size := max(sizes[u], oversize[u])
 			inputs = append(inputs, store.Input{Source: "imap", Origin: origin, ReceivedAt: o.Now(),
-				Errors: []string{fmt.Sprintf("message of %d bytes exceeds the limit of %d", sizes[u], limit)}})
+				Errors: []string{fmt.Sprintf("message of %d bytes exceeds the limit of %d", size, limit)}})
 		case !ok:
 			continue // expunged by someone else since the search
 		default:
@@ -367,6 +365,60 @@ func processBatch(ctx context.Context, c *imapclient.Client, st store.Store, p *
 		return err
 	}
 	return moveOut(c, processed, o.MoveTo, o.Delete)
+}
+
+// fetchBodies fetches the whole messages uids with BODY.PEEK[], so that
+// they stay unseen, each read up to limit bytes: a message the server sends
+// larger than that (whatever size it announced) is returned in oversize
+// with its size instead.
+//
+// It reads the FETCH responses itself rather than with go-imap's Collect:
+// when the connection breaks inside a message (a cut, or a cancelled
+// context closing it), Collect goes on reading that message to discard it
+// while the client's reader goroutine, released by the error, reads the
+// connection too, a data race in go-imap v2.0.0-beta.8 that -race reports
+// in TestFetchConnectionCutThenRerun. Here a failed read closes the client
+// and nothing touches the command again.
+func fetchBodies(c *imapclient.Client, uids []imap.UID, limit int64) (bodies map[imap.UID][]byte, oversize map[imap.UID]int64, err error) {
+	section := &imap.FetchItemBodySection{Peek: true}
+	cmd := c.Fetch(imap.UIDSetNum(uids...), &imap.FetchOptions{UID: true, BodySection: []*imap.FetchItemBodySection{section}})
+	bodies, oversize = make(map[imap.UID][]byte, len(uids)), map[imap.UID]int64{}
+	for msg := cmd.Next(); msg != nil; msg = cmd.Next() {
+		var uid imap.UID
+		var body []byte
+		var size int64
+		for item := msg.Next(); item != nil; item = msg.Next() {
+			switch item := item.(type) {
+			case imapclient.FetchItemDataUID:
+				uid = item.UID
+			case imapclient.FetchItemDataBodySection:
+				if item.Literal == nil || !item.MatchCommand(section) {
+					continue
+				}
+				if size = item.Literal.Size(); size > limit {
+					continue // go-imap reads past it on the next item
+				}
+				// A connection that ends inside the message ends its
+				// reader as if the message were whole: the length tells.
+				body, err = io.ReadAll(item.Literal)
+				if err == nil && int64(len(body)) != size {
+					err = fmt.Errorf("the connection ended after %d of its %d bytes", len(body), size)
+				}
+				if err != nil {
+					c.Close()
+					return nil, nil, fmt.Errorf("reading a message: %w", err)
+				}
+			}
+		}
+		switch {
+		case uid == 0:
+		case size > limit:
+			oversize[uid] = size
+		case body != nil:
+			bodies[uid] = body
+		}
+	}
+	return bodies, oversize, cmd.Close()
 }
 
 func planLine(uid imap.UID, in store.Input, o *FetchOptions) string {

@@ -1,14 +1,17 @@
 package ingest_test
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"crypto/tls"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -455,4 +458,97 @@ func TestFetchInvalidReportGoesToInvalidFolderOnce(t *testing.T) {
 	if again := fetch(t, st, srv.opts()); again.Messages != 0 {
 		t.Errorf("the invalid message was tried again: %+v", again)
 	}
+}
+
+// A connection cut inside a message: go-imap ends the message's reader as
+// if it were whole, so the length must tell. Nothing is stored, nothing
+// leaves the mailbox, and (run with -race) the client's reader goroutine
+// and the fetch do not both read the dead connection.
+func TestFetchConnectionCutInsideMessage(t *testing.T) {
+	srv := startMemServer(t, fullCaps)
+	report, _ := os.ReadFile("../testdata/mail/base64-tlsrpt-gzip.eml")
+	// The report with 2 MB of log lines beside it: a cut at 1 MB of the
+	// server's bytes falls inside it, after the short exchanges before.
+	big := bytes.Replace(report, []byte("--BOUNDARY--"), []byte("--BOUNDARY\r\nContent-Type: text/plain\r\n\r\n"+
+		strings.Repeat("a log line of some length to pad the message\r\n", 2<<20/46)+"--BOUNDARY--"), 1)
+	srv.appendMail(t, "INBOX", big)
+	st := testkit.OpenStore(t)
+	o := srv.opts()
+	o.Server = newProxy(t, srv.Addr, 1<<20).addr
+	_, err := ingest.Fetch(context.Background(), st, parse.New(parse.Limits{}), o)
+	if err == nil || !strings.Contains(err.Error(), "reading a message") {
+		t.Fatalf("err = %v", err)
+	}
+	if inputs, _ := st.Inputs(context.Background(), store.InputFilter{}); len(inputs) != 0 {
+		t.Errorf("a cut message was recorded: %+v", inputs)
+	}
+	if n := srv.count(t, "INBOX"); n != 1 {
+		t.Errorf("INBOX holds %d, want the message still there", n)
+	}
+}
+
+// A server announcing a smaller size than the message it sends: the
+// message is not read into memory beyond the limit but recorded as too
+// large, with the size it turned out to have.
+func TestFetchMessageLargerThanAnnounced(t *testing.T) {
+	srv := startMemServer(t, fullCaps)
+	mail := mailFixtures(t)[0]
+	srv.appendMail(t, "INBOX", mail)
+	st := testkit.OpenStore(t)
+	o := srv.opts()
+	o.Server = newSizeLiar(t, srv.Addr).addr
+	limit := int64(len(mail) / 2)
+	stats, err := ingest.Fetch(context.Background(), st, parse.New(parse.Limits{MaxInput: limit}), o)
+	if err != nil || stats.Invalid != 1 || srv.count(t, "TLSRPT/Invalid") != 1 {
+		t.Fatalf("stats %+v, %v, invalid folder %d", stats, err, srv.count(t, "TLSRPT/Invalid"))
+	}
+	// The size the message turned out to have, not the 1 announced (the
+	// server stores it with CRLF line ends, so at least the fixture's).
+	inputs, _ := st.Inputs(context.Background(), store.InputFilter{})
+	var size, max int64
+	if len(inputs) != 1 {
+		t.Fatalf("recorded %+v", inputs)
+	}
+	if _, err := fmt.Sscanf(inputs[0].Error, "message of %d bytes exceeds the limit of %d", &size, &max); err != nil ||
+		size < int64(len(mail)) || max != limit {
+		t.Errorf("recorded error %q for a message of %d bytes", inputs[0].Error, len(mail))
+	}
+}
+
+// newSizeLiar forwards connections to target, rewriting every RFC822.SIZE
+// the server announces to 1.
+func newSizeLiar(t *testing.T, target string) *proxy {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	size := regexp.MustCompile(`RFC822\.SIZE [0-9]+`)
+	p := &proxy{addr: ln.Addr().String()}
+	go func() {
+		for {
+			client, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			server, err := net.Dial("tcp", target)
+			if err != nil {
+				client.Close()
+				continue
+			}
+			go func() { io.Copy(server, client); server.Close() }()
+			go func() {
+				defer client.Close()
+				r := bufio.NewReader(server)
+				for {
+					line, err := r.ReadBytes('\n')
+					if _, werr := client.Write(size.ReplaceAll(line, []byte("RFC822.SIZE 1"))); werr != nil || err != nil {
+						return
+					}
+				}
+			}()
+		}
+	}()
+	return p
 }
