@@ -389,6 +389,19 @@ type proxy struct {
 
 func newProxy(t *testing.T, target string, limit int64) *proxy {
 	t.Helper()
+	return startProxy(t, target, func(client io.Writer, server io.Reader) {
+		if limit > 0 {
+			server = io.LimitReader(server, limit)
+		}
+		io.Copy(client, server)
+	})
+}
+
+// startProxy accepts connections and dials target for each: what the
+// client sends goes to the server as it is, serverToClient relays the
+// other way, and both ends are closed when it returns.
+func startProxy(t *testing.T, target string, serverToClient func(client io.Writer, server io.Reader)) *proxy {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -410,12 +423,8 @@ func newProxy(t *testing.T, target string, limit int64) *proxy {
 			p.mu.Lock()
 			p.conns = append(p.conns, client, server)
 			p.mu.Unlock()
-			var from io.Reader = server
-			if limit > 0 {
-				from = io.LimitReader(server, limit)
-			}
 			go func() { io.Copy(server, client); server.Close() }()
-			go func() { io.Copy(client, from); client.Close(); server.Close() }()
+			go func() { serverToClient(client, server); client.Close(); server.Close() }()
 		}
 	}()
 	return p
@@ -519,36 +528,14 @@ func TestFetchMessageLargerThanAnnounced(t *testing.T) {
 // the server announces to 1.
 func newSizeLiar(t *testing.T, target string) *proxy {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
 	size := regexp.MustCompile(`RFC822\.SIZE [0-9]+`)
-	p := &proxy{addr: ln.Addr().String()}
-	go func() {
+	return startProxy(t, target, func(client io.Writer, server io.Reader) {
+		r := bufio.NewReader(server)
 		for {
-			client, err := ln.Accept()
-			if err != nil {
+			line, err := r.ReadBytes('\n')
+			if _, werr := client.Write(size.ReplaceAll(line, []byte("RFC822.SIZE 1"))); werr != nil || err != nil {
 				return
 			}
-			server, err := net.Dial("tcp", target)
-			if err != nil {
-				client.Close()
-				continue
-			}
-			go func() { io.Copy(server, client); server.Close() }()
-			go func() {
-				defer client.Close()
-				r := bufio.NewReader(server)
-				for {
-					line, err := r.ReadBytes('\n')
-					if _, werr := client.Write(size.ReplaceAll(line, []byte("RFC822.SIZE 1"))); werr != nil || err != nil {
-						return
-					}
-				}
-			}()
 		}
-	}()
-	return p
+	})
 }
