@@ -294,7 +294,8 @@ func processBatch(ctx context.Context, c *imapclient.Client, st store.Store, p *
 			small = append(small, u)
 		}
 	}
-	bodies, oversize := map[imap.UID][]byte{}, map[imap.UID]int64{}
+	var bodies map[imap.UID][]byte
+	var oversize map[imap.UID]int64
 	if len(small) > 0 {
 		var err error
 		if bodies, oversize, err = fetchBodies(c, small, limit); err != nil {

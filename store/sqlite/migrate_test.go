@@ -79,7 +79,11 @@ func TestDeferredForeignKeysMigration(t *testing.T) {
 		t.Fatal(err)
 	}
 	w.SetMaxOpenConns(1)
-	old := &DB{write: w}
+	wal, err := walFile(ctx, w)
+	if err != nil {
+		t.Fatal(err)
+	}
+	old := &DB{write: w, wal: wal}
 	if err := old.migrateWith(ctx, migrationsUpTo(t, 4, nil)); err != nil {
 		t.Fatal(err)
 	}

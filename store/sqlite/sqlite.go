@@ -223,8 +223,9 @@ func (db *DB) migrateWith(ctx context.Context, fsys fs.FS) error {
 // meanwhile: the statement journals of a table's rebuild grow with the
 // table (migrating 300,000 reports to schema 5 peaked at 117 MB with the
 // writer's usual temp_store=MEMORY, 90 MB so; a million, 248 MB before).
+// Like every write, it returns once the commit is durable (syncWAL).
 func (db *DB) migrateOne(ctx context.Context, body string, version int) error {
-	return db.onWriter(ctx, func(conn *sql.Conn) (err error) {
+	err := db.onWriter(ctx, func(conn *sql.Conn) (err error) {
 		// These settings belong to the connection and cannot change inside
 		// a transaction.
 		for _, set := range []struct{ during, after string }{
@@ -257,6 +258,10 @@ GROUP BY 1, 2 ORDER BY 1, 2 LIMIT 1`).Scan(&table, &parent, &rows); {
 			return err
 		})
 	})
+	if err != nil {
+		return err
+	}
+	return db.syncWAL()
 }
 
 // walFile checks that the database is in WAL mode, which syncWAL relies on,
