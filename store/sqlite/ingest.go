@@ -27,23 +27,82 @@ import (
 // engine, the cost of a statement, not of a row, is what limits a writer.
 // Assembling is done before taking the writer's lock, with ids counted
 // from zero that are shifted once the lock is held, so that concurrent
-// callers assemble while another writes. Which of the batch's reports are
-// stored already is looked up on a reader beforehand too; under the lock
-// only the reports stored since are matched. When some of those are the
-// batch's, or inputs are being reprocessed, the batch is assembled again
-// under the lock, knowing them.
+// callers assemble while another writes.
+//
+// Most batches hold no report stored before, and are written on that
+// assumption without looking (ingestNew): the reports' unique key is
+// checked by their inserts, and should one of them meet a stored report
+// the transaction is rolled back and the batch stored the careful way
+// (ingestLookingFirst), as are the batches after it until one holds no
+// stored report again.
 func (db *DB) Ingest(ctx context.Context, inputs []store.Input) ([]store.Result, error) {
-	keys := batchKeys(inputs)
 	reprocess := slices.ContainsFunc(inputs, func(in store.Input) bool { return in.ID != 0 })
-	// New inputs are checked for stored reports on a reader, outside the
-	// lock; under it only reports stored since then are looked at.
+	if !reprocess && !db.lookFirst.Load() {
+		results, err := db.ingestNew(ctx, inputs)
+		if !errors.Is(err, errStoredBefore) {
+			if err != nil {
+				return nil, fmt.Errorf("sqlite: storing %d inputs: %w", len(inputs), err)
+			}
+			return results, nil
+		}
+		db.lookFirst.Store(true)
+	}
+	results, metStored, err := db.ingestLookingFirst(ctx, inputs, reprocess)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: storing %d inputs: %w", len(inputs), err)
+	}
+	if !metStored {
+		db.lookFirst.Store(false)
+	}
+	return results, nil
+}
+
+// errStoredBefore is what writing a batch assembled without looking
+// returns when one of its reports is stored already.
+var errStoredBefore = errors.New("a report of the batch is stored already")
+
+// ingestNew stores inputs assuming none of their reports is stored: a
+// report stored before ends the transaction with errStoredBefore (see
+// tableRows.whole), nothing written.
+func (db *DB) ingestNew(ctx context.Context, inputs []store.Input) ([]store.Result, error) {
+	b := db.assemble(inputs, 0, 0, map[reportKey]bool{})
+	err := db.inConnTx(ctx, func(conn *sql.Conn, tx *sql.Tx) error {
+		nextInput, nextReport, err := lastIDs(ctx, tx)
+		if err != nil {
+			return err
+		}
+		b.shift(nextInput+1, nextReport+1)
+		return b.write(ctx, conn, tx, db)
+	}, func() { db.remember(b) })
+	if err != nil {
+		return nil, err
+	}
+	return b.results, nil
+}
+
+// lastIDs returns the largest input and report ids. Writes are serialised
+// (db.mu), so ids can be handed out from them.
+func lastIDs(ctx context.Context, tx *sql.Tx) (input, report int64, err error) {
+	err = tx.QueryRowContext(ctx, `SELECT (SELECT coalesce(max(id), 0) FROM inputs), (SELECT coalesce(max(id), 0) FROM reports)`).
+		Scan(&input, &report)
+	return input, report, err
+}
+
+// ingestLookingFirst stores inputs knowing which of their reports are
+// stored already, and says whether any was. Which are is looked up on a
+// reader beforehand, outside the writer's lock; under it only the reports
+// stored since are matched. When some of those are the batch's, or inputs
+// are being reprocessed, the batch is assembled again under the lock,
+// knowing them.
+func (db *DB) ingestLookingFirst(ctx context.Context, inputs []store.Input, reprocess bool) ([]store.Result, bool, error) {
+	keys := batchKeys(inputs)
 	var early *batch
 	var checked int64 // the largest report id when the reader looked
 	var stored map[reportKey]bool
 	if !reprocess {
 		var err error
 		if checked, stored, err = db.storedBefore(ctx, keys); err != nil {
-			return nil, fmt.Errorf("sqlite: storing %d inputs: %w", len(inputs), err)
+			return nil, false, err
 		}
 		early = db.assemble(inputs, 0, 0, maps.Clone(stored))
 	}
@@ -58,10 +117,7 @@ func (db *DB) Ingest(ctx context.Context, inputs []store.Input) ([]store.Result,
 		// statement of the connection when a flag pragma runs. (The rollup
 		// upserts keep one all the same: their DO UPDATE checks the NOT
 		// NULL columns it changes with ABORT.)
-		// Writes are serialised (db.mu), so ids can be handed out here.
-		var nextInput, nextReport int64
-		err := tx.QueryRowContext(ctx, `SELECT (SELECT coalesce(max(id), 0) FROM inputs), (SELECT coalesce(max(id), 0) FROM reports)`).
-			Scan(&nextInput, &nextReport)
+		nextInput, nextReport, err := lastIDs(ctx, tx)
 		if err != nil {
 			return err
 		}
@@ -87,9 +143,9 @@ func (db *DB) Ingest(ctx context.Context, inputs []store.Input) ([]store.Result,
 		return b.write(ctx, conn, tx, db)
 	}, func() { db.remember(b) })
 	if err != nil {
-		return nil, fmt.Errorf("sqlite: storing %d inputs: %w", len(inputs), err)
+		return nil, false, err
 	}
-	return b.results, nil
+	return b.results, len(stored) > 0, nil
 }
 
 type reportKey struct{ org, id string }
@@ -476,7 +532,9 @@ var (
 invalid, error, data) VALUES `
 	sqlReports = `INSERT OR ROLLBACK INTO reports (id, input_id, organization_name, report_id, contact_info, start_time,
 end_time, warnings) VALUES `
-	sqlPolicies = `INSERT OR ROLLBACK INTO policies (report_id, position, policy_type, policy_domain, policy_string, mx_host,
+	// A report stored already is left out, which insert notices (whole).
+	sqlReportsSkipStored = ` ON CONFLICT (organization_name, report_id) DO NOTHING`
+	sqlPolicies          = `INSERT OR ROLLBACK INTO policies (report_id, position, policy_type, policy_domain, policy_string, mx_host,
 successful_sessions, failed_sessions) VALUES `
 	sqlDetails = `INSERT OR ROLLBACK INTO failure_details (report_id, policy_position, position, result_type, sending_mta_ip,
 receiving_mx_hostname, receiving_mx_helo, receiving_ip, failed_sessions, additional_information,
@@ -541,15 +599,15 @@ func (b *batch) rollupRows() {
 // (inputs written after their reports took 5% more of the writer's CPU).
 func (b *batch) write(ctx context.Context, conn *sql.Conn, tx *sql.Tx, db *DB) error {
 	err := db.insert(ctx, conn, []tableRows{
-		{sqlInputs, "", b.inputs},
-		{sqlReports, "", b.reports},
-		{sqlPolicies, "", b.policies},
-		{sqlDetails, "", b.details},
-		{sqlDomainDays, sqlDomainDaysUpsert, b.domainRows},
-		{sqlMXSeries, sqlMXSeriesUpsert, b.mxRows},
-		{sqlSenderDays, sqlSenderDaysUpsert, b.senderRows},
-		{sqlIPDays, sqlIPDaysUpsert, b.ipRows},
-		{sqlPoliciesSeen, sqlPoliciesSeenUpsert, b.policyRows},
+		{sqlInputs, "", b.inputs, false},
+		{sqlReports, sqlReportsSkipStored, b.reports, true},
+		{sqlPolicies, "", b.policies, false},
+		{sqlDetails, "", b.details, false},
+		{sqlDomainDays, sqlDomainDaysUpsert, b.domainRows, false},
+		{sqlMXSeries, sqlMXSeriesUpsert, b.mxRows, false},
+		{sqlSenderDays, sqlSenderDaysUpsert, b.senderRows, false},
+		{sqlIPDays, sqlIPDaysUpsert, b.ipRows, false},
+		{sqlPoliciesSeen, sqlPoliciesSeenUpsert, b.policyRows, false},
 	})
 	if err != nil {
 		return err
@@ -584,10 +642,13 @@ func sortRows(rows [][]any, keyCols int) {
 
 // tableRows is one table's rows for insert: the statement is head, the
 // rows' placeholders, then tail. The rows hold what the driver binds as it
-// is (int64, string, []byte), without database/sql's conversions.
+// is (int64, string, []byte), without database/sql's conversions. When
+// whole, each row must be inserted: a statement that inserts fewer (its
+// tail does nothing on a conflict) ends insert with errStoredBefore.
 type tableRows struct {
 	head, tail string
 	rows       [][]any
+	whole      bool
 }
 
 // insert writes the tables' rows with multi-row statements of
@@ -644,8 +705,18 @@ func (db *DB) insert(ctx context.Context, conn *sql.Conn, tables []tableRows) er
 				if !ok {
 					return fmt.Errorf("the SQLite driver's statement (%T) does not execute with a context", st)
 				}
-				if _, err := exec.ExecContext(context.Background(), args); err != nil {
+				res, err := exec.ExecContext(context.Background(), args)
+				if err != nil {
 					return fmt.Errorf("%s: %w", strings.Fields(t.head)[4], err)
+				}
+				if t.whole {
+					inserted, err := res.RowsAffected()
+					if err != nil {
+						return fmt.Errorf("%s: %w", strings.Fields(t.head)[4], err)
+					}
+					if inserted != int64(n) {
+						return errStoredBefore
+					}
 				}
 				rows = rows[n:]
 			}

@@ -3,6 +3,7 @@ package sqlite
 import (
 	"context"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -92,5 +93,52 @@ func TestRecentSince(t *testing.T) {
 		if ok != c.ok || strings.Join(got, " ") != c.found {
 			t.Errorf("recentSince(%d, %d) = %v, %v; want %q, %v", c.after, c.last, got, ok, c.found, c.ok)
 		}
+	}
+}
+
+// A batch is written without looking for stored reports until one meets
+// a stored report: that attempt leaves nothing behind, the batch is stored
+// the careful way, and so are the next ones until one holds no stored
+// report.
+func TestLookFirstAfterStoredReport(t *testing.T) {
+	db := testDB(t)
+	ctx := context.Background()
+	in := func(data string, ids ...string) store.Input {
+		var reps []*parse.Report
+		for _, id := range ids {
+			reps = append(reps, rep("Org", id, 1, parse.Policy{Type: "sts", Domain: "a.example", SuccessfulSessions: 1}))
+		}
+		return store.Input{Data: []byte(data), Reports: reps}
+	}
+	step := func(want bool, ins ...store.Input) []store.Result {
+		t.Helper()
+		res, err := db.Ingest(ctx, ins)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := db.lookFirst.Load(); got != want {
+			t.Fatalf("after %d inputs: looking first %v, want %v", len(ins), got, want)
+		}
+		return res
+	}
+	step(false, in("1", "r1"))
+	// Written without looking, r1 is met by the insert: rolled back and
+	// stored again knowing it.
+	res := step(true, in("2", "r2"), in("3", "r1", "r3"))
+	if res[0].InputID != 2 || res[0].Stored != 1 || res[1].InputID != 3 || res[1].Stored != 1 || res[1].Duplicates != 1 ||
+		!slices.Equal(res[1].ReportIDs, []int64{3}) {
+		t.Fatalf("results %+v", res)
+	}
+	res = step(true, in("4", "r1")) // looked up: still looking first
+	if res[0].Duplicates != 1 || res[0].InputID != 4 {
+		t.Fatalf("results %+v", res)
+	}
+	step(false, in("5", "r4")) // looked up, none stored
+	step(false, in("6", "r5"))
+	var inputs, reports, sessions int
+	err := db.write.QueryRowContext(ctx, `SELECT (SELECT count(*) FROM inputs), (SELECT count(*) FROM reports),
+(SELECT sum(successful_sessions) FROM domain_days)`).Scan(&inputs, &reports, &sessions)
+	if err != nil || inputs != 6 || reports != 5 || sessions != 5 {
+		t.Errorf("inputs %d, reports %d, sessions %d (%v); want 6, 5, 5", inputs, reports, sessions, err)
 	}
 }

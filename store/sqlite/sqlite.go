@@ -17,6 +17,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	_ "modernc.org/sqlite" // registers the "sqlite" driver
@@ -53,6 +54,10 @@ type DB struct {
 	// recent are the last batches of reports this DB stored, guarded by
 	// mu (storedSince).
 	recent []storedBatch
+	// lookFirst is set when a batch met a report stored before, cleared
+	// when one looked up met none: while set, Ingest looks up which of a
+	// batch's reports are stored before writing it (ingestLookingFirst).
+	lookFirst atomic.Bool
 }
 
 var _ store.Store = (*DB)(nil)
