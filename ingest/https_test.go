@@ -133,18 +133,22 @@ func TestHTTPSPostfixReporterCurl(t *testing.T) {
 	}
 }
 
-// countingReader yields n zero bytes and counts what was read.
+// countingReader yields n zero bytes and counts what was read. The count
+// is atomic: the client's goroutine writing the body may still be reading
+// when the response has arrived.
 type countingReader struct {
-	n, read int64
+	n    int64
+	read atomic.Int64
 }
 
 func (r *countingReader) Read(p []byte) (int, error) {
-	if r.read >= r.n {
+	read := r.read.Load()
+	if read >= r.n {
 		return 0, io.EOF
 	}
-	k := min(int64(len(p)), r.n-r.read)
+	k := min(int64(len(p)), r.n-read)
 	clear(p[:k])
-	r.read += k
+	r.read.Add(k)
 	return int(k), nil
 }
 
@@ -189,8 +193,8 @@ func TestHTTPSHostileClients(t *testing.T) {
 			t.Errorf("1 GB: %d", resp.StatusCode)
 		}
 	}
-	if body.read > 64<<20 {
-		t.Errorf("the server let the client send %d bytes", body.read)
+	if read := body.read.Load(); read > 64<<20 {
+		t.Errorf("the server let the client send %d bytes", read)
 	}
 	// A flood from one address gets 429s; another address is served.
 	limited := 0
