@@ -5,7 +5,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"database/sql"
-	"database/sql/driver"
 	"errors"
 	"fmt"
 	"maps"
@@ -66,13 +65,13 @@ var errStoredBefore = errors.New("a report of the batch is stored already")
 // tableRows.whole), nothing written.
 func (db *DB) ingestNew(ctx context.Context, inputs []store.Input) ([]store.Result, error) {
 	b := db.assemble(inputs, 0, 0, map[reportKey]bool{})
-	err := db.inConnTx(ctx, func(conn *sql.Conn, tx *sql.Tx) error {
-		nextInput, nextReport, err := lastIDs(ctx, tx)
+	err := db.inWriteTx(ctx, func() error {
+		nextInput, nextReport, err := db.lastIDs()
 		if err != nil {
 			return err
 		}
 		b.shift(nextInput+1, nextReport+1)
-		return b.write(ctx, conn, tx, db)
+		return b.write(ctx, db)
 	}, func() { db.remember(b) })
 	if err != nil {
 		return nil, err
@@ -80,11 +79,19 @@ func (db *DB) ingestNew(ctx context.Context, inputs []store.Input) ([]store.Resu
 	return b.results, nil
 }
 
-// lastIDs returns the largest input and report ids. Writes are serialised
-// (db.mu), so ids can be handed out from them.
-func lastIDs(ctx context.Context, tx *sql.Tx) (input, report int64, err error) {
-	err = tx.QueryRowContext(ctx, `SELECT (SELECT coalesce(max(id), 0) FROM inputs), (SELECT coalesce(max(id), 0) FROM reports)`).
-		Scan(&input, &report)
+const sqlLastIDs = `SELECT (SELECT coalesce(max(id), 0) FROM inputs), (SELECT coalesce(max(id), 0) FROM reports)`
+
+// lastIDs returns the largest input and report ids, on the writer. Writes
+// are serialised (db.mu), so ids can be handed out from them.
+func (db *DB) lastIDs() (input, report int64, err error) {
+	st, err := db.stmt(stmtKey{sql: sqlLastIDs}, func() string { return sqlLastIDs })
+	if err != nil {
+		return 0, 0, err
+	}
+	err = st.Query(nil, func() error {
+		input, report = st.Int64(0), st.Int64(1)
+		return nil
+	})
 	return input, report, err
 }
 
@@ -107,7 +114,7 @@ func (db *DB) ingestLookingFirst(ctx context.Context, inputs []store.Input, repr
 		early = db.assemble(inputs, 0, 0, maps.Clone(stored))
 	}
 	var b *batch
-	err := db.inConnTx(ctx, func(conn *sql.Conn, tx *sql.Tx) error {
+	err := db.inWriteTx(ctx, func() error {
 		// The plain inserts keep no statement journal: the schema defers
 		// every foreign key to the commit (0005), and they are INSERT OR
 		// ROLLBACK, so a failing statement ends the whole transaction,
@@ -117,15 +124,15 @@ func (db *DB) ingestLookingFirst(ctx context.Context, inputs []store.Input, repr
 		// statement of the connection when a flag pragma runs. (The rollup
 		// upserts keep one all the same: their DO UPDATE checks the NOT
 		// NULL columns it changes with ABORT.)
-		nextInput, nextReport, err := lastIDs(ctx, tx)
+		nextInput, nextReport, err := db.lastIDs()
 		if err != nil {
 			return err
 		}
 		var since map[reportKey]bool
 		if early == nil {
-			stored, err = db.storedAmong(ctx, tx.StmtContext(ctx, db.writeStored), keys)
+			stored, err = storedAmong(keys, db.writerLookup)
 		} else if nextReport > checked {
-			since, err = db.storedSince(ctx, tx, keys, checked, nextReport)
+			since, err = db.storedSince(keys, checked, nextReport)
 			for k := range stored {
 				delete(since, k)
 			}
@@ -140,7 +147,7 @@ func (db *DB) ingestLookingFirst(ctx context.Context, inputs []store.Input, repr
 			maps.Copy(stored, since)
 			b = db.assemble(inputs, nextInput+1, nextReport+1, stored)
 		}
-		return b.write(ctx, conn, tx, db)
+		return b.write(ctx, db)
 	}, func() { db.remember(b) })
 	if err != nil {
 		return nil, false, err
@@ -287,8 +294,26 @@ func (db *DB) storedBefore(ctx context.Context, keys []reportKey) (int64, map[re
 		return 0, nil, err
 	}
 	// Reads after that one see at least what it saw.
-	stored, err := db.storedAmong(ctx, db.readStored, keys)
+	stored, err := storedAmong(keys, func(args []any, each func(reportKey)) error {
+		rows, err := db.readStored.QueryContext(ctx, args...)
+		if err != nil {
+			return err
+		}
+		return scanKeys(rows, each)
+	})
 	return checked, stored, err
+}
+
+// writerLookup runs sqlStoredKeys with args on the writer, under db.mu.
+func (db *DB) writerLookup(args []any, each func(reportKey)) error {
+	st, err := db.stmt(stmtKey{sql: sqlStoredKeys}, func() string { return sqlStoredKeys })
+	if err != nil {
+		return err
+	}
+	return st.Query(args, func() error {
+		each(reportKey{st.Text(0), st.Text(1)})
+		return nil
+	})
 }
 
 // storedBatch is the keys of the reports one transaction stored, with ids
@@ -353,26 +378,28 @@ func (db *DB) recentSince(keys []reportKey, after, last int64) (found map[report
 // caller's batch): when this DB stored them it matches them in memory,
 // else those rows are read and matched here rather than every key looked
 // up.
-func (db *DB) storedSince(ctx context.Context, tx *sql.Tx, keys []reportKey, after, last int64) (map[reportKey]bool, error) {
+func (db *DB) storedSince(keys []reportKey, after, last int64) (map[reportKey]bool, error) {
 	if found, ok := db.recentSince(keys, after, last); ok {
 		return found, nil
 	}
 	if last-after > int64(4*len(keys)) {
-		return db.storedAmong(ctx, tx.StmtContext(ctx, db.writeStored), keys)
+		return storedAmong(keys, db.writerLookup)
 	}
 	want := make(map[reportKey]bool, len(keys))
 	for _, k := range keys {
 		want[k] = true
 	}
-	rows, err := tx.QueryContext(ctx, `SELECT organization_name, report_id FROM reports WHERE id > ?`, after)
+	const q = `SELECT organization_name, report_id FROM reports WHERE id > ?`
+	st, err := db.stmt(stmtKey{sql: q}, func() string { return q })
 	if err != nil {
 		return nil, err
 	}
 	stored := map[reportKey]bool{}
-	err = scanKeys(rows, func(k reportKey) {
-		if want[k] {
+	err = st.Query([]any{after}, func() error {
+		if k := (reportKey{st.Text(0), st.Text(1)}); want[k] {
 			stored[k] = true
 		}
+		return nil
 	})
 	return stored, err
 }
@@ -383,10 +410,11 @@ const keysPerQuery = 400
 var sqlStoredKeys = `SELECT organization_name, report_id FROM reports WHERE (organization_name, report_id) IN (VALUES ` +
 	placeholders(keysPerQuery, 2) + `)`
 
-// storedAmong returns which keys are stored, with st, the prepared
-// sqlStoredKeys. A short last lot repeats its last key to fill the
-// statement, so one prepared statement serves every size.
-func (db *DB) storedAmong(ctx context.Context, st *sql.Stmt, keys []reportKey) (map[reportKey]bool, error) {
+// storedAmong returns which keys are stored, with lookup, which runs
+// sqlStoredKeys with args and hands each key it returns to each. A short
+// last lot repeats its last key to fill the statement, so one prepared
+// statement serves every size.
+func storedAmong(keys []reportKey, lookup func(args []any, each func(reportKey)) error) (map[reportKey]bool, error) {
 	found := map[reportKey]bool{}
 	args := make([]any, 0, 2*keysPerQuery)
 	for len(keys) > 0 {
@@ -396,11 +424,7 @@ func (db *DB) storedAmong(ctx context.Context, st *sql.Stmt, keys []reportKey) (
 			k := keys[min(i, n-1)]
 			args = append(args, k.org, k.id)
 		}
-		rows, err := st.QueryContext(ctx, args...)
-		if err != nil {
-			return nil, err
-		}
-		if err := scanKeys(rows, func(k reportKey) { found[k] = true }); err != nil {
+		if err := lookup(args, func(k reportKey) { found[k] = true }); err != nil {
 			return nil, err
 		}
 		keys = keys[n:]
@@ -448,7 +472,7 @@ func (b *batch) add(in *store.Input) store.Result {
 	res.Outcome = store.OutcomeOf(res, in.NoReport)
 	errText := strings.Join(in.Errors, "\n")
 	if in.ID != 0 {
-		b.updates = append(b.updates, []any{string(res.Outcome), res.Stored, res.Duplicates, res.Invalid, errText, in.ID})
+		b.updates = append(b.updates, []any{string(res.Outcome), int64(res.Stored), int64(res.Duplicates), int64(res.Invalid), errText, in.ID})
 		return res
 	}
 	at := in.ReceivedAt
@@ -597,8 +621,8 @@ func (b *batch) rollupRows() {
 // there already, whereas a child written first leaves a violation
 // outstanding that the parent's insert must then look for and settle
 // (inputs written after their reports took 5% more of the writer's CPU).
-func (b *batch) write(ctx context.Context, conn *sql.Conn, tx *sql.Tx, db *DB) error {
-	err := db.insert(ctx, conn, []tableRows{
+func (b *batch) write(ctx context.Context, db *DB) error {
+	err := db.insert(ctx, []tableRows{
 		{sqlInputs, "", b.inputs, false},
 		{sqlReports, sqlReportsSkipStored, b.reports, true},
 		{sqlPolicies, "", b.policies, false},
@@ -612,8 +636,15 @@ func (b *batch) write(ctx context.Context, conn *sql.Conn, tx *sql.Tx, db *DB) e
 	if err != nil {
 		return err
 	}
+	if len(b.updates) == 0 {
+		return nil
+	}
+	st, err := db.stmt(stmtKey{sql: sqlInputUpdate}, func() string { return sqlInputUpdate })
+	if err != nil {
+		return err
+	}
 	for _, u := range b.updates {
-		if _, err := tx.ExecContext(ctx, sqlInputUpdate, u...); err != nil {
+		if _, err := st.Exec(u); err != nil {
 			return err
 		}
 	}
@@ -641,8 +672,8 @@ func sortRows(rows [][]any, keyCols int) {
 }
 
 // tableRows is one table's rows for insert: the statement is head, the
-// rows' placeholders, then tail. The rows hold what the driver binds as it
-// is (int64, string, []byte), without database/sql's conversions. When
+// rows' placeholders, then tail. The rows hold what capi binds (int64,
+// string, []byte). When
 // whole, each row must be inserted: a statement that inserts fewer (its
 // tail does nothing on a conflict) ends insert with errStoredBefore.
 type tableRows struct {
@@ -654,103 +685,41 @@ type tableRows struct {
 // insert writes the tables' rows with multi-row statements of
 // rowsPerStatement rows, the rest in statements of a power of two rows, so
 // that a handful of statements per table, each prepared once, serve any
-// batch.
-//
-// The statements go to the driver directly, not through database/sql:
-// database/sql copies a statement's arguments into a slice of its own at
-// every call (1,200 of them for 100 inputs) and the driver starts a
-// goroutine per statement to watch the context; with both, 100,000 reports
-// took 0.35 s more CPU under the writer's lock (9%). ctx is checked between
-// statements instead; a statement takes milliseconds. The statements
-// belong to the driver's connection: they are kept while database/sql
-// hands out the same one, and closed with the database.
-func (db *DB) insert(ctx context.Context, conn *sql.Conn, tables []tableRows) error {
-	return conn.Raw(func(dc any) error {
-		if dc != db.raw.conn {
-			db.raw.conn, db.raw.stmts = dc, map[rawKey]driver.Stmt{}
-		}
-		prep, ok := dc.(driver.ConnPrepareContext)
-		if !ok {
-			return fmt.Errorf("the SQLite driver's connection (%T) does not prepare with a context", dc)
-		}
-		args := db.raw.args[:0]
-		defer func() { db.raw.args = args[:0] }()
-		for _, t := range tables {
-			rows := t.rows
-			for len(rows) > 0 {
-				if err := ctx.Err(); err != nil {
-					return err
-				}
-				n := min(len(rows), rowsPerStatement)
-				if n < rowsPerStatement {
-					n = 1 << (bits.Len(uint(n)) - 1) // a power of two
-				}
-				key := rawKey{t.head, n}
-				st := db.raw.stmts[key]
-				if st == nil {
-					var err error
-					q := t.head + placeholders(n, len(rows[0])) + t.tail
-					if st, err = prep.PrepareContext(ctx, q); err != nil {
-						return fmt.Errorf("%s: %w", strings.Fields(t.head)[4], err)
-					}
-					db.raw.stmts[key] = st
-				}
-				args = args[:0]
-				for _, r := range rows[:n] {
-					for _, v := range r {
-						args = append(args, driver.NamedValue{Ordinal: len(args) + 1, Value: v})
-					}
-				}
-				exec, ok := st.(driver.StmtExecContext)
-				if !ok {
-					return fmt.Errorf("the SQLite driver's statement (%T) does not execute with a context", st)
-				}
-				res, err := exec.ExecContext(context.Background(), args)
-				if err != nil {
-					return fmt.Errorf("%s: %w", strings.Fields(t.head)[4], err)
-				}
-				if t.whole {
-					inserted, err := res.RowsAffected()
-					if err != nil {
-						return fmt.Errorf("%s: %w", strings.Fields(t.head)[4], err)
-					}
-					if inserted != int64(n) {
-						return errStoredBefore
-					}
-				}
-				rows = rows[n:]
+// batch. Under db.mu, in a transaction of db.w. ctx is checked between
+// statements; a statement takes milliseconds.
+func (db *DB) insert(ctx context.Context, tables []tableRows) error {
+	args := db.args[:0]
+	defer func() { db.args = args[:0] }()
+	for _, t := range tables {
+		rows := t.rows
+		for len(rows) > 0 {
+			if err := ctx.Err(); err != nil {
+				return err
 			}
-		}
-		return nil
-	})
-}
-
-// rawKey names a statement of insert: its table's head and its rows.
-type rawKey struct {
-	head string
-	rows int
-}
-
-// closeRaw closes the statements insert prepared, on their connection.
-func (db *DB) closeRaw(ctx context.Context) error {
-	if len(db.raw.stmts) == 0 {
-		return nil
-	}
-	conn, err := db.write.Conn(ctx)
-	if err != nil {
-		return err
-	}
-	defer conn.Close()
-	return conn.Raw(func(dc any) error {
-		var errs []error
-		if dc == db.raw.conn {
-			for _, st := range db.raw.stmts {
-				errs = append(errs, st.Close())
+			n := min(len(rows), rowsPerStatement)
+			if n < rowsPerStatement {
+				n = 1 << (bits.Len(uint(n)) - 1) // a power of two
 			}
+			table := strings.Fields(t.head)[4]
+			st, err := db.stmt(stmtKey{t.head, n}, func() string { return t.head + placeholders(n, len(rows[0])) + t.tail })
+			if err != nil {
+				return fmt.Errorf("%s: %w", table, err)
+			}
+			args = args[:0]
+			for _, r := range rows[:n] {
+				args = append(args, r...)
+			}
+			inserted, err := st.Exec(args)
+			if err != nil {
+				return fmt.Errorf("%s: %w", table, err)
+			}
+			if t.whole && inserted != int64(n) {
+				return errStoredBefore
+			}
+			rows = rows[n:]
 		}
-		db.raw.conn, db.raw.stmts = nil, nil
-		return errors.Join(errs...)
-	})
+	}
+	return nil
 }
 
 // placeholders returns n groups of cols "?" each: "(?,?),(?,?)".

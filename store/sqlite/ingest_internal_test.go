@@ -2,6 +2,7 @@ package sqlite
 
 import (
 	"context"
+	"fmt"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -140,5 +141,41 @@ func TestLookFirstAfterStoredReport(t *testing.T) {
 (SELECT sum(successful_sessions) FROM domain_days)`).Scan(&inputs, &reports, &sessions)
 	if err != nil || inputs != 6 || reports != 5 || sessions != 5 {
 		t.Errorf("inputs %d, reports %d, sessions %d (%v); want 6, 5, 5", inputs, reports, sessions, err)
+	}
+}
+
+// Reports another process stored since a look-up are found under the
+// lock: read back and matched when they are few, looked up by key when
+// they are many.
+func TestStoredSinceByAnotherProcess(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "t.db")
+	var dbs [2]*DB
+	for i := range dbs {
+		db, err := Open(context.Background(), path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { db.Close() })
+		dbs[i] = db
+	}
+	var ins []store.Input
+	for i := range 10 {
+		ins = append(ins, store.Input{Data: []byte{byte(i)}, Reports: []*parse.Report{
+			rep("Org", fmt.Sprint("r", i), 1, parse.Policy{Type: "sts", Domain: "a.example"})}})
+	}
+	if _, err := dbs[1].Ingest(context.Background(), ins); err != nil {
+		t.Fatal(err)
+	}
+	db := dbs[0] // remembers none of them
+	for _, keys := range [][]reportKey{
+		{{"Org", "r3"}, {"Org", "nope"}},                  // 10 stored since > 4 keys each: looked up
+		{{"Org", "r3"}, {"Org", "nope"}, {"Other", "r4"}}, // 10 <= 12: read back and matched
+	} {
+		db.mu.Lock()
+		found, err := db.storedSince(keys, 0, 10)
+		db.mu.Unlock()
+		if err != nil || len(found) != 1 || !found[reportKey{"Org", "r3"}] {
+			t.Errorf("%d keys: found %v, %v; want r3 only", len(keys), found, err)
+		}
 	}
 }

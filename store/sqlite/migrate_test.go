@@ -244,8 +244,9 @@ func TestMigrationBreakingForeignKeysIsRefused(t *testing.T) {
 	checkWriterSettings(t, db)
 }
 
-// checkWriterSettings: after migrating, the writer has its foreign keys
-// and its temporary storage in memory back.
+// checkWriterSettings: after migrating, the migrating connection has its
+// foreign keys and its temporary storage in memory back, and the writer
+// has them too.
 func checkWriterSettings(t *testing.T, db *DB) {
 	t.Helper()
 	var fk, temp int
@@ -254,5 +255,20 @@ func checkWriterSettings(t *testing.T, db *DB) {
 	}
 	if err := db.write.QueryRow("PRAGMA temp_store").Scan(&temp); err != nil || temp != 2 {
 		t.Errorf("temp_store = %d after migrating, %v; want 2 (memory)", temp, err)
+	}
+	db.mu.Lock()
+	defer db.mu.Unlock()
+	for pragma, want := range map[string]int64{"foreign_keys": 1, "temp_store": 2, "synchronous": 1, "cache_size": -32 << 10,
+		"wal_autocheckpoint": 8192, "busy_timeout": 10000} {
+		st, err := db.w.Prepare("PRAGMA " + pragma)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got int64
+		err = st.Query(nil, func() error { got = st.Int64(0); return nil })
+		st.Close()
+		if err != nil || got != want {
+			t.Errorf("writer's %s = %d, %v; want %d", pragma, got, err, want)
+		}
 	}
 }

@@ -98,29 +98,40 @@ func (s series) String() string {
 
 // seriesAddFunc is the SQL function the writer's upsert merges a stored
 // series with a batch's by: seriesAddFunc(stored, more) is their sum, day
-// by day. Registered for every connection this process opens; only the
-// writer calls it.
+// by day. The writer registers it on its connection (openWriter); it is
+// registered with the driver too, for the connections it opens, so that a
+// migration can use it.
 const seriesAddFunc = "tlsrpt_series_add"
+
+// seriesAdd is seriesAddFunc: the sum of the series in args, each text.
+func seriesAdd(args [][]byte) (string, error) {
+	var sum series
+	for _, b := range args {
+		if b == nil {
+			return "", fmt.Errorf("%s: a day series is text, not NULL", seriesAddFunc)
+		}
+		s, err := parseSeries(b)
+		if err != nil {
+			return "", fmt.Errorf("%s: %w", seriesAddFunc, err)
+		}
+		sum = sum.add(s)
+	}
+	return sum.String(), nil
+}
 
 func init() {
 	sqlite.MustRegisterDeterministicScalarFunction(seriesAddFunc, 2, func(_ *sqlite.FunctionContext, args []driver.Value) (driver.Value, error) {
-		var sum series
-		for _, a := range args {
-			var b []byte
+		texts := make([][]byte, len(args))
+		for i, a := range args {
 			switch v := a.(type) {
 			case string:
-				b = []byte(v)
+				texts[i] = []byte(v)
 			case []byte:
-				b = v
+				texts[i] = v
 			default:
 				return nil, fmt.Errorf("%s: a day series is text, not %T", seriesAddFunc, a)
 			}
-			s, err := parseSeries(b)
-			if err != nil {
-				return nil, fmt.Errorf("%s: %w", seriesAddFunc, err)
-			}
-			sum = sum.add(s)
 		}
-		return sum.String(), nil
+		return seriesAdd(texts)
 	})
 }

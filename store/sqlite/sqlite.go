@@ -5,7 +5,6 @@ package sqlite
 import (
 	"context"
 	"database/sql"
-	"database/sql/driver"
 	"embed"
 	"errors"
 	"fmt"
@@ -23,6 +22,7 @@ import (
 	_ "modernc.org/sqlite" // registers the "sqlite" driver
 
 	"github.com/tlsrpt/tlsrpt/store"
+	"github.com/tlsrpt/tlsrpt/store/sqlite/internal/capi"
 )
 
 //go:embed migrations/*.sql
@@ -32,25 +32,26 @@ var migrations embed.FS
 // Writes go through one connection, one transaction at a time; reads use a
 // pool of their own and never wait for a write.
 type DB struct {
+	// write is the connection that migrates the schema when the file is
+	// opened; w the one every write after that goes through, which calls
+	// SQLite directly (package capi: binding a batch's values through
+	// database/sql and the driver cost more than SQLite's work on them).
 	write *sql.DB
+	w     *capi.Conn
 	read  *sql.DB
 	// mu serialises write transactions, so they queue here and not in
-	// SQLite's busy handler.
+	// SQLite's busy handler, and guards w.
 	mu sync.Mutex
-	// writeStored and readStored are sqlStoredKeys on the writer and on
-	// the read pool.
-	writeStored, readStored *sql.Stmt
+	// readStored is sqlStoredKeys on the read pool.
+	readStored *sql.Stmt
 	// Now is the clock; tests replace it.
 	Now func() time.Time
 	// wal is the write-ahead log's file, which syncWAL syncs.
 	wal string
-	// raw is what insert keeps, guarded by mu: its prepared statements,
-	// the driver connection they belong to, and its argument slice.
-	raw struct {
-		conn  any
-		stmts map[rawKey]driver.Stmt
-		args  []driver.NamedValue
-	}
+	// stmts are w's prepared statements, guarded by mu (stmt); args is
+	// insert's argument slice.
+	stmts map[stmtKey]*capi.Stmt
+	args  []any
 	// recent are the last batches of reports this DB stored, guarded by
 	// mu (storedSince).
 	recent []storedBatch
@@ -122,14 +123,20 @@ func Open(ctx context.Context, path string) (*DB, error) {
 		w.Close()
 		return nil, fmt.Errorf("opening %s: %w", path, err)
 	}
-	db := &DB{write: w, Now: time.Now, wal: wal}
+	db := &DB{write: w, Now: time.Now, wal: wal, stmts: map[stmtKey]*capi.Stmt{}}
 	if err := db.migrate(ctx); err != nil {
 		w.Close()
 		return nil, fmt.Errorf("opening %s: %w", path, err)
 	}
-	if db.writeStored, err = w.PrepareContext(ctx, sqlStoredKeys); err != nil {
+	// The migrating connection keeps a small cache from now on: the
+	// writer's is w's.
+	if _, err := w.ExecContext(ctx, "PRAGMA cache_size = -1024"); err != nil {
 		w.Close()
-		return nil, fmt.Errorf("preparing %q: %w", firstLine(sqlStoredKeys), err)
+		return nil, fmt.Errorf("opening %s: %w", path, err)
+	}
+	if db.w, err = openWriter(path, writerCacheKiB); err != nil {
+		w.Close()
+		return nil, fmt.Errorf("opening %s: %w", path, err)
 	}
 	// Readers scan whole rollups: they map the file (up to SQLite's limit of 2 GiB) instead
 	// of copying its pages into a cache of their own, which makes scans a
@@ -148,26 +155,45 @@ func Open(ctx context.Context, path string) (*DB, error) {
 	return db, nil
 }
 
+// openWriter opens the connection writes go through, with the settings
+// the DSN gives the others (journal mode and page size are the file's),
+// and the functions the writer's statements call.
+func openWriter(path string, cacheKiB int) (*capi.Conn, error) {
+	c, err := capi.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	settings := fmt.Sprintf(`PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 10000;
+PRAGMA cache_size = -%d; PRAGMA wal_autocheckpoint = 8192; PRAGMA temp_store = MEMORY`, cacheKiB)
+	if err := errors.Join(c.Exec(settings), c.CreateFunction(seriesAddFunc, 2, seriesAdd)); err != nil {
+		c.Close()
+		return nil, err
+	}
+	return c, nil
+}
+
 // Close closes the database.
 func (db *DB) Close() error {
 	db.mu.Lock()
 	defer db.mu.Unlock()
-	for _, st := range []*sql.Stmt{db.writeStored, db.readStored} {
-		if st != nil {
-			st.Close()
-		}
+	if db.readStored != nil {
+		db.readStored.Close()
 	}
-	raw := db.closeRaw(context.Background())
-	return errors.Join(raw, db.read.Close(), db.write.Close())
+	return errors.Join(db.w.Close(), db.read.Close(), db.write.Close())
 }
 
-// Ping checks that both connections answer.
+// Ping checks that the readers and the writer answer.
 func (db *DB) Ping(ctx context.Context) error {
 	var n int
 	if err := db.read.QueryRowContext(ctx, "SELECT count(*) FROM sqlite_master").Scan(&n); err != nil {
 		return fmt.Errorf("sqlite: %w", err)
 	}
-	return db.write.PingContext(ctx)
+	db.mu.Lock()
+	defer db.mu.Unlock()
+	if err := db.w.Exec("SELECT 1"); err != nil {
+		return fmt.Errorf("sqlite: %w", err)
+	}
+	return nil
 }
 
 // migrate brings the database to the latest schema.
@@ -308,34 +334,62 @@ func (db *DB) syncWAL() error {
 	return nil
 }
 
-// inTx runs fn in a write transaction, committing when it returns nil.
-func (db *DB) inTx(ctx context.Context, fn func(*sql.Tx) error) error {
-	return db.inConnTx(ctx, func(_ *sql.Conn, tx *sql.Tx) error { return fn(tx) }, nil)
-}
-
-// inConnTx is inTx for callers that also need the writer's connection
-// (insert), with committed, when not nil, run under the writer's lock
-// once the commit succeeded. It returns once the commit is durable
-// (syncWAL).
-func (db *DB) inConnTx(ctx context.Context, fn func(*sql.Conn, *sql.Tx) error, committed func()) error {
-	if err := db.commit(ctx, fn, committed); err != nil {
+// inWriteTx runs fn in a write transaction on db.w, under the writer's
+// lock, and commits it when fn returns nil; committed, when not nil, runs
+// under the lock once the commit succeeded. It returns once the commit is
+// durable (syncWAL), after releasing the lock.
+func (db *DB) inWriteTx(ctx context.Context, fn func() error, committed func()) error {
+	if err := db.writeTx(ctx, fn, committed); err != nil {
 		return err
 	}
 	return db.syncWAL()
 }
 
-// commit runs fn in a write transaction under the writer's lock, commits
-// it and runs committed.
-func (db *DB) commit(ctx context.Context, fn func(*sql.Conn, *sql.Tx) error, committed func()) error {
-	return db.onWriter(ctx, func(conn *sql.Conn) error {
-		if err := commitOn(ctx, conn, func(tx *sql.Tx) error { return fn(conn, tx) }); err != nil {
-			return err
+func (db *DB) writeTx(ctx context.Context, fn func() error, committed func()) error {
+	db.mu.Lock()
+	defer db.mu.Unlock()
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if err := db.w.Exec("BEGIN IMMEDIATE"); err != nil {
+		return err
+	}
+	err := fn()
+	if err == nil {
+		err = db.w.Exec("COMMIT")
+	}
+	if err != nil {
+		// A failing statement may have ended the transaction (INSERT OR
+		// ROLLBACK); a failing commit leaves it open.
+		if db.w.InTransaction() {
+			err = errors.Join(err, db.w.Exec("ROLLBACK"))
 		}
-		if committed != nil {
-			committed()
-		}
-		return nil
-	})
+		return err
+	}
+	if committed != nil {
+		committed()
+	}
+	return nil
+}
+
+// stmt returns w's statement for sql, prepared once. Under db.mu.
+func (db *DB) stmt(key stmtKey, sql func() string) (*capi.Stmt, error) {
+	if st := db.stmts[key]; st != nil {
+		return st, nil
+	}
+	st, err := db.w.Prepare(sql())
+	if err != nil {
+		return nil, err
+	}
+	db.stmts[key] = st
+	return st, nil
+}
+
+// stmtKey names a prepared statement of w: its SQL, or for insert's
+// multi-row statements their table's head and rows.
+type stmtKey struct {
+	sql  string
+	rows int
 }
 
 // onWriter runs fn with the writer's connection, under the writer's lock.

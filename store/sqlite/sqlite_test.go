@@ -108,6 +108,17 @@ func TestInvalidAndNoReportInputsAreKept(t *testing.T) {
 	if all, _ := db.Inputs(ctx, store.InputFilter{}); len(all) != 2 {
 		t.Errorf("reprocessing added an input: %d", len(all))
 	}
+	// Reprocessed again with one more report: the one it stored is found
+	// stored (looked up on the writer), the new one is stored.
+	again := fixed
+	again.Reports = append(again.Reports, report("Org", "new", 2, pol("example.com", 1, 0)))
+	ingest(t, db, store.Input{Data: []byte("later"), Reports: []*parse.Report{report("Org", "late", 2, pol("example.com", 1, 0))}})
+	if res := ingest(t, db, again); res[0].Stored != 1 || res[0].Duplicates != 1 || res[0].InputID != bad[0].ID {
+		t.Errorf("reprocessed with a stored report = %+v", res[0])
+	}
+	if list, _ := db.Reports(ctx, store.Filter{}); len(list) != 2 {
+		t.Errorf("%d reports, want 2 (late, new)", len(list))
+	}
 }
 
 func TestReportRoundTrip(t *testing.T) {

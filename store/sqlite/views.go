@@ -279,11 +279,14 @@ func (db *DB) Mark(ctx context.Context, name string) (int64, error) {
 
 // SetMark sets a named position.
 func (db *DB) SetMark(ctx context.Context, name string, value int64) error {
-	err := db.inTx(ctx, func(tx *sql.Tx) error {
-		_, err := tx.ExecContext(ctx, `INSERT INTO marks (name, value) VALUES (?, ?)
-ON CONFLICT (name) DO UPDATE SET value = excluded.value`, name, value)
+	const q = `INSERT INTO marks (name, value) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET value = excluded.value`
+	err := db.inWriteTx(ctx, func() error {
+		st, err := db.stmt(stmtKey{sql: q}, func() string { return q })
+		if err == nil {
+			_, err = st.Exec([]any{name, value})
+		}
 		return err
-	})
+	}, nil)
 	if err != nil {
 		return fmt.Errorf("sqlite: setting mark %q: %w", name, err)
 	}
@@ -305,15 +308,19 @@ func (db *DB) SeenUIDs(ctx context.Context, mailbox string, uidValidity uint32) 
 
 // MarkSeen records UIDs of a mailbox at a UIDVALIDITY.
 func (db *DB) MarkSeen(ctx context.Context, mailbox string, uidValidity uint32, uids []uint32) error {
-	err := db.inTx(ctx, func(tx *sql.Tx) error {
+	const q = `INSERT INTO imap_seen (mailbox, uidvalidity, uid) VALUES (?, ?, ?) ON CONFLICT DO NOTHING`
+	err := db.inWriteTx(ctx, func() error {
+		st, err := db.stmt(stmtKey{sql: q}, func() string { return q })
+		if err != nil {
+			return err
+		}
 		for _, uid := range uids {
-			if _, err := tx.ExecContext(ctx, `INSERT INTO imap_seen (mailbox, uidvalidity, uid) VALUES (?, ?, ?)
-ON CONFLICT DO NOTHING`, mailbox, int64(uidValidity), int64(uid)); err != nil {
+			if _, err := st.Exec([]any{mailbox, int64(uidValidity), int64(uid)}); err != nil {
 				return err
 			}
 		}
 		return nil
-	})
+	}, nil)
 	if err != nil {
 		return fmt.Errorf("sqlite: recording seen messages: %w", err)
 	}
