@@ -84,7 +84,7 @@ const sqlLastIDs = `SELECT (SELECT coalesce(max(id), 0) FROM inputs), (SELECT co
 // lastIDs returns the largest input and report ids, on the writer. Writes
 // are serialised (db.mu), so ids can be handed out from them.
 func (db *DB) lastIDs() (input, report int64, err error) {
-	st, err := db.stmt(stmtKey{sql: sqlLastIDs}, func() string { return sqlLastIDs })
+	st, err := db.prepared(sqlLastIDs)
 	if err != nil {
 		return 0, 0, err
 	}
@@ -306,7 +306,7 @@ func (db *DB) storedBefore(ctx context.Context, keys []reportKey) (int64, map[re
 
 // writerLookup runs sqlStoredKeys with args on the writer, under db.mu.
 func (db *DB) writerLookup(args []any, each func(reportKey)) error {
-	st, err := db.stmt(stmtKey{sql: sqlStoredKeys}, func() string { return sqlStoredKeys })
+	st, err := db.prepared(sqlStoredKeys)
 	if err != nil {
 		return err
 	}
@@ -390,7 +390,7 @@ func (db *DB) storedSince(keys []reportKey, after, last int64) (map[reportKey]bo
 		want[k] = true
 	}
 	const q = `SELECT organization_name, report_id FROM reports WHERE id > ?`
-	st, err := db.stmt(stmtKey{sql: q}, func() string { return q })
+	st, err := db.prepared(q)
 	if err != nil {
 		return nil, err
 	}
@@ -639,7 +639,7 @@ func (b *batch) write(ctx context.Context, db *DB) error {
 	if len(b.updates) == 0 {
 		return nil
 	}
-	st, err := db.stmt(stmtKey{sql: sqlInputUpdate}, func() string { return sqlInputUpdate })
+	st, err := db.prepared(sqlInputUpdate)
 	if err != nil {
 		return err
 	}

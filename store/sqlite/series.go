@@ -2,12 +2,9 @@ package sqlite
 
 import (
 	"cmp"
-	"database/sql/driver"
 	"fmt"
 	"slices"
 	"strconv"
-
-	"modernc.org/sqlite"
 )
 
 // A series is the failed sessions of one policy domain, MX host and result
@@ -98,9 +95,7 @@ func (s series) String() string {
 
 // seriesAddFunc is the SQL function the writer's upsert merges a stored
 // series with a batch's by: seriesAddFunc(stored, more) is their sum, day
-// by day. The writer registers it on its connection (openWriter); it is
-// registered with the driver too, for the connections it opens, so that a
-// migration can use it.
+// by day. The writer registers it on its connection (openWriter).
 const seriesAddFunc = "tlsrpt_series_add"
 
 // seriesAdd is seriesAddFunc: the sum of the series in args, each text.
@@ -117,21 +112,4 @@ func seriesAdd(args [][]byte) (string, error) {
 		sum = sum.add(s)
 	}
 	return sum.String(), nil
-}
-
-func init() {
-	sqlite.MustRegisterDeterministicScalarFunction(seriesAddFunc, 2, func(_ *sqlite.FunctionContext, args []driver.Value) (driver.Value, error) {
-		texts := make([][]byte, len(args))
-		for i, a := range args {
-			switch v := a.(type) {
-			case string:
-				texts[i] = []byte(v)
-			case []byte:
-				texts[i] = v
-			default:
-				return nil, fmt.Errorf("%s: a day series is text, not %T", seriesAddFunc, a)
-			}
-		}
-		return seriesAdd(texts)
-	})
 }

@@ -29,8 +29,9 @@ import (
 var migrations embed.FS
 
 // DB is a store.Store in one SQLite file, in WAL mode with foreign keys on.
-// Writes go through one connection, one transaction at a time; reads use a
-// pool of their own and never wait for a write.
+// Writes go through one connection, one transaction at a time (after the
+// schema's migrations, which another makes); reads use a pool of their own
+// and never wait for a write.
 type DB struct {
 	// write is the connection that migrates the schema when the file is
 	// opened; w the one every write after that goes through, which calls
@@ -143,6 +144,7 @@ func Open(ctx context.Context, path string) (*DB, error) {
 	// quarter faster and costs no memory of the process's.
 	r, err := sql.Open("sqlite", dsn(4<<10, "&mode=ro&_pragma=mmap_size(2147418112)"))
 	if err != nil {
+		db.w.Close()
 		w.Close()
 		return nil, fmt.Errorf("opening %s: %w", path, err)
 	}
@@ -372,12 +374,18 @@ func (db *DB) writeTx(ctx context.Context, fn func() error, committed func()) er
 	return nil
 }
 
-// stmt returns w's statement for sql, prepared once. Under db.mu.
-func (db *DB) stmt(key stmtKey, sql func() string) (*capi.Stmt, error) {
+// prepared returns w's statement for sql, prepared once. Under db.mu.
+func (db *DB) prepared(sql string) (*capi.Stmt, error) {
+	return db.stmt(stmtKey{sql: sql}, func() string { return sql })
+}
+
+// stmt returns w's statement named key, prepared from build's SQL the
+// first time. Under db.mu.
+func (db *DB) stmt(key stmtKey, build func() string) (*capi.Stmt, error) {
 	if st := db.stmts[key]; st != nil {
 		return st, nil
 	}
-	st, err := db.w.Prepare(sql())
+	st, err := db.w.Prepare(build())
 	if err != nil {
 		return nil, err
 	}

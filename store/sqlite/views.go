@@ -281,7 +281,7 @@ func (db *DB) Mark(ctx context.Context, name string) (int64, error) {
 func (db *DB) SetMark(ctx context.Context, name string, value int64) error {
 	const q = `INSERT INTO marks (name, value) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET value = excluded.value`
 	err := db.inWriteTx(ctx, func() error {
-		st, err := db.stmt(stmtKey{sql: q}, func() string { return q })
+		st, err := db.prepared(q)
 		if err == nil {
 			_, err = st.Exec([]any{name, value})
 		}
@@ -310,7 +310,7 @@ func (db *DB) SeenUIDs(ctx context.Context, mailbox string, uidValidity uint32) 
 func (db *DB) MarkSeen(ctx context.Context, mailbox string, uidValidity uint32, uids []uint32) error {
 	const q = `INSERT INTO imap_seen (mailbox, uidvalidity, uid) VALUES (?, ?, ?) ON CONFLICT DO NOTHING`
 	err := db.inWriteTx(ctx, func() error {
-		st, err := db.stmt(stmtKey{sql: q}, func() string { return q })
+		st, err := db.prepared(q)
 		if err != nil {
 			return err
 		}
