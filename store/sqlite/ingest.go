@@ -115,15 +115,6 @@ func (db *DB) ingestLookingFirst(ctx context.Context, inputs []store.Input, repr
 	}
 	var b *batch
 	err := db.inWriteTx(ctx, func() error {
-		// The plain inserts keep no statement journal: the schema defers
-		// every foreign key to the commit (0005), and they are INSERT OR
-		// ROLLBACK, so a failing statement ends the whole transaction,
-		// which is what Ingest does anyway, and SQLite need not be able to
-		// undo one statement alone. PRAGMA defer_foreign_keys would defer
-		// the keys per transaction, but SQLite expires every prepared
-		// statement of the connection when a flag pragma runs. (The rollup
-		// upserts keep one all the same: their DO UPDATE checks the NOT
-		// NULL columns it changes with ABORT.)
 		nextInput, nextReport, err := db.lastIDs()
 		if err != nil {
 			return err
@@ -621,6 +612,15 @@ func (b *batch) rollupRows() {
 // there already, whereas a child written first leaves a violation
 // outstanding that the parent's insert must then look for and settle
 // (inputs written after their reports took 5% more of the writer's CPU).
+//
+// The plain inserts keep no statement journal: the schema defers every
+// foreign key to the commit (0005), and they are INSERT OR ROLLBACK, so a
+// failing statement ends the whole transaction, which is what Ingest does
+// anyway, and SQLite need not be able to undo one statement alone. PRAGMA
+// defer_foreign_keys would defer the keys per transaction, but SQLite
+// expires every prepared statement of the connection when a flag pragma
+// runs. (The rollup upserts keep one all the same: their DO UPDATE checks
+// the NOT NULL columns it changes with ABORT.)
 func (b *batch) write(ctx context.Context, db *DB) error {
 	err := db.insert(ctx, []tableRows{
 		{sqlInputs, "", b.inputs, false},
@@ -673,9 +673,9 @@ func sortRows(rows [][]any, keyCols int) {
 
 // tableRows is one table's rows for insert: the statement is head, the
 // rows' placeholders, then tail. The rows hold what capi binds (int64,
-// string, []byte). When
-// whole, each row must be inserted: a statement that inserts fewer (its
-// tail does nothing on a conflict) ends insert with errStoredBefore.
+// string, []byte). When whole, each row must be inserted: a statement that
+// inserts fewer (its tail does nothing on a conflict) ends insert with
+// errStoredBefore.
 type tableRows struct {
 	head, tail string
 	rows       [][]any
