@@ -39,6 +39,7 @@ type Conn struct {
 	arena uintptr
 	size  int
 	stmts map[*Stmt]bool
+	funcs []uintptr // the ids of the functions registered on it
 }
 
 // Open opens the database file at path for reading and writing, creating
@@ -75,7 +76,11 @@ func (c *Conn) pointer() uintptr {
 }
 
 // Close finalizes the statements still open and closes the connection.
+// Closing it again does nothing.
 func (c *Conn) Close() error {
+	if c.tls == nil {
+		return nil
+	}
 	var err error
 	for s := range c.stmts {
 		err = errors.Join(err, s.Close())
@@ -95,6 +100,12 @@ func (c *Conn) free() {
 	libc.Xfree(c.tls, c.arena)
 	c.out, c.arena, c.size = 0, 0, 0
 	c.tls.Close()
+	c.tls = nil
+	funcs.Lock()
+	for _, id := range c.funcs {
+		delete(funcs.byID, id)
+	}
+	funcs.Unlock()
 }
 
 // Error is an error SQLite returned: its message and extended result code.
@@ -314,6 +325,7 @@ func (c *Conn) CreateFunction(name string, nArg int, fn ScalarFunc) error {
 	id := funcs.next
 	funcs.byID[id] = fn
 	funcs.Unlock()
+	c.funcs = append(c.funcs, id)
 	z, err := libc.CString(name)
 	if err != nil {
 		return err

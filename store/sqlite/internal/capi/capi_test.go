@@ -147,6 +147,15 @@ func TestScalarFunction(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "joined: the first argument is NULL") {
 		t.Errorf("error from the function: %v", err)
 	}
+	if err := c.Close(); err != nil {
+		t.Fatal(err)
+	}
+	funcs.Lock()
+	left := len(funcs.byID)
+	funcs.Unlock()
+	if left != 0 {
+		t.Errorf("%d functions still registered after closing", left)
+	}
 }
 
 func TestOpenFails(t *testing.T) {
