@@ -179,3 +179,29 @@ func TestStoredSinceByAnotherProcess(t *testing.T) {
 		}
 	}
 }
+
+// A commit the deferred foreign keys refuse leaves nothing written and
+// the writer out of its transaction, ready for the next.
+func TestRefusedCommitRollsBack(t *testing.T) {
+	db := testDB(t)
+	ctx := context.Background()
+	err := db.inWriteTx(ctx, func() error {
+		return db.w.Exec(`INSERT INTO policies VALUES (99, 0, 'sts', 'orphan.example', '', '', 0, 0)`)
+	}, func() { t.Error("committed") })
+	if err == nil || !strings.Contains(err.Error(), "FOREIGN KEY constraint failed") {
+		t.Fatalf("orphan policy: %v", err)
+	}
+	if db.w.InTransaction() {
+		t.Fatal("the writer is still in the refused transaction")
+	}
+	if err := db.SetMark(ctx, "m", 7); err != nil {
+		t.Fatal(err)
+	}
+	var policies int
+	if err := db.write.QueryRowContext(ctx, `SELECT count(*) FROM policies`).Scan(&policies); err != nil || policies != 0 {
+		t.Errorf("%d policies after the refused commit, %v", policies, err)
+	}
+	if v, err := db.Mark(ctx, "m"); err != nil || v != 7 {
+		t.Errorf("mark after: %d, %v", v, err)
+	}
+}
