@@ -6,10 +6,11 @@
 // work it feeds: per value the driver asks SQLite for the parameter's name,
 // allocates C memory for a text or blob and copies it there, binds it, and
 // frees it after the statement (about 100 ns a value, a quarter of the
-// writer's time; BenchmarkInsertThroughDriver against
-// BenchmarkInsertThroughCAPI). Here a statement's texts and blobs are copied into one
-// block of C memory the connection keeps, and bound where they lie
-// (SQLITE_STATIC); nothing is allocated per value or per statement.
+// writer's time: BenchmarkInsertThroughDriver against
+// BenchmarkInsertThroughCAPI). Here a statement's texts and blobs are
+// copied into one block of C memory the connection keeps, and bound where
+// they lie (SQLITE_STATIC); nothing is allocated per value or per
+// statement.
 //
 // Only what the writer needs is here: open, execute, prepare, bind
 // int64/text/blob/NULL, step through rows, read int64 and text columns,
@@ -47,7 +48,7 @@ type Conn struct {
 // it if needed.
 func Open(path string) (*Conn, error) {
 	c := &Conn{tls: libc.NewTLS(), stmts: map[*Stmt]bool{}}
-	c.out = libc.Xmalloc(c.tls, 8)
+	c.out = libc.Xmalloc(c.tls, libc.Tsize_t(ptrSize))
 	c.arena, c.size = libc.Xmalloc(c.tls, 4096), 4096
 	if c.out == 0 || c.arena == 0 {
 		c.free()
@@ -58,10 +59,10 @@ func Open(path string) (*Conn, error) {
 		c.free()
 		return nil, err
 	}
-	defer libc.Xfree(c.tls, name)
 	rc := lib.Xsqlite3_open_v2(c.tls, name, c.out,
 		lib.SQLITE_OPEN_READWRITE|lib.SQLITE_OPEN_CREATE|lib.SQLITE_OPEN_NOMUTEX, 0)
-	c.db = c.pointer()
+	libc.Xfree(c.tls, name)
+	c.db = readPointer(c.out)
 	if rc != lib.SQLITE_OK {
 		err := c.error(rc)
 		c.Close()
@@ -71,9 +72,16 @@ func Open(path string) (*Conn, error) {
 	return c, nil
 }
 
-// pointer reads the pointer an API call left in c.out.
-func (c *Conn) pointer() uintptr {
-	return uintptr(binary.NativeEndian.Uint64(libc.GoBytes(c.out, 8)))
+const ptrSize = unsafe.Sizeof(uintptr(0))
+
+// readPointer reads the C pointer stored at p, such as one an API call
+// left in an out-parameter.
+func readPointer(p uintptr) uintptr {
+	b := libc.GoBytes(p, int(ptrSize))
+	if ptrSize == 4 {
+		return uintptr(binary.NativeEndian.Uint32(b))
+	}
+	return uintptr(binary.NativeEndian.Uint64(b))
 }
 
 // Close finalizes the statements still open and closes the connection.
@@ -164,7 +172,7 @@ func (c *Conn) Prepare(sql string) (*Stmt, error) {
 	if rc := lib.Xsqlite3_prepare_v3(c.tls, c.db, q, -1, lib.SQLITE_PREPARE_PERSISTENT, c.out, 0); rc != lib.SQLITE_OK {
 		return nil, c.error(rc)
 	}
-	s := &Stmt{c: c, p: c.pointer()}
+	s := &Stmt{c: c, p: readPointer(c.out)}
 	if s.p == 0 {
 		return nil, errors.New("sqlite: no statement in the SQL")
 	}
@@ -352,9 +360,8 @@ func callFunc(tls *libc.TLS, ctx uintptr, argc int32, argv uintptr) {
 	fn := funcs.byID[lib.Xsqlite3_user_data(tls, ctx)]
 	funcs.Unlock()
 	args := make([][]byte, argc)
-	ptrs := libc.GoBytes(argv, int(argc)*8)
 	for i := range args {
-		v := uintptr(binary.NativeEndian.Uint64(ptrs[i*8:]))
+		v := readPointer(argv + uintptr(i)*ptrSize)
 		if lib.Xsqlite3_value_type(tls, v) == lib.SQLITE_NULL {
 			continue
 		}
