@@ -42,6 +42,9 @@ type Conn struct {
 	size  int
 	stmts map[*Stmt]bool
 	funcs []uintptr // the ids of the functions registered on it
+	// running is set while a statement runs: its arguments are in the
+	// arena, which another statement's would overwrite.
+	running bool
 }
 
 // Open opens the database file at path for reading and writing, creating
@@ -201,7 +204,8 @@ func (s *Stmt) Exec(args []any) (int64, error) {
 }
 
 // Query runs the statement with args and calls row for each row it
-// returns; row reads the columns with Int64 and Text.
+// returns; row reads the columns with Int64 and Text, and cannot run
+// another statement of the connection.
 func (s *Stmt) Query(args []any, row func() error) error { return s.run(args, row) }
 
 // Int64 returns column i of the current row.
@@ -229,7 +233,12 @@ func (s *Stmt) run(args []any, row func() error) (err error) {
 		return errors.New("sqlite: statement closed")
 	}
 	c := s.c
+	if c.running {
+		return errors.New("sqlite: another statement of the connection is running (called from a row?)")
+	}
+	c.running = true
 	defer func() {
+		c.running = false
 		lib.Xsqlite3_reset(c.tls, s.p)
 		lib.Xsqlite3_clear_bindings(c.tls, s.p)
 		if c.size > keepArena {

@@ -116,8 +116,20 @@ func TestErrorsNameTheProblem(t *testing.T) {
 	if err := c.Exec(`ROLLBACK`); err != nil {
 		t.Fatal(err)
 	}
+	// A row cannot run another statement: their arguments share the arena.
+	sel := prepare(t, c, `SELECT k FROM t WHERE k > ?`)
+	err = sel.Query([]any{""}, func() error {
+		_, err := ins.Exec([]any{"z" + sel.Text(0), 1})
+		return err
+	})
+	if err == nil || !strings.Contains(err.Error(), "another statement of the connection is running") {
+		t.Errorf("a statement run from a row: %v", err)
+	}
+	if n, err := ins.Exec([]any{"d", 4}); n != 1 || err != nil {
+		t.Errorf("after the refused nesting: %d, %v", n, err)
+	}
 	ins.Close()
-	if _, err := ins.Exec([]any{"d", 4}); err == nil {
+	if _, err := ins.Exec([]any{"e", 5}); err == nil {
 		t.Error("a closed statement ran")
 	}
 }
