@@ -35,25 +35,27 @@ import (
 // (ingestLookingFirst), as are the batches after it until one holds no
 // stored report again.
 func (db *DB) Ingest(ctx context.Context, inputs []store.Input) ([]store.Result, error) {
+	results, err := db.ingest(ctx, inputs)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: storing %d inputs: %w", len(inputs), err)
+	}
+	return results, nil
+}
+
+func (db *DB) ingest(ctx context.Context, inputs []store.Input) ([]store.Result, error) {
 	reprocess := slices.ContainsFunc(inputs, func(in store.Input) bool { return in.ID != 0 })
 	if !reprocess && !db.lookFirst.Load() {
 		results, err := db.ingestNew(ctx, inputs)
 		if !errors.Is(err, errStoredBefore) {
-			if err != nil {
-				return nil, fmt.Errorf("sqlite: storing %d inputs: %w", len(inputs), err)
-			}
-			return results, nil
+			return results, err
 		}
 		db.lookFirst.Store(true)
 	}
 	results, metStored, err := db.ingestLookingFirst(ctx, inputs, reprocess)
-	if err != nil {
-		return nil, fmt.Errorf("sqlite: storing %d inputs: %w", len(inputs), err)
-	}
-	if !metStored {
+	if err == nil && !metStored {
 		db.lookFirst.Store(false)
 	}
-	return results, nil
+	return results, err
 }
 
 // errStoredBefore is what writing a batch assembled without looking

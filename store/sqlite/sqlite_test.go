@@ -112,7 +112,6 @@ func TestInvalidAndNoReportInputsAreKept(t *testing.T) {
 	// stored (looked up on the writer), the new one is stored.
 	again := fixed
 	again.Reports = append(again.Reports, report("Org", "new", 2, pol("example.com", 1, 0)))
-	ingest(t, db, store.Input{Data: []byte("later"), Reports: []*parse.Report{report("Org", "late", 2, pol("example.com", 1, 0))}})
 	if res := ingest(t, db, again); res[0].Stored != 1 || res[0].Duplicates != 1 || res[0].InputID != bad[0].ID {
 		t.Errorf("reprocessed with a stored report = %+v", res[0])
 	}

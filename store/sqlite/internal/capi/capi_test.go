@@ -63,9 +63,6 @@ func TestBindRoundTrip(t *testing.T) {
 		t.Errorf("rows:\n%q\nwant\n%q", got, want)
 	}
 	var sum int64
-	if err := prepare(t, c, `SELECT sum(i) FROM t WHERE i > ?`).Query([]any{0}, func() error { return nil }); err != nil {
-		t.Fatal(err)
-	}
 	count := prepare(t, c, `SELECT count(*), sum(length(s)) FROM t WHERE s = ?`)
 	for range 2 { // a statement runs again after its reset
 		if err := count.Query([]any{"w"}, func() error { sum += count.Int64(0) + count.Int64(1); return nil }); err != nil {
