@@ -122,6 +122,14 @@ func (w *walker) leaf(e *message.Entity, mediaType string, nest int) error {
 		return &LimitError{What: "reports in one input", Limit: int64(w.p.lim.MaxReports)}
 	}
 	body, err := io.ReadAll(io.LimitReader(e.Body, w.p.lim.MaxInput+1))
+	// QUIRK: a sender ends the message inside its last part, the report,
+	// without the closing boundary (RFC 2046 section 5.1.1). What was read
+	// is the whole part when it decodes to a complete report; when it
+	// does not, the report's own error says so.
+	unclosed := err != nil && isUnterminated(err)
+	if unclosed {
+		err = nil
+	}
 	if err != nil {
 		w.items = append(w.items, Item{Name: name, Err: fmt.Errorf("%w: reading %s part %q: %s", ErrInvalid, mediaType, name, oneLine(err.Error()))})
 		return nil
@@ -140,6 +148,15 @@ func (w *walker) leaf(e *message.Entity, mediaType string, nest int) error {
 			w.items = append(w.items, Item{Name: name, Err: fieldErr("", "part labelled %s holds neither JSON nor gzip (starts with %q)", mediaType, head(body))})
 		}
 		return nil
+	}
+	if unclosed {
+		for i := range items {
+			if items[i].Err != nil {
+				items[i].Err = fmt.Errorf("%w (the %s part ends with the message, without its closing boundary)", items[i].Err, mediaType)
+			} else if r := items[i].Report; r != nil {
+				r.Warnings = append(r.Warnings, fmt.Sprintf("the %s part ends with the message, without its closing MIME boundary (RFC 2046 section 5.1.1): the report in it is complete and was kept", mediaType))
+			}
+		}
 	}
 	w.items = append(w.items, items...)
 	return nil

@@ -1,6 +1,9 @@
 package parse
 
-import "time"
+import (
+	"strings"
+	"time"
+)
 
 // Report is one TLS report (RFC 8460 section 4) after normalisation: names
 // lower-cased without a trailing dot, times in UTC, IP addresses in canonical
@@ -107,4 +110,20 @@ func GroupOf(resultType string) ResultGroup {
 		return g
 	}
 	return GroupUnknown
+}
+
+// Mode is the "mode:" of an sts policy's lines (RFC 8461 section 3.2),
+// lower-cased: "enforce", "testing" or "none"; empty when the lines hold
+// none (Microsoft and Mail.ru send no lines) or the policy is not sts.
+func (p *Policy) Mode() string {
+	if p.Type != PolicyTypeSTS {
+		return ""
+	}
+	for _, l := range p.String {
+		k, v, ok := strings.Cut(l, ":")
+		if ok && strings.EqualFold(strings.TrimSpace(k), "mode") {
+			return strings.ToLower(strings.TrimSpace(v))
+		}
+	}
+	return ""
 }

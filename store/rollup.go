@@ -1,6 +1,11 @@
 package store
 
-import "github.com/tlsrpt/tlsrpt/parse"
+import (
+	"cmp"
+	"slices"
+
+	"github.com/tlsrpt/tlsrpt/parse"
+)
 
 // DomainSessions is one report's sessions for one policy domain.
 type DomainSessions struct {
@@ -23,19 +28,95 @@ type IPFailures struct {
 	FailedSessions         int64
 }
 
+// PolicySessions is one report's sessions for a domain under one policy
+// type and, for sts, one mode, as the report gives them: every policy,
+// counted or not, so that each type can be seen on its own.
+type PolicySessions struct {
+	Domain, Type, Mode string
+	SuccessfulSessions int64
+	FailedSessions     int64
+}
+
 // Sessions is a report's figures with each session counted once.
 type Sessions struct {
 	Domains []DomainSessions
 	MX      []MXFailures
 	IPs     []IPFailures
+	// Policies are the figures per policy type and mode, each policy's
+	// own (not counted once across types).
+	Policies []PolicySessions
 }
 
-// Rollup counts each of a report's sessions once. A report may list several
-// policies for the same domain over the same sessions (Microsoft lists an
-// sts and a tlsa policy): per domain the report counts the largest of its
-// policies' figures, not their sum, and likewise per MX (or sending IP) and
-// result type. Within one policy, failure details with the same key (from
-// different sending IPs, say) are added up. The order follows the report.
+// Counted says which of a report's policies count in its figures, the one
+// rule every total of the store follows.
+//
+// RFC 8460 section 4.3 reports each session under the one policy that was
+// applied to it, so the policies a report lists for one domain cover
+// different sessions and add up: the Postfix TLSRPT reporter sends a tlsa
+// and a no-policy-found policy for a DANE domain, or two sts policies when
+// the domain's policy changed during the day.
+//
+// QUIRK: Microsoft lists an sts and a tlsa policy for the same domain over
+// the same sessions, with the same summary and failure details. Such a
+// tlsa policy, one whose summary and failure details (in any order) are
+// exactly those of an sts policy of the same domain in the report, is the
+// same sessions reported twice and does not count. Each sts policy
+// mirrors at most one tlsa policy. Figures that differ in anything are
+// different sessions and count.
+func Counted(r *parse.Report) []bool {
+	counted := make([]bool, len(r.Policies))
+	for i := range counted {
+		counted[i] = true
+	}
+	var paired []bool // sts policies already mirrored, made when needed
+	for i := range r.Policies {
+		t := &r.Policies[i]
+		if t.Type != parse.PolicyTypeTLSA {
+			continue
+		}
+		for j := range r.Policies {
+			s := &r.Policies[j]
+			if s.Type != parse.PolicyTypeSTS || (paired != nil && paired[j]) || !sameSessions(s, t) {
+				continue
+			}
+			if paired == nil {
+				paired = make([]bool, len(r.Policies))
+			}
+			paired[j], counted[i] = true, false
+			break
+		}
+	}
+	return counted
+}
+
+// sameSessions reports whether two policies are for the same domain with
+// the same summary and the same failure details, in any order.
+func sameSessions(a, b *parse.Policy) bool {
+	if a.Domain != b.Domain || a.SuccessfulSessions != b.SuccessfulSessions || a.FailedSessions != b.FailedSessions ||
+		len(a.FailureDetails) != len(b.FailureDetails) {
+		return false
+	}
+	if slices.Equal(a.FailureDetails, b.FailureDetails) {
+		return true
+	}
+	x, y := slices.Clone(a.FailureDetails), slices.Clone(b.FailureDetails)
+	slices.SortFunc(x, compareDetails)
+	slices.SortFunc(y, compareDetails)
+	return slices.Equal(x, y)
+}
+
+func compareDetails(a, b parse.FailureDetail) int {
+	return cmp.Or(cmp.Compare(a.ResultType, b.ResultType), cmp.Compare(a.ReceivingMXHostname, b.ReceivingMXHostname),
+		cmp.Compare(a.SendingMTAIP, b.SendingMTAIP), cmp.Compare(a.ReceivingIP, b.ReceivingIP),
+		cmp.Compare(a.ReceivingMXHelo, b.ReceivingMXHelo), cmp.Compare(a.FailedSessions, b.FailedSessions),
+		cmp.Compare(a.AdditionalInformation, b.AdditionalInformation), cmp.Compare(a.FailureReasonCode, b.FailureReasonCode))
+}
+
+// Rollup counts each of a report's sessions once, as Counted decides: per
+// domain, per MX host (or sending IP) and result type, the figures of the
+// counted policies added up. Within one policy, failure details with the
+// same key (from different sending IPs, say) are added up too. The order
+// follows the report.
 func Rollup(r *parse.Report) Sessions {
 	var ro Roller
 	return ro.Rollup(r)
@@ -46,38 +127,52 @@ func Rollup(r *parse.Report) Sessions {
 // the Sessions it returns are valid only until its next call. Not safe for
 // concurrent use; the zero value is ready.
 type Roller struct {
-	s      Sessions
-	domIdx map[string]int
-	mx, ip maxOfSums
+	s       Sessions
+	domIdx  map[string]int
+	typeIdx map[policyKey]int
+	mx, ip  sums
 }
+
+type policyKey struct{ domain, typ, mode string }
 
 // Rollup is the package's Rollup, with the Roller's space.
 func (ro *Roller) Rollup(r *parse.Report) Sessions {
 	if ro.domIdx == nil {
-		ro.domIdx = map[string]int{}
-		ro.mx.init()
-		ro.ip.init()
+		ro.domIdx, ro.typeIdx = map[string]int{}, map[policyKey]int{}
+		ro.mx.total, ro.ip.total = map[rollKey]int64{}, map[rollKey]int64{}
 	}
 	clear(ro.domIdx)
+	clear(ro.typeIdx)
 	ro.mx.reset()
 	ro.ip.reset()
-	s := Sessions{Domains: ro.s.Domains[:0], MX: ro.s.MX[:0], IPs: ro.s.IPs[:0]}
+	s := Sessions{Domains: ro.s.Domains[:0], MX: ro.s.MX[:0], IPs: ro.s.IPs[:0], Policies: ro.s.Policies[:0]}
+	counted := Counted(r)
 	for i := range r.Policies {
 		p := &r.Policies[i]
+		pk := policyKey{p.Domain, p.Type, p.Mode()}
+		k, ok := ro.typeIdx[pk]
+		if !ok {
+			k = len(s.Policies)
+			ro.typeIdx[pk] = k
+			s.Policies = append(s.Policies, PolicySessions{Domain: pk.domain, Type: pk.typ, Mode: pk.mode})
+		}
+		s.Policies[k].SuccessfulSessions += p.SuccessfulSessions
+		s.Policies[k].FailedSessions += p.FailedSessions
 		j, ok := ro.domIdx[p.Domain]
 		if !ok {
 			j = len(s.Domains)
 			ro.domIdx[p.Domain] = j
 			s.Domains = append(s.Domains, DomainSessions{Domain: p.Domain})
 		}
-		s.Domains[j].SuccessfulSessions = max(s.Domains[j].SuccessfulSessions, p.SuccessfulSessions)
-		s.Domains[j].FailedSessions = max(s.Domains[j].FailedSessions, p.FailedSessions)
+		if !counted[i] {
+			continue
+		}
+		s.Domains[j].SuccessfulSessions += p.SuccessfulSessions
+		s.Domains[j].FailedSessions += p.FailedSessions
 		for _, fd := range p.FailureDetails {
 			ro.mx.add(rollKey{p.Domain, fd.ReceivingMXHostname, fd.ResultType}, fd.FailedSessions)
 			ro.ip.add(rollKey{p.Domain, fd.SendingMTAIP, fd.ResultType}, fd.FailedSessions)
 		}
-		ro.mx.endPolicy()
-		ro.ip.endPolicy()
 	}
 	for _, k := range ro.mx.order {
 		s.MX = append(s.MX, MXFailures{Domain: k.domain, MX: k.name, ResultType: k.resultType, FailedSessions: ro.mx.total[k]})
@@ -91,40 +186,20 @@ func (ro *Roller) Rollup(r *parse.Report) Sessions {
 
 type rollKey struct{ domain, name, resultType string }
 
-// maxOfSums sums values per key within a policy, then keeps per key the
-// largest policy sum.
-type maxOfSums struct {
-	policy      map[rollKey]int64
-	policyOrder []rollKey
-	total       map[rollKey]int64
-	order       []rollKey
+// sums adds values up per key, keeping the order keys first came in.
+type sums struct {
+	total map[rollKey]int64
+	order []rollKey
 }
 
-func (m *maxOfSums) init() {
-	m.policy, m.total = map[rollKey]int64{}, map[rollKey]int64{}
-}
-
-func (m *maxOfSums) reset() {
-	clear(m.policy)
+func (m *sums) reset() {
 	clear(m.total)
-	m.policyOrder, m.order = m.policyOrder[:0], m.order[:0]
+	m.order = m.order[:0]
 }
 
-func (m *maxOfSums) add(k rollKey, n int64) {
-	if _, seen := m.policy[k]; !seen {
-		m.policyOrder = append(m.policyOrder, k)
+func (m *sums) add(k rollKey, n int64) {
+	if _, seen := m.total[k]; !seen {
+		m.order = append(m.order, k)
 	}
-	m.policy[k] += n
-}
-
-func (m *maxOfSums) endPolicy() {
-	for _, k := range m.policyOrder {
-		old, seen := m.total[k]
-		if !seen {
-			m.order = append(m.order, k)
-		}
-		m.total[k] = max(old, m.policy[k])
-	}
-	clear(m.policy)
-	m.policyOrder = m.policyOrder[:0]
+	m.total[k] += n
 }

@@ -27,13 +27,63 @@ func TestRollup(t *testing.T) {
 		mxs  []store.MXFailures
 	}{
 		{
-			name: "sts and tlsa over the same sessions count once",
+			name: "sts and tlsa with the same summary and details count once (Microsoft)",
+			pols: []parse.Policy{
+				{Type: "sts", Domain: "a.example", SuccessfulSessions: 20, FailedSessions: 5, FailureDetails: []parse.FailureDetail{fd("mx", "certificate-expired", 4), fd("mx2", "certificate-expired", 1)}},
+				{Type: "tlsa", Domain: "a.example", SuccessfulSessions: 20, FailedSessions: 5, FailureDetails: []parse.FailureDetail{fd("mx2", "certificate-expired", 1), fd("mx", "certificate-expired", 4)}},
+			},
+			doms: []store.DomainSessions{ds("a.example", 20, 5)},
+			mxs:  []store.MXFailures{mf("mx", "certificate-expired", 4), mf("mx2", "certificate-expired", 1)},
+		},
+		{
+			name: "sts and tlsa with other figures are other sessions and add up (DANE on one MX, MTA-STS on another)",
 			pols: []parse.Policy{
 				{Type: "sts", Domain: "a.example", SuccessfulSessions: 20, FailedSessions: 5, FailureDetails: []parse.FailureDetail{fd("mx", "certificate-expired", 5)}},
 				{Type: "tlsa", Domain: "a.example", SuccessfulSessions: 18, FailedSessions: 5, FailureDetails: []parse.FailureDetail{fd("mx", "certificate-expired", 5)}},
 			},
-			doms: []store.DomainSessions{ds("a.example", 20, 5)},
-			mxs:  []store.MXFailures{mf("mx", "certificate-expired", 5)},
+			doms: []store.DomainSessions{ds("a.example", 38, 10)},
+			mxs:  []store.MXFailures{mf("mx", "certificate-expired", 10)},
+		},
+		{
+			name: "same summary, other details: add up",
+			pols: []parse.Policy{
+				{Type: "sts", Domain: "a.example", SuccessfulSessions: 1, FailedSessions: 1, FailureDetails: []parse.FailureDetail{fd("mx", "certificate-expired", 1)}},
+				{Type: "tlsa", Domain: "a.example", SuccessfulSessions: 1, FailedSessions: 1, FailureDetails: []parse.FailureDetail{fd("mx", "dnssec-invalid", 1)}},
+			},
+			doms: []store.DomainSessions{ds("a.example", 2, 2)},
+			mxs:  []store.MXFailures{mf("mx", "certificate-expired", 1), mf("mx", "dnssec-invalid", 1)},
+		},
+		{
+			name: "one sts mirrors one tlsa: a second identical tlsa counts",
+			pols: []parse.Policy{
+				{Type: "sts", Domain: "a.example", SuccessfulSessions: 3},
+				{Type: "tlsa", Domain: "a.example", SuccessfulSessions: 3},
+				{Type: "tlsa", Domain: "a.example", SuccessfulSessions: 3},
+			},
+			doms: []store.DomainSessions{ds("a.example", 6, 0)},
+		},
+		{
+			name: "two identical sts policies are two policies' sessions",
+			pols: []parse.Policy{{Type: "sts", Domain: "a.example", SuccessfulSessions: 3}, {Type: "sts", Domain: "a.example", SuccessfulSessions: 3}},
+			doms: []store.DomainSessions{ds("a.example", 6, 0)},
+		},
+		{
+			name: "tlsa and no-policy-found add up (Postfix reporter, DANE domain)",
+			pols: []parse.Policy{
+				{Type: "tlsa", Domain: "a.example", SuccessfulSessions: 4, FailedSessions: 1, FailureDetails: []parse.FailureDetail{fd("mx", "dnssec-invalid", 1)}},
+				{Type: "no-policy-found", Domain: "a.example", SuccessfulSessions: 2},
+			},
+			doms: []store.DomainSessions{ds("a.example", 6, 1)},
+			mxs:  []store.MXFailures{mf("mx", "dnssec-invalid", 1)},
+		},
+		{
+			name: "two sts policies add up (Postfix reporter, policy changed during the day)",
+			pols: []parse.Policy{
+				{Type: "sts", Domain: "a.example", SuccessfulSessions: 3, FailedSessions: 4, FailureDetails: []parse.FailureDetail{fd("mx", "certificate-expired", 4)}},
+				{Type: "sts", Domain: "a.example", SuccessfulSessions: 10},
+			},
+			doms: []store.DomainSessions{ds("a.example", 13, 4)},
+			mxs:  []store.MXFailures{mf("mx", "certificate-expired", 4)},
 		},
 		{
 			name: "details of one policy add up per MX and type",
@@ -43,18 +93,9 @@ func TestRollup(t *testing.T) {
 			mxs:  []store.MXFailures{mf("mx", "starttls-not-supported", 7), mf("", "sts-policy-fetch-error", 1)},
 		},
 		{
-			name: "different domains are separate",
-			pols: []parse.Policy{{Domain: "a.example", SuccessfulSessions: 1}, {Domain: "b.example", SuccessfulSessions: 2}},
-			doms: []store.DomainSessions{ds("a.example", 1, 0), ds("b.example", 2, 0)},
-		},
-		{
-			name: "largest per MX and type across policies, not per policy total",
-			pols: []parse.Policy{
-				{Domain: "a.example", FailedSessions: 3, FailureDetails: []parse.FailureDetail{fd("mx1", "x", 3)}},
-				{Domain: "a.example", FailedSessions: 4, FailureDetails: []parse.FailureDetail{fd("mx1", "x", 1), fd("mx2", "x", 3)}},
-			},
-			doms: []store.DomainSessions{ds("a.example", 0, 4)},
-			mxs:  []store.MXFailures{mf("mx1", "x", 3), mf("mx2", "x", 3)},
+			name: "an sts and a tlsa of different domains are separate",
+			pols: []parse.Policy{{Type: "sts", Domain: "a.example", SuccessfulSessions: 1}, {Type: "tlsa", Domain: "b.example", SuccessfulSessions: 1}},
+			doms: []store.DomainSessions{ds("a.example", 1, 0), ds("b.example", 1, 0)},
 		},
 	}
 	// One Roller goes through the cases twice, the second time backwards:
@@ -90,10 +131,37 @@ func TestRollupSendingIPs(t *testing.T) {
 		{Domain: "a.example", FailureDetails: []parse.FailureDetail{fd("192.0.2.1", "x", 5), fd("192.0.2.2", "x", 4)}},
 	}})
 	want := []store.IPFailures{
-		{Domain: "a.example", IP: "192.0.2.1", ResultType: "x", FailedSessions: 5},
-		{Domain: "a.example", IP: "192.0.2.2", ResultType: "x", FailedSessions: 4},
+		{Domain: "a.example", IP: "192.0.2.1", ResultType: "x", FailedSessions: 10},
+		{Domain: "a.example", IP: "192.0.2.2", ResultType: "x", FailedSessions: 5},
 	}
 	if !slices.Equal(s.IPs, want) {
 		t.Errorf("IPs = %+v, want %+v", s.IPs, want)
+	}
+}
+
+// Each policy type and sts mode keeps its own figures, the mirrored tlsa
+// policy included, so that both views can be shown.
+func TestRollupPolicies(t *testing.T) {
+	sts := func(mode string, ok, failed int64) parse.Policy {
+		return parse.Policy{Type: "sts", Domain: "a.example", String: []string{"version: STSv1", "Mode: " + mode, "mx: mx"},
+			SuccessfulSessions: ok, FailedSessions: failed}
+	}
+	s := store.Rollup(&parse.Report{Policies: []parse.Policy{
+		sts("enforce", 3, 4), sts("TESTING", 10, 0), sts("testing", 1, 1),
+		{Type: "tlsa", Domain: "a.example", SuccessfulSessions: 3, FailedSessions: 4},
+		{Type: "sts", Domain: "a.example", SuccessfulSessions: 2}, // no lines: no mode
+	}})
+	want := []store.PolicySessions{
+		{Domain: "a.example", Type: "sts", Mode: "enforce", SuccessfulSessions: 3, FailedSessions: 4},
+		{Domain: "a.example", Type: "sts", Mode: "testing", SuccessfulSessions: 11, FailedSessions: 1},
+		{Domain: "a.example", Type: "tlsa", SuccessfulSessions: 3, FailedSessions: 4},
+		{Domain: "a.example", Type: "sts", SuccessfulSessions: 2},
+	}
+	if !slices.Equal(s.Policies, want) {
+		t.Errorf("policies = %+v\nwant %+v", s.Policies, want)
+	}
+	// The tlsa policy mirrors the enforce one: counted once.
+	if d := s.Domains; len(d) != 1 || d[0] != ds("a.example", 16, 5) {
+		t.Errorf("domains = %+v", d)
 	}
 }

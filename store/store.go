@@ -41,6 +41,10 @@ type Store interface {
 	// PeriodTotals is DomainTotals over f with, for each domain, its
 	// sessions in each period (inside f's range or not), in one read.
 	PeriodTotals(ctx context.Context, f Filter, periods []Period) ([]PeriodTotal, error)
+	// PolicyTypeTotals sums sessions per policy domain, policy type and
+	// sts mode, each policy's own figures (not counted once across types
+	// as DomainTotals counts them), domains in name order.
+	PolicyTypeTotals(ctx context.Context, f Filter) ([]PolicyTypeTotal, error)
 	// DayTotals sums sessions per policy domain and UTC day.
 	DayTotals(ctx context.Context, f Filter) ([]DayTotal, error)
 	// SenderTotals sums sessions per policy domain and sending organisation.
@@ -105,9 +109,12 @@ type Input struct {
 
 // Result is the outcome of one Input.
 type Result struct {
-	InputID    int64
-	Outcome    Outcome
-	Stored     int // new reports stored
+	InputID int64
+	Outcome Outcome
+	Stored  int // new reports stored
+	// Reused counts the reports stored (and in Stored) under a key that
+	// was stored before with other figures (store.ReusedIDWarning).
+	Reused     int
 	Duplicates int // reports already in the store
 	Invalid    int // reports or inputs refused
 	// ReportIDs are the store ids of the reports stored now.
@@ -133,6 +140,7 @@ func OutcomeOf(r Result, noReport bool) Outcome {
 type InputFilter struct {
 	Outcomes []Outcome // empty: all
 	AfterID  int64     // only inputs with a larger id, for paging
+	SHA256   []byte    // only inputs with these bytes; nil: all
 	Limit    int       // 0: no limit
 }
 
@@ -196,6 +204,19 @@ type MXTotal struct {
 	ResultType     string
 	FailedSessions int64
 	First, Last    time.Time
+}
+
+// PolicyTypeTotal is the sessions a domain's reports gave under one
+// policy type and, for sts, one mode ("enforce", "testing", "none", or ""
+// when the report gave no policy lines). First and Last are the UTC days
+// of the first and last report with such a policy.
+type PolicyTypeTotal struct {
+	Domain             string
+	Type, Mode         string
+	Reports            int64
+	SuccessfulSessions int64
+	FailedSessions     int64
+	First, Last        time.Time
 }
 
 // Period is a range of UTC days, both included.

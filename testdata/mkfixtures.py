@@ -173,3 +173,99 @@ for i in range(30):
             sub = org.split()[0].lower().replace(".", "")
             name = "sample/%s!%s!%d!%d.json.gz" % (sub, dom, int(day.timestamp()), int(day.timestamp()) + 86399)
             write(name, gz(json.dumps(r).encode()))
+
+# ---- reporters: shaped like what the Postfix TLSRPT reporter and mox send --
+# Each policy entry covers its own sessions (RFC 8460 section 4.3): the
+# figures of a report's policies for one domain add up.
+os.makedirs("reporters", exist_ok=True)
+PF_ORG, PF_CONTACT = "Sender Org", "tlsrpt-noreply@sender.example"
+PF_DAY = ("2026-03-05T00:00:00Z", "2026-03-05T23:59:59Z")
+
+def pf(rid_domain, policies, idx=1):
+    # The Postfix reporter's report-id: the day, a per-installation counter
+    # and the domain; its JSON is one line with ", " and ": " separators.
+    r = report(PF_ORG, "2026-03-05T00:00:00Z_idx%d_%s" % (idx, rid_domain), rid_domain, *PF_DAY, policies, contact=PF_CONTACT)
+    return json.dumps(r).encode()
+
+dane = [{"summary": {"total-failure-session-count": 1, "total-successful-session-count": 4},
+         "policy": {"policy-type": "tlsa", "policy-domain": "dane.example.net",
+                    "policy-string": ["3 1 1 0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"]},
+         "failure-details": [fd("dnssec-invalid", 1, mx="mx.dane.example.net", ip="192.0.2.11", rip="203.0.113.5",
+                                **{"additional-information": "bogus RRSIG"})]},
+        {"summary": {"total-failure-session-count": 0, "total-successful-session-count": 2},
+         "policy": {"policy-type": "no-policy-found", "policy-domain": "dane.example.net"}, "failure-details": []}]
+write("reporters/postfix-dane-tlsa-and-no-policy.json.gz", gz(pf("dane.example.net", dane)))
+
+changed = [sts("change.example.net", "enforce", ["mx1.change.example.net"], 3, 4,
+               details=[fd("certificate-expired", 4, mx="mx1.change.example.net", ip="192.0.2.20", rip="198.51.100.20")]),
+           sts("change.example.net", "testing", ["mx1.change.example.net"], 10, 0, details=[])]
+write("reporters/postfix-policy-changed.json.gz", gz(pf("change.example.net", changed)))
+
+fallback = [sts("example.org", "testing", ["*.mx.example.org"], 8, 7, details=[
+    fd("starttls-not-supported", 2, mx="mx2.mx.example.org", ip="2001:db8::10", rip="2001:db8::25", **{"receiving-mx-helo": "mx2.mx.example.org"}),
+    fd("certificate-host-mismatch", 1, mx="mx1.mx.example.org", ip="192.0.2.10", rip="198.51.100.1", **{"receiving-mx-helo": "mx1.mx.example.org"}),
+    fd("certificate-not-trusted", 1, mx="mx1.mx.example.org", ip="192.0.2.10", rip="198.51.100.1"),
+    fd("certificate-not-trusted", 1, mx="mx2.mx.example.org", ip="192.0.2.10", rip="198.51.100.2"),
+    fd("certificate-expired", 3, mx="mx1.mx.example.org", ip="192.0.2.10", rip="198.51.100.1",
+       **{"additional-information": "certificate expired 2026-01-01", "failure-reason-code": "X509_V_ERR_CERT_HAS_EXPIRED"}),
+    fd("validation-failure", 1, mx="mx1.mx.example.org", ip="192.0.2.10", rip="198.51.100.1")], mxhost=["*.mx.example.org"])]
+write("reporters/postfix-mx-fallback.json.gz", gz(pf("example.org", fallback)))
+# The same report re-encoded (indented, members in another order, not
+# compressed): a re-delivery, stored once.
+refall = json.loads(pf("example.org", fallback))
+write("reporters/postfix-mx-fallback-reencoded.json",
+      json.dumps(dict(sorted(refall.items(), reverse=True)), indent=4, sort_keys=True).encode())
+# Another installation of the same organisation, counting from 1 too: the
+# same report-id, other sessions. Another report, not a duplicate.
+reused = [sts("example.org", "enforce", ["mx1.mx.example.org"], 0, 1,
+              details=[fd("certificate-expired", 1, mx="mx1.mx.example.org", ip="192.0.2.30", rip="198.51.100.1")])]
+write("reporters/postfix-reused-report-id.json.gz", gz(pf("example.org", reused)))
+
+pf_mail = ("From: tlsrpt-noreply@sender.example\r\nTo: tlsrpt@example.org\r\nDate: Fri, 06 Mar 2026 00:10:00 +0000\r\n"
+           "Subject: Report Domain: example.org Submitter: sender.example Report-ID: <2026-03-05T00:00:00Z_idx2_example.org>\r\n"
+           "TLS-Report-Domain: example.org\r\nTLS-Report-Submitter: sender.example\r\nTLS-Required: No\r\nMIME-Version: 1.0\r\n"
+           'Content-Type: multipart/report; report-type="tlsrpt"; boundary="=_tlsrpt_boundary"\r\n\r\n'
+           "--=_tlsrpt_boundary\r\nContent-Type: text/plain; charset=us-ascii\r\nContent-Transfer-Encoding: 7bit\r\n\r\n"
+           "This is an aggregate TLS report from sender.example\r\n"
+           "--=_tlsrpt_boundary\r\nContent-Type: application/tlsrpt+gzip\r\nContent-Transfer-Encoding: base64\r\n"
+           'Content-Disposition: attachment; filename="sender.example!example.org!1772668800!1772755199!idx2.json.gz"\r\n\r\n'
+           + b64(gz(pf("example.org", [sts("example.org", "testing", ["*.mx.example.org"], 5, 0, mxhost=["*.mx.example.org"])], idx=2)))
+           + "\r\n--=_tlsrpt_boundary--\r\n")
+write("reporters/postfix-mail.eml", pf_mail.encode())
+
+# mox: quoted-printable text part, "name=" on the attachment's type, empty
+# sending-mta-ip strings, no-policy-found policies with empty arrays, and
+# three policies in one report (two of them for MX hosts' own policies).
+mox_policies = [
+    sts("example.com", "enforce", ["mx1.example.com"], 6, 1, details=[
+        fd("certificate-expired", 1, mx="mx1.example.com", **{"sending-mta-ip": "", "receiving-ip": "198.51.100.3"})]),
+    {"policy": {"policy-type": "no-policy-found", "policy-string": [], "policy-domain": "mx1.example.com", "mx-host": []},
+     "summary": {"total-successful-session-count": 6, "total-failure-session-count": 1},
+     "failure-details": [fd("certificate-expired", 1, mx="mx1.example.com", **{"sending-mta-ip": "", "receiving-ip": "198.51.100.3"})]},
+    {"policy": {"policy-type": "no-policy-found", "policy-string": [], "policy-domain": "example.com", "mx-host": []},
+     "summary": {"total-successful-session-count": 2, "total-failure-session-count": 0}, "failure-details": []}]
+mox_report = report("mox.example", "20260305.example.com@mox.example", "example.com", "2026-03-05T00:00:00Z",
+                    "2026-03-06T00:00:00Z", mox_policies, contact="postmaster@mox.example")
+mox_text = quopri.encodestring(("Attached is a TLS report with a summary of connection successes and failures "
+                                "during attempts to securely deliver messages to your mail server, including "
+                                "details about errors encountered. You are receiving this message because your "
+                                "address is specified in the \"rua\" field of the TLSRPT record for your domain.\n")
+                               .encode()).decode().replace("\n", "\r\n")
+mox_mail = ("From: <postmaster@mox.example>\r\nTo: <tlsrpt@example.com>\r\n"
+            "Subject: Report Domain: example.com Submitter: mox.example Report-ID:\r\n\t<20260305.example.com@mox.example>\r\n"
+            "TLS-Report-Domain: example.com\r\nTLS-Report-Submitter: mox.example\r\nTLS-Required: No\r\n"
+            "Message-Id: <fixture-mox@mail.mox.example>\r\nDate: 6 Mar 2026 00:21:39 +0000\r\nMIME-Version: 1.0\r\n"
+            'Content-Type: multipart/report; report-type="tlsrpt"; boundary="158b814c0404"\r\n\r\n'
+            "--158b814c0404\r\nContent-Transfer-Encoding: quoted-printable\r\nContent-Type: text/plain; charset=us-ascii\r\n\r\n"
+            + mox_text + "\r\n--158b814c0404\r\nContent-Disposition: attachment;\r\n\tfilename=mox.example!example.com!1772668800!1772755200.json.gz\r\n"
+            "Content-Transfer-Encoding: base64\r\n"
+            'Content-Type: application/tlsrpt+gzip; name="mox.example!example.com!1772668800!1772755200.json.gz"\r\n\r\n'
+            + b64(gz(json.dumps(mox_report).encode())) + "\r\n\r\n--158b814c0404--\r\n")
+write("reporters/mox-report.eml", mox_mail.encode())
+
+# A multipart/report whose last part, the report, ends with the message: no
+# closing boundary, CRLF line ends, the base64 on one long line.
+unclosed = mail("unclosed", []).decode().rsplit("--BOUNDARY--\r\n", 1)[0]
+unclosed += ("--BOUNDARY\r\nContent-Type: application/tlsrpt+gzip\r\nContent-Transfer-Encoding: base64\r\n\r\n"
+             + base64.b64encode(gz(rep("unclosed"))).decode())
+write("mail/report-part-ends-message.eml", unclosed.encode())

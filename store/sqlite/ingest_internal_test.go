@@ -2,7 +2,6 @@ package sqlite
 
 import (
 	"context"
-	"fmt"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -46,55 +45,9 @@ func BenchmarkAssemble(b *testing.B) {
 	batch := GeneratedBatches(b)(2048)
 	b.ReportAllocs()
 	for b.Loop() {
-		db.assemble(batch, 1, 1, map[reportKey]bool{})
+		db.assemble(batch, 1, 1, map[reportKey][]variant{})
 	}
 	b.ReportMetric(float64(b.N*len(batch))/b.Elapsed().Seconds(), "reports/s")
-}
-
-// TestRecentSince: the reports stored since a look-up are matched in memory
-// only when the batches this DB remembers are exactly those reports.
-func TestRecentSince(t *testing.T) {
-	k := func(id string) reportKey { return reportKey{"Org", id} }
-	db := &DB{}
-	for _, b := range []struct {
-		first int64
-		ids   []string
-	}{{11, []string{"a", "b"}}, {13, []string{"c"}}, {20, []string{"d", "e", "f"}}, {23, []string{"g"}}, {24, []string{"h"}}} {
-		var keys []reportKey
-		for _, id := range b.ids {
-			keys = append(keys, k(id))
-		}
-		db.remember(&batch{firstReport: b.first, storedSet: keySet(keys)})
-	}
-	db.remember(&batch{firstReport: 99}) // stored nothing: not remembered
-	if len(db.recent) != keepRecent || db.recent[0].first != 13 {
-		t.Fatalf("remembered %+v", db.recent)
-	}
-	keys := []reportKey{k("a"), k("c"), k("d"), k("g"), k("h"), k("x")}
-	for _, c := range []struct {
-		after, last int64
-		ok          bool
-		found       string
-	}{
-		{12, 13, true, "c"},
-		{19, 24, true, "d g h"},
-		{22, 23, true, "g"},
-		{10, 12, false, ""}, // forgotten
-		{12, 22, false, ""}, // 14-19 stored by another process
-		{19, 21, false, ""}, // ends inside a batch: ids reused
-		{19, 25, false, ""}, // 25 unknown
-	} {
-		found, ok := db.recentSince(keys, c.after, c.last)
-		var got []string
-		for _, key := range keys {
-			if found[key] {
-				got = append(got, key.id)
-			}
-		}
-		if ok != c.ok || strings.Join(got, " ") != c.found {
-			t.Errorf("recentSince(%d, %d) = %v, %v; want %q, %v", c.after, c.last, got, ok, c.found, c.ok)
-		}
-	}
 }
 
 // A batch is written without looking for stored reports until one meets
@@ -144,10 +97,9 @@ func TestLookFirstAfterStoredReport(t *testing.T) {
 	}
 }
 
-// Reports another process stored since a look-up are found under the
-// lock: read back and matched when they are few, looked up by key when
-// they are many.
-func TestStoredSinceByAnotherProcess(t *testing.T) {
+// Two processes on one file: a report the other stored is found by the
+// careful way's look-up under the lock, whichever way the batch started.
+func TestStoredByAnotherProcess(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "t.db")
 	var dbs [2]*DB
 	for i := range dbs {
@@ -158,25 +110,16 @@ func TestStoredSinceByAnotherProcess(t *testing.T) {
 		t.Cleanup(func() { db.Close() })
 		dbs[i] = db
 	}
-	var ins []store.Input
-	for i := range 10 {
-		ins = append(ins, store.Input{Data: []byte{byte(i)}, Reports: []*parse.Report{
-			rep("Org", fmt.Sprint("r", i), 1, parse.Policy{Type: "sts", Domain: "a.example"})}})
+	in := func(id string) store.Input {
+		return store.Input{Data: []byte(id), Reports: []*parse.Report{
+			rep("Org", id, 1, parse.Policy{Type: "sts", Domain: "a.example", SuccessfulSessions: 1})}}
 	}
-	if _, err := dbs[1].Ingest(context.Background(), ins); err != nil {
+	if _, err := dbs[1].Ingest(context.Background(), []store.Input{in("r1"), in("r2")}); err != nil {
 		t.Fatal(err)
 	}
-	db := dbs[0] // remembers none of them
-	for _, keys := range [][]reportKey{
-		{{"Org", "r3"}, {"Org", "nope"}},                  // 10 stored since > 4 keys each: looked up
-		{{"Org", "r3"}, {"Org", "nope"}, {"Other", "r4"}}, // 10 <= 12: read back and matched
-	} {
-		db.mu.Lock()
-		found, err := db.storedSince(keys, 0, 10)
-		db.mu.Unlock()
-		if err != nil || len(found) != 1 || !found[reportKey{"Org", "r3"}] {
-			t.Errorf("%d keys: found %v, %v; want r3 only", len(keys), found, err)
-		}
+	res, err := dbs[0].Ingest(context.Background(), []store.Input{in("r2"), in("r3")})
+	if err != nil || res[0].Duplicates != 1 || res[0].Stored != 0 || res[1].Stored != 1 {
+		t.Fatalf("results %+v, %v", res, err)
 	}
 }
 
@@ -186,8 +129,8 @@ func TestRefusedCommitRollsBack(t *testing.T) {
 	db := testDB(t)
 	ctx := context.Background()
 	err := db.inWriteTx(ctx, func() error {
-		return db.w.Exec(`INSERT INTO policies VALUES (99, 0, 'sts', 'orphan.example', '', '', 0, 0)`)
-	}, func() { t.Error("committed") })
+		return db.w.Exec(`INSERT INTO policies VALUES (99, 0, 'sts', 'orphan.example', '', '', 0, 0, 1)`)
+	})
 	if err == nil || !strings.Contains(err.Error(), "FOREIGN KEY constraint failed") {
 		t.Fatalf("orphan policy: %v", err)
 	}

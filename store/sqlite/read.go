@@ -298,9 +298,8 @@ func (db *DB) EachReport(ctx context.Context, f store.Filter, fn func(store.Repo
 }
 
 // addReportSessions fills in the listed reports' domains and sessions, each
-// session once as store.Rollup counts them (per domain the largest of its
-// policies' figures, domains in the report's order), a few hundred reports
-// a query.
+// session once as store.Counted decides (the counted policies' figures
+// added up, domains in the report's order), a few hundred reports a query.
 func (db *DB) addReportSessions(ctx context.Context, list []store.ReportInfo) error {
 	if len(list) == 0 {
 		return nil
@@ -311,7 +310,8 @@ func (db *DB) addReportSessions(ctx context.Context, list []store.ReportInfo) er
 		index[list[i].ID] = i
 		lo, hi = min(lo, list[i].ID), max(hi, list[i].ID)
 	}
-	const sessions = `SELECT report_id, policy_domain, max(successful_sessions), max(failed_sessions) FROM policies WHERE `
+	const sessions = `SELECT report_id, policy_domain, sum(successful_sessions * counted), sum(failed_sessions * counted)
+FROM policies WHERE `
 	const grouped = ` GROUP BY report_id, policy_domain ORDER BY report_id, min(position)`
 	scan := func(rows *sql.Rows) error {
 		var id, ok, failed int64
@@ -378,56 +378,23 @@ FROM reports r JOIN inputs i ON i.id = r.input_id WHERE r.id = ?`, id).Scan(
 	return &sr, nil
 }
 
-func splitNonEmpty(s string) []string {
-	if s == "" {
-		return nil
-	}
-	return strings.Split(s, "\n")
-}
-
 func (db *DB) loadPolicies(ctx context.Context, reportID int64) ([]parse.Policy, error) {
-	rows, err := db.read.QueryContext(ctx, `SELECT p.position, p.policy_type, p.policy_domain, p.policy_string, p.mx_host,
-p.successful_sessions, p.failed_sessions, f.result_type, f.sending_mta_ip, f.receiving_mx_hostname,
-f.receiving_mx_helo, f.receiving_ip, f.failed_sessions, f.additional_information, f.failure_reason_code
-FROM policies p LEFT JOIN failure_details f ON f.report_id = p.report_id AND f.policy_position = p.position
-WHERE p.report_id = ? ORDER BY p.position, f.position`, reportID)
+	var out []parse.Policy
+	err := scanPolicies(ctx, db.read, `p.report_id = ?`, []any{reportID}, func(int64) *[]parse.Policy { return &out })
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: loading policies of report %d: %w", reportID, err)
 	}
-	defer rows.Close()
-	var out []parse.Policy
-	lastID := int64(-1)
-	for rows.Next() {
-		var pid int64
-		var p parse.Policy
-		var pstr, mx string
-		var rt, sip, mxh, helo, rip, add, code sql.NullString
-		var failed sql.NullInt64
-		if err := rows.Scan(&pid, &p.Type, &p.Domain, &pstr, &mx, &p.SuccessfulSessions, &p.FailedSessions,
-			&rt, &sip, &mxh, &helo, &rip, &failed, &add, &code); err != nil {
-			return nil, err
-		}
-		if pid != lastID {
-			p.String, p.MXHosts = splitNonEmpty(pstr), splitNonEmpty(mx)
-			out = append(out, p)
-			lastID = pid
-		}
-		if rt.Valid {
-			last := &out[len(out)-1]
-			last.FailureDetails = append(last.FailureDetails, parse.FailureDetail{
-				ResultType: rt.String, SendingMTAIP: sip.String, ReceivingMXHostname: mxh.String,
-				ReceivingMXHelo: helo.String, ReceivingIP: rip.String, FailedSessions: failed.Int64,
-				AdditionalInformation: add.String, FailureReasonCode: code.String,
-			})
-		}
-	}
-	return out, rows.Err()
+	return out, nil
 }
 
-// inputsQuery builds the query of Inputs; its one argument is f.AfterID.
+// inputsQuery builds the query of Inputs; its arguments are f.AfterID,
+// then f.SHA256 when set.
 func (db *DB) inputsQuery(f store.InputFilter) (string, error) {
 	q := `SELECT i.id, i.sha256, i.size, i.source, i.origin, i.received_at, i.outcome, i.error
 FROM inputs i WHERE i.id > ?`
+	if f.SHA256 != nil {
+		q += " AND i.sha256 = ?"
+	}
 	if len(f.Outcomes) > 0 {
 		// Literals, not parameters: only then can SQLite use the partial
 		// index on the outcomes reprocess asks for. Outcomes are a closed
@@ -457,6 +424,9 @@ func (db *DB) Inputs(ctx context.Context, f store.InputFilter) ([]store.InputInf
 		return nil, err
 	}
 	args := []any{f.AfterID}
+	if f.SHA256 != nil {
+		args = append(args, f.SHA256)
+	}
 	rows, err := db.read.QueryContext(ctx, q, args...)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: listing inputs: %w", err)

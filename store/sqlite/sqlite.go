@@ -43,8 +43,6 @@ type DB struct {
 	// mu serialises write transactions, so they queue here and not in
 	// SQLite's busy handler, and guards w.
 	mu sync.Mutex
-	// readStored is sqlStoredKeys on the read pool.
-	readStored *sql.Stmt
 	// Now is the clock; tests replace it.
 	Now func() time.Time
 	// wal is the write-ahead log's file, which syncWAL syncs.
@@ -53,12 +51,9 @@ type DB struct {
 	// insert's argument slice.
 	stmts map[stmtKey]*capi.Stmt
 	args  []any
-	// recent are the last batches of reports this DB stored, guarded by
-	// mu (storedSince).
-	recent []storedBatch
 	// lookFirst is set when a batch met a report stored before, cleared
 	// when one looked up met none: while set, Ingest looks up which of a
-	// batch's reports are stored before writing it (ingestLookingFirst).
+	// batch's reports are stored before writing it (see Ingest).
 	lookFirst atomic.Bool
 }
 
@@ -150,10 +145,6 @@ func Open(ctx context.Context, path string) (*DB, error) {
 	}
 	r.SetMaxOpenConns(4)
 	db.read = r
-	if db.readStored, err = r.PrepareContext(ctx, sqlStoredKeys); err != nil {
-		db.Close()
-		return nil, fmt.Errorf("preparing %q: %w", firstLine(sqlStoredKeys), err)
-	}
 	return db, nil
 }
 
@@ -178,9 +169,6 @@ PRAGMA cache_size = -%d; PRAGMA wal_autocheckpoint = 8192; PRAGMA temp_store = M
 func (db *DB) Close() error {
 	db.mu.Lock()
 	defer db.mu.Unlock()
-	if db.readStored != nil {
-		db.readStored.Close()
-	}
 	return errors.Join(db.w.Close(), db.read.Close(), db.write.Close())
 }
 
@@ -227,7 +215,7 @@ func (db *DB) migrateWith(ctx context.Context, fsys fs.FS) error {
 		if err != nil {
 			return err
 		}
-		if err := db.migrateOne(ctx, string(body), version); err != nil {
+		if err := db.migrateOne(ctx, string(body), goSteps[path.Base(name)], version); err != nil {
 			return fmt.Errorf("migration %s: %w", path.Base(name), err)
 		}
 		current, ran = version, true
@@ -246,8 +234,8 @@ func (db *DB) migrateWith(ctx context.Context, fsys fs.FS) error {
 	return nil
 }
 
-// migrateOne runs one migration's SQL and sets the schema version to
-// version, in one transaction. Foreign keys are not enforced meanwhile, as
+// migrateOne runs one migration's SQL, then its Go step when it has one
+// (goSteps), and sets the schema version to version, in one transaction. Foreign keys are not enforced meanwhile, as
 // SQLite's procedure for changing a table's definition asks
 // (https://sqlite.org/lang_altertable.html#otheralter): dropping a table
 // that is being replaced would otherwise delete the rows of its children
@@ -257,7 +245,7 @@ func (db *DB) migrateWith(ctx context.Context, fsys fs.FS) error {
 // table (migrating 300,000 reports to schema 5 peaked at 117 MB with the
 // writer's usual temp_store=MEMORY, 90 MB so; a million, 248 MB before).
 // Like every write, it returns once the commit is durable (syncWAL).
-func (db *DB) migrateOne(ctx context.Context, body string, version int) error {
+func (db *DB) migrateOne(ctx context.Context, body string, step func(context.Context, *sql.Tx) error, version int) error {
 	err := db.onWriter(ctx, func(conn *sql.Conn) (err error) {
 		// These settings belong to the connection and cannot change inside
 		// a transaction.
@@ -277,6 +265,11 @@ func (db *DB) migrateOne(ctx context.Context, body string, version int) error {
 		return commitOn(ctx, conn, func(tx *sql.Tx) error {
 			if _, err := tx.ExecContext(ctx, body); err != nil {
 				return err
+			}
+			if step != nil {
+				if err := step(ctx, tx); err != nil {
+					return err
+				}
 			}
 			var table, parent string
 			var rows int
@@ -337,17 +330,16 @@ func (db *DB) syncWAL() error {
 }
 
 // inWriteTx runs fn in a write transaction on db.w, under the writer's
-// lock, and commits it when fn returns nil; committed, when not nil, runs
-// under the lock once the commit succeeded. It returns once the commit is
+// lock, and commits it when fn returns nil. It returns once the commit is
 // durable (syncWAL), after releasing the lock.
-func (db *DB) inWriteTx(ctx context.Context, fn func() error, committed func()) error {
-	if err := db.writeTx(ctx, fn, committed); err != nil {
+func (db *DB) inWriteTx(ctx context.Context, fn func() error) error {
+	if err := db.writeTx(ctx, fn); err != nil {
 		return err
 	}
 	return db.syncWAL()
 }
 
-func (db *DB) writeTx(ctx context.Context, fn func() error, committed func()) error {
+func (db *DB) writeTx(ctx context.Context, fn func() error) error {
 	db.mu.Lock()
 	defer db.mu.Unlock()
 	if err := ctx.Err(); err != nil {
@@ -367,9 +359,6 @@ func (db *DB) writeTx(ctx context.Context, fn func() error, committed func()) er
 			err = errors.Join(err, db.w.Exec("ROLLBACK"))
 		}
 		return err
-	}
-	if committed != nil {
-		committed()
 	}
 	return nil
 }
@@ -425,13 +414,6 @@ func commitOn(ctx context.Context, conn *sql.Conn, fn func(*sql.Tx) error) error
 	return tx.Commit()
 }
 
-func firstLine(s string) string {
-	s = strings.TrimSpace(s)
-	if i := strings.IndexByte(s, '\n'); i >= 0 {
-		return s[:i]
-	}
-	return s
-}
 
 func dayOf(t time.Time) int64 { return t.Unix() / 86400 }
 

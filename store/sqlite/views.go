@@ -49,6 +49,23 @@ FROM domain_days`+w+` ORDER BY policy_domain, day`, args, func(rows *sql.Rows) e
 	return out, err
 }
 
+// PolicyTypeTotals sums the policy-type rollups (migration 0006).
+func (db *DB) PolicyTypeTotals(ctx context.Context, f store.Filter) ([]store.PolicyTypeTotal, error) {
+	w, args := where(f, "policy_domain", "day")
+	var out []store.PolicyTypeTotal
+	err := db.scanAll(ctx, "policy type totals", `SELECT policy_domain, policy_type, mode, sum(reports), sum(successful_sessions),
+sum(failed_sessions), min(day), max(day) FROM policy_days`+w+` GROUP BY policy_domain, policy_type, mode
+ORDER BY policy_domain, policy_type, mode`, args, func(rows *sql.Rows) error {
+		var t store.PolicyTypeTotal
+		var first, last int64
+		err := rows.Scan(&t.Domain, &t.Type, &t.Mode, &t.Reports, &t.SuccessfulSessions, &t.FailedSessions, &first, &last)
+		t.First, t.Last = dayTime(first), dayTime(last)
+		out = append(out, t)
+		return err
+	})
+	return out, err
+}
+
 // SenderTotals sums the sender rollups.
 func (db *DB) SenderTotals(ctx context.Context, f store.Filter) ([]store.SenderTotal, error) {
 	w, args := where(f, "policy_domain", "day")
@@ -286,7 +303,7 @@ func (db *DB) SetMark(ctx context.Context, name string, value int64) error {
 			_, err = st.Exec([]any{name, value})
 		}
 		return err
-	}, nil)
+	})
 	if err != nil {
 		return fmt.Errorf("sqlite: setting mark %q: %w", name, err)
 	}
@@ -320,7 +337,7 @@ func (db *DB) MarkSeen(ctx context.Context, mailbox string, uidValidity uint32, 
 			}
 		}
 		return nil
-	}, nil)
+	})
 	if err != nil {
 		return fmt.Errorf("sqlite: recording seen messages: %w", err)
 	}
