@@ -220,4 +220,3 @@ func TestMigrateSchema5Recounts(t *testing.T) {
 		t.Errorf("example.org %v, want 13/8", got)
 	}
 }
-

@@ -414,7 +414,6 @@ func commitOn(ctx context.Context, conn *sql.Conn, fn func(*sql.Tx) error) error
 	return tx.Commit()
 }
 
-
 func dayOf(t time.Time) int64 { return t.Unix() / 86400 }
 
 func dayTime(day int64) time.Time { return time.Unix(day*86400, 0).UTC() }
