@@ -47,8 +47,11 @@ type ImportStats struct {
 	Inputs     int // inputs recorded
 	Stored     int // new reports
 	Duplicates int // reports stored before
-	Invalid    int // inputs with a refused report
-	NoReport   int // inputs without a report
+	// Reused counts the new reports stored under a report-id stored
+	// before with other figures (another report, not a duplicate).
+	Reused   int
+	Invalid  int // inputs with a refused report
+	NoReport int // inputs without a report
 	// Problems are one line each, "where: what", for invalid inputs and for
 	// paths that could not be read: the first thousand, with the number of
 	// lines left out in MoreProblems.

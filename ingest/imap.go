@@ -62,16 +62,24 @@ type FetchStats struct {
 	Messages   int // messages looked at
 	Stored     int // new reports
 	Duplicates int // reports stored before
-	Invalid    int // messages with a refused report
-	NoReport   int // messages without a report
-	Skipped    int // messages --keep had already processed
+	// Reused counts the new reports stored under a report-id stored
+	// before with other figures.
+	Reused   int
+	Invalid  int // messages with a refused report
+	NoReport int // messages without a report
+	Skipped  int // messages --keep had already processed
 	// Plan lists, with DryRun, what would be done: one line per message.
 	Plan []string
 }
 
 func (s FetchStats) String() string {
-	return fmt.Sprintf("fetched %d messages: %s stored, %s, %d invalid, %d without a report",
+	line := fmt.Sprintf("fetched %d messages: %s stored, %s, %d invalid, %d without a report",
 		s.Messages, plural(s.Stored, "report", "reports"), plural(s.Duplicates, "duplicate", "duplicates"), s.Invalid, s.NoReport)
+	if s.Reused > 0 {
+		line += fmt.Sprintf(" (%s stored under a report-id used before with other figures: see their warnings)",
+			plural(s.Reused, "report", "reports"))
+	}
+	return line
 }
 
 func plural(n int, one, many string) string {
@@ -335,6 +343,7 @@ func processBatch(ctx context.Context, c *imapclient.Client, st store.Store, p *
 	for i, r := range results {
 		stats.Stored += r.Stored
 		stats.Duplicates += r.Duplicates
+		stats.Reused += r.Reused
 		switch r.Outcome {
 		case store.OutcomeStored, store.OutcomeDuplicate:
 			processed = append(processed, order[i])

@@ -87,6 +87,7 @@ func (s *ImportStats) add(batch []store.Input, results []store.Result) {
 		s.Inputs++
 		s.Stored += r.Stored
 		s.Duplicates += r.Duplicates
+		s.Reused += r.Reused
 		switch {
 		case r.Outcome == store.OutcomeNoReport:
 			s.NoReport++

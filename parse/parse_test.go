@@ -247,6 +247,7 @@ func TestMail(t *testing.T) {
 		{"gzip-label-plain-json.eml", []string{"mail-mislabel"}},
 		{"two-reports.eml", []string{"mail-two-a", "mail-two-b"}},
 		{"forwarded-rfc822.eml", []string{"mail-fwd"}},
+		{"report-part-ends-message.eml", []string{"mail-unclosed"}},
 		{"no-report.eml", nil},
 	}
 	p := parse.New(parse.Limits{})
@@ -276,6 +277,26 @@ func TestMail(t *testing.T) {
 				t.Errorf("report ids = %q, want %q", ids, tt.ids)
 			}
 		})
+	}
+}
+
+// A report part that runs to the end of the message (no closing boundary,
+// CRLF, the base64 on one line) is kept when it is complete, with a
+// warning; cut short, it is refused with an error that says so.
+func TestReportPartEndsMessage(t *testing.T) {
+	data := mustRead(t, "../testdata/mail/report-part-ends-message.eml")
+	p := parse.New(parse.Limits{})
+	items, err := p.Parse(data)
+	if err != nil || len(items) != 1 || items[0].Err != nil {
+		t.Fatalf("items %+v, %v", items, err)
+	}
+	if !hasWarning(items[0].Report, "without its closing MIME boundary") {
+		t.Errorf("warnings %q", items[0].Report.Warnings)
+	}
+	items, err = p.Parse(data[:len(data)-40])
+	if err != nil || len(items) != 1 || items[0].Err == nil || !errors.Is(items[0].Err, parse.ErrInvalid) ||
+		!strings.Contains(items[0].Err.Error(), "without its closing boundary") {
+		t.Fatalf("cut short: items %+v, %v", items, err)
 	}
 }
 

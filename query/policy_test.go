@@ -22,8 +22,10 @@ func TestLatestSTSPolicyIgnoresOrder(t *testing.T) {
 		want     string
 	}{
 		{"seen last", []store.PolicySeen{pol("testing", 1, 5, 90), pol("enforce", 4, 6, 2)}, "mode: enforce"},
-		{"more reports on the same last day", []store.PolicySeen{pol("testing", 1, 6, 90), pol("enforce", 4, 6, 2)}, "mode: testing"},
-		{"first seen later", []store.PolicySeen{pol("testing", 1, 6, 2), pol("enforce", 4, 6, 2)}, "mode: enforce"},
+		// On the same last day, the policy that began later replaced the
+		// other, however many reports carried the older one.
+		{"first seen later on the same last day", []store.PolicySeen{pol("testing", 1, 6, 90), pol("enforce", 4, 6, 2)}, "mode: enforce"},
+		{"more reports when first and last days match", []store.PolicySeen{pol("testing", 4, 6, 90), pol("enforce", 4, 6, 2)}, "mode: testing"},
 		{"tlsa and lineless ignored", []store.PolicySeen{pol("testing", 1, 2, 1), {Domain: "a.example", Type: "tlsa", Lines: []string{"3 1 1 AB"}, Last: d(9)},
 			{Domain: "a.example", Type: "sts", Last: d(9)}}, "mode: testing"},
 	} {

@@ -41,21 +41,32 @@ var DefaultThresholds = Thresholds{Window: 30, MinDays: 14, MinReporters: 2, Min
 // Readiness is the answer for one policy domain. Its JSON form is a
 // contract for scripts: names may be added, never renamed.
 type Readiness struct {
-	PolicyDomain       string         `json:"policy_domain"`
-	Verdict            string         `json:"verdict"`
-	Reasons            []string       `json:"reasons"`
-	SuccessfulSessions int64          `json:"successful_sessions"`
-	FailedSessions     int64          `json:"failed_sessions"`
-	FailureRate        float64        `json:"failure_rate"`
-	DaysCovered        int64          `json:"days_covered"`
-	FirstDay           string         `json:"first_day"`
-	LastDay            string         `json:"last_day"`
-	Reporters          int            `json:"reporters"`
-	PolicyMode         string         `json:"policy_mode"`
-	MXPatterns         []string       `json:"mx_patterns"`
-	UnmatchedMX        []string       `json:"unmatched_mx"`
-	Failures           []FailureGroup `json:"failures"`
-	Trend              Trend          `json:"trend"`
+	PolicyDomain       string   `json:"policy_domain"`
+	Verdict            string   `json:"verdict"`
+	Reasons            []string `json:"reasons"`
+	SuccessfulSessions int64    `json:"successful_sessions"`
+	FailedSessions     int64    `json:"failed_sessions"`
+	FailureRate        float64  `json:"failure_rate"`
+	DaysCovered        int64    `json:"days_covered"`
+	FirstDay           string   `json:"first_day"`
+	LastDay            string   `json:"last_day"`
+	Reporters          int      `json:"reporters"`
+	PolicyMode         string   `json:"policy_mode"`
+	// Modes are the sessions reported under each mode of the domain's sts
+	// policies in the window ("" when the reports gave no policy lines):
+	// failures under enforce are mail that senders did not deliver.
+	Modes       []ModeSessions `json:"modes"`
+	MXPatterns  []string       `json:"mx_patterns"`
+	UnmatchedMX []string       `json:"unmatched_mx"`
+	Failures    []FailureGroup `json:"failures"`
+	Trend       Trend          `json:"trend"`
+}
+
+// ModeSessions is the sessions reported under one sts policy mode.
+type ModeSessions struct {
+	Mode               string `json:"mode"`
+	SuccessfulSessions int64  `json:"successful_sessions"`
+	FailedSessions     int64  `json:"failed_sessions"`
 }
 
 // FailureGroup is the failures of one MX host under one result type.
@@ -98,6 +109,7 @@ func Assess(ctx context.Context, st store.Store, domains []string, now time.Time
 		totals    []store.PeriodTotal
 		reporters map[string]int
 		policies  []store.PolicySeen
+		types     []store.PolicyTypeTotal
 		failures  = map[string][]store.MXTotal{}
 	)
 	g, gctx := errgroup.WithContext(ctx)
@@ -111,7 +123,10 @@ func Assess(ctx context.Context, st store.Store, domains []string, now time.Time
 		if reporters, err = st.Reporters(gctx, window); err != nil {
 			return err
 		}
-		policies, err = st.Policies(gctx, window)
+		if policies, err = st.Policies(gctx, window); err != nil {
+			return err
+		}
+		types, err = st.PolicyTypeTotals(gctx, window)
 		return err
 	})
 	g.Go(func() (err error) {
@@ -125,7 +140,8 @@ func Assess(ctx context.Context, st store.Store, domains []string, now time.Time
 		return nil, err
 	}
 	a := assessor{t: t, today: today, quietSince: today.Add(-time.Duration(t.QuietDays-1) * day),
-		reporters: reporters, latest: latestSTSPolicies(policies), failures: failures}
+		reporters: reporters, latest: latestSTSPolicies(policies), lastDay: stsModesOnLastDay(policies),
+		modes: stsModes(types), failures: failures}
 	// Each domain is judged on its own: the domains are split between the
 	// cores, each with its own cache of day names.
 	out := make([]Readiness, len(totals))
@@ -150,6 +166,8 @@ type assessor struct {
 	today, quietSince time.Time
 	reporters         map[string]int
 	latest            map[string]store.PolicySeen
+	lastDay           map[string][]string // sts modes seen on the domain's last day of sts policies, when several
+	modes             map[string][]ModeSessions
 	failures          map[string][]store.MXTotal
 }
 
@@ -186,7 +204,26 @@ func (a *assessor) domain(tot store.PeriodTotal, days dayNames) Readiness {
 	if p, ok := a.latest[tot.Domain]; ok {
 		r.PolicyMode, r.MXPatterns = policyModeAndMX(p)
 	}
-	var blocking, thin []string
+	r.Modes = a.modes[tot.Domain]
+	if r.Modes == nil {
+		r.Modes = []ModeSessions{}
+	}
+	var blocking, thin, notes []string
+	if modes := a.lastDay[tot.Domain]; len(modes) > 1 {
+		notes = append(notes, fmt.Sprintf("senders applied %d sts policies on %s (modes %s): the policy changed that day; policy mode is %s, the one first seen last",
+			len(modes), days.name(a.latest[tot.Domain].Last), strings.Join(modes, ", "), modeName(r.PolicyMode)))
+	}
+	if len(r.Modes) > 1 || slices.ContainsFunc(r.Modes, func(m ModeSessions) bool { return m.Mode == "enforce" && m.FailedSessions > 0 }) {
+		var parts []string
+		for _, m := range r.Modes {
+			parts = append(parts, fmt.Sprintf("%s %d of %d", modeName(m.Mode), m.FailedSessions, m.SuccessfulSessions+m.FailedSessions))
+		}
+		note := "failed sessions by sts policy mode: " + strings.Join(parts, ", ")
+		if slices.ContainsFunc(r.Modes, func(m ModeSessions) bool { return m.Mode == "enforce" && m.FailedSessions > 0 }) {
+			note += " (under enforce, senders did not deliver over a failed session)"
+		}
+		notes = append(notes, note)
+	}
 	fails := a.failures[tot.Domain]
 	slices.SortFunc(fails, func(a, b store.MXTotal) int {
 		return cmp.Or(cmp.Compare(b.FailedSessions, a.FailedSessions), cmp.Compare(a.MX, b.MX), cmp.Compare(a.ResultType, b.ResultType))
@@ -234,8 +271,60 @@ func (a *assessor) domain(tot store.PeriodTotal, days dayNames) Readiness {
 		thin = append(thin, fmt.Sprintf("%d days of reports from %d organisations, %d sessions, and no failure enforce would bounce in the last %d days",
 			tot.Days, r.Reporters, tot.SuccessfulSessions+tot.FailedSessions, t.QuietDays))
 	}
-	r.Reasons = append(blocking, thin...)
+	r.Reasons = append(append(blocking, thin...), notes...)
 	return r
+}
+
+func modeName(mode string) string {
+	if mode == "" {
+		return "unknown"
+	}
+	return mode
+}
+
+// stsModes gives per domain the sessions under each sts mode, modes in
+// name order.
+func stsModes(types []store.PolicyTypeTotal) map[string][]ModeSessions {
+	out := map[string][]ModeSessions{}
+	for _, t := range types {
+		if t.Type != parse.PolicyTypeSTS {
+			continue
+		}
+		out[t.Domain] = append(out[t.Domain], ModeSessions{Mode: t.Mode, SuccessfulSessions: t.SuccessfulSessions, FailedSessions: t.FailedSessions})
+	}
+	for _, m := range out {
+		slices.SortFunc(m, func(a, b ModeSessions) int { return cmp.Compare(a.Mode, b.Mode) })
+	}
+	return out
+}
+
+// stsModesOnLastDay gives, for each domain whose sts policies of the last
+// day they were seen hold more than one mode, those modes in name order.
+func stsModesOnLastDay(policies []store.PolicySeen) map[string][]string {
+	last := map[string]time.Time{}
+	for _, p := range policies {
+		if p.Type == parse.PolicyTypeSTS && len(p.Lines) > 0 && p.Last.After(last[p.Domain]) {
+			last[p.Domain] = p.Last
+		}
+	}
+	modes := map[string][]string{}
+	for _, p := range policies {
+		if p.Type != parse.PolicyTypeSTS || len(p.Lines) == 0 || !p.Last.Equal(last[p.Domain]) {
+			continue
+		}
+		mode, _ := policyModeAndMX(p)
+		if !slices.Contains(modes[p.Domain], mode) {
+			modes[p.Domain] = append(modes[p.Domain], mode)
+		}
+	}
+	for d, m := range modes {
+		if len(m) < 2 {
+			delete(modes, d)
+			continue
+		}
+		slices.Sort(m)
+	}
+	return modes
 }
 
 func (t Thresholds) withDefaults() Thresholds {
@@ -275,10 +364,11 @@ func typeName(rt string) string {
 	return rt
 }
 
-// latestSTSPolicies picks per domain the sts policy seen last that has
-// policy lines (Microsoft and Mail.ru send none): the one last seen, then
-// the one more reports carried, then the one first seen later; whatever
-// order the policies come in.
+// latestSTSPolicies picks per domain the sts policy in force at the end of
+// the window, of those with policy lines (Microsoft and Mail.ru send
+// none): the one last seen; of those last seen on the same day, the one
+// first seen later (a policy that replaced another began after it), then
+// the one more reports carried; whatever order the policies come in.
 func latestSTSPolicies(policies []store.PolicySeen) map[string]store.PolicySeen {
 	out := map[string]store.PolicySeen{}
 	for _, p := range policies {
@@ -286,7 +376,7 @@ func latestSTSPolicies(policies []store.PolicySeen) map[string]store.PolicySeen 
 			continue
 		}
 		old, ok := out[p.Domain]
-		if !ok || cmp.Or(p.Last.Compare(old.Last), cmp.Compare(p.Reports, old.Reports), p.First.Compare(old.First),
+		if !ok || cmp.Or(p.Last.Compare(old.Last), p.First.Compare(old.First), cmp.Compare(p.Reports, old.Reports),
 			slices.Compare(p.Lines, old.Lines), slices.Compare(p.MXHosts, old.MXHosts)) > 0 {
 			out[p.Domain] = p
 		}

@@ -15,6 +15,7 @@ import (
 	"github.com/tlsrpt/tlsrpt/internal/testkit"
 	"github.com/tlsrpt/tlsrpt/parse"
 	"github.com/tlsrpt/tlsrpt/query"
+	"github.com/tlsrpt/tlsrpt/store"
 )
 
 // now is the tests' clock: "today" is 2026-11-22.
@@ -40,6 +41,7 @@ type reportSet struct {
 	t   *testing.T
 	dir string
 	n   int
+	db  store.Store // the store assess imported into
 }
 
 func newSet(t *testing.T) *reportSet { return &reportSet{t: t, dir: t.TempDir()} }
@@ -88,6 +90,7 @@ func (s *reportSet) clean(domain string, orgs []string, first, last int, ok int6
 func (s *reportSet) assess(th query.Thresholds) map[string]query.Readiness {
 	s.t.Helper()
 	db := testkit.OpenStore(s.t)
+	s.db = db
 	stats, err := ingest.Import(context.Background(), db, parse.New(parse.Limits{}), ingest.ImportOptions{Paths: []string{s.dir}})
 	if err != nil || stats.Invalid > 0 {
 		s.t.Fatalf("import: %+v %v", stats, err)
@@ -239,5 +242,48 @@ func TestWouldBounce(t *testing.T) {
 		if got := query.WouldBounce(rt); got != want {
 			t.Errorf("WouldBounce(%q) = %v", rt, got)
 		}
+	}
+}
+
+// The Postfix reporter on the day a domain's policy changed from testing
+// to enforce: two sts policies over different sessions. Readiness adds
+// them up, judges the mode from the policy that began last, and names the
+// failures seen under each mode.
+func TestReadinessPolicyChanged(t *testing.T) {
+	s := newSet(t)
+	for d := 29; d >= 1; d-- {
+		for _, org := range two {
+			s.add(org, "c.example", daysAgo(d), policy{mode: "testing", mx: []string{"mx1.c.example"}, ok: 10})
+		}
+	}
+	s.add("Sender Org", "c.example", daysAgo(0),
+		policy{mode: "enforce", mx: []string{"mx1.c.example"}, ok: 3, fail: 4, details: []detail{{"certificate-expired", "mx1.c.example", 4}}},
+		policy{mode: "testing", mx: []string{"mx1.c.example"}, ok: 10})
+	r := s.assess(query.DefaultThresholds)["c.example"]
+	if r.SuccessfulSessions != 593 || r.FailedSessions != 4 || r.PolicyMode != "enforce" {
+		t.Errorf("figures %d/%d, mode %q; want 593/4 under enforce", r.SuccessfulSessions, r.FailedSessions, r.PolicyMode)
+	}
+	want := []query.ModeSessions{{Mode: "enforce", SuccessfulSessions: 3, FailedSessions: 4}, {Mode: "testing", SuccessfulSessions: 590}}
+	if !slices.Equal(r.Modes, want) {
+		t.Errorf("modes %+v, want %+v", r.Modes, want)
+	}
+	if !hasReason(r, "failed sessions by sts policy mode: enforce 4 of 7, testing 0 of 590 (under enforce, senders did not deliver") {
+		t.Errorf("reasons %q", r.Reasons)
+	}
+	if r.Verdict != query.NotReady || !hasReason(r, "4 sessions to mx1.c.example failed with certificate-expired") {
+		t.Errorf("verdict %s, reasons %q", r.Verdict, r.Reasons)
+	}
+}
+
+// Both policies seen over the same days: which replaced which cannot be
+// told, and readiness says so.
+func TestReadinessTwoModesOnTheLastDay(t *testing.T) {
+	s := newSet(t)
+	s.add("Sender Org", "c.example", daysAgo(0),
+		policy{mode: "enforce", mx: []string{"mx1.c.example"}, ok: 3},
+		policy{mode: "testing", mx: []string{"mx1.c.example"}, ok: 10})
+	r := s.assess(query.DefaultThresholds)["c.example"]
+	if r.SuccessfulSessions != 13 || !hasReason(r, "senders applied 2 sts policies on "+daysAgo(0).Format(time.DateOnly)+" (modes enforce, testing)") {
+		t.Errorf("%d sessions, reasons %q", r.SuccessfulSessions, r.Reasons)
 	}
 }

@@ -26,6 +26,17 @@ type DomainSummary struct {
 	FailedSessions     int64       `json:"failed_sessions"`
 	FailureRate        float64     `json:"failure_rate"`
 	MX                 []MXSummary `json:"mx"`
+	// PolicyTypes are the sessions under each policy type as the reports
+	// gave them, each policy's own: an sts and a tlsa policy over the same
+	// sessions (Microsoft) appear under both, where the totals above count
+	// them once (store.Counted).
+	PolicyTypes map[string]Sessions `json:"policy_types"`
+}
+
+// Sessions is a pair of session counts.
+type Sessions struct {
+	SuccessfulSessions int64 `json:"successful_sessions"`
+	FailedSessions     int64 `json:"failed_sessions"`
 }
 
 // MXSummary is the failed sessions of one MX host, by result type. MXHost
@@ -41,10 +52,14 @@ type MXSummary struct {
 func Summarize(ctx context.Context, st store.Store, f store.Filter) (*Summary, error) {
 	// The two reads run side by side; the MX hosts are grouped as they come.
 	var totals []store.DomainTotal
+	var types []store.PolicyTypeTotal
 	mxByDomain := map[string][]MXSummary{}
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() (err error) {
-		totals, err = st.DomainTotals(gctx, f)
+		if totals, err = st.DomainTotals(gctx, f); err != nil {
+			return err
+		}
+		types, err = st.PolicyTypeTotals(gctx, f)
 		return err
 	})
 	g.Go(func() error {
@@ -69,8 +84,24 @@ func Summarize(ctx context.Context, st store.Store, f store.Filter) (*Summary, e
 	if err := g.Wait(); err != nil {
 		return nil, err
 	}
+	byType := map[string]map[string]Sessions{}
+	for _, pt := range types {
+		m := byType[pt.Domain]
+		if m == nil {
+			m = map[string]Sessions{}
+			byType[pt.Domain] = m
+		}
+		s := m[pt.Type]
+		s.SuccessfulSessions += pt.SuccessfulSessions
+		s.FailedSessions += pt.FailedSessions
+		m[pt.Type] = s
+	}
 	s := &Summary{Domains: make([]DomainSummary, 0, len(totals))}
 	for _, t := range totals {
+		pt := byType[t.Domain]
+		if pt == nil {
+			pt = map[string]Sessions{}
+		}
 		mx := mxByDomain[t.Domain]
 		if mx == nil {
 			mx = []MXSummary{}
@@ -82,6 +113,7 @@ func Summarize(ctx context.Context, st store.Store, f store.Filter) (*Summary, e
 			FailedSessions:     t.FailedSessions,
 			FailureRate:        Rate(t.FailedSessions, t.SuccessfulSessions+t.FailedSessions),
 			MX:                 mx,
+			PolicyTypes:        pt,
 		})
 	}
 	return s, nil

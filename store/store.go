@@ -299,3 +299,9 @@ func AllMXTotals(ctx context.Context, st Store, f Filter) ([]MXTotal, error) {
 	})
 	return all, err
 }
+
+// ErrUnavailable marks a failure that may pass if the same thing is tried
+// again later: the database locked or busy past the wait, the disk full, an
+// I/O error. Nothing was stored. A caller that can retry later (an MTA's
+// pipe, a spool, a cron job) should; tlsrpt exits 75 (EX_TEMPFAIL) on it.
+var ErrUnavailable = errors.New("store: temporarily unavailable")

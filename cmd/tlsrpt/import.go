@@ -93,6 +93,10 @@ func printImportStats(out, errOut io.Writer, s ingest.ImportStats, quiet bool) {
 	if !quiet {
 		fmt.Fprintf(out, "stored:     %s\n", plural(s.Stored, "report", "reports"))
 		fmt.Fprintf(out, "duplicates: %s\n", plural(s.Duplicates, "report", "reports"))
+		if s.Reused > 0 {
+			fmt.Fprintf(out, "reused ids: %s stored under a report-id used before with other figures (see their warnings)\n",
+				plural(s.Reused, "report", "reports"))
+		}
 		fmt.Fprintf(out, "invalid:    %s\n", plural(s.Invalid, "input", "inputs"))
 		fmt.Fprintf(out, "no report:  %s\n", plural(s.NoReport, "input", "inputs"))
 		if s.Unreadable > 0 {

@@ -12,6 +12,8 @@ import (
 	"runtime/pprof"
 	"syscall"
 	"time"
+
+	"github.com/tlsrpt/tlsrpt/store"
 )
 
 // Exit codes, documented in the README.
@@ -22,6 +24,10 @@ const (
 	exitNew     = 3 // check-new found new failures
 	exitInvalid = 4 // import finished, but some inputs were invalid or unreadable
 	exitCheck   = 5 // check found a failing step (printed on stdout)
+	// exitTempFail is EX_TEMPFAIL (sysexits.h): the store could not be
+	// written for now (locked or busy past the wait, disk full, I/O
+	// error) and nothing was stored; an MTA's pipe requeues the message.
+	exitTempFail = 75
 )
 
 var (
@@ -84,8 +90,11 @@ func exitCode(err error, w io.Writer) int {
 	}
 	fmt.Fprintln(w, "tlsrpt:", err)
 	var ue *usageError
-	if errors.As(err, &ue) {
+	switch {
+	case errors.As(err, &ue):
 		return exitUsage
+	case errors.Is(err, store.ErrUnavailable):
+		return exitTempFail
 	}
 	return exitError
 }

@@ -15,14 +15,17 @@ import (
 
 // globalOptions are the flags every command takes.
 type globalOptions struct {
-	DB       string
-	LogLevel string
+	DB          string
+	LogLevel    string
+	BusyTimeout time.Duration
 	// now is the clock, replaced in tests.
 	now func() time.Time
 }
 
 func (g *globalOptions) AddFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&g.DB, "db", envOr("TLSRPT_DB", "tlsrpt.db"), "SQLite database file (env TLSRPT_DB)")
+	fs.DurationVar(&g.BusyTimeout, "busy-timeout", envDuration("TLSRPT_BUSY_TIMEOUT", 10*time.Second),
+		"how long to wait for a database another process is writing; past it the command exits 75 (env TLSRPT_BUSY_TIMEOUT)")
 	fs.StringVar(&g.LogLevel, "log-level", envOr("TLSRPT_LOG_LEVEL", "warn"), "log level: debug, info, warn, error (env TLSRPT_LOG_LEVEL)")
 }
 
@@ -35,7 +38,7 @@ func (g *globalOptions) logger() *slog.Logger {
 }
 
 func (g *globalOptions) openStore(ctx context.Context) (*sqlite.DB, error) {
-	db, err := sqlite.Open(ctx, g.DB)
+	db, err := sqlite.OpenWith(ctx, g.DB, sqlite.Options{BusyTimeout: g.BusyTimeout})
 	if err != nil {
 		return nil, err
 	}
@@ -51,6 +54,15 @@ func (g *globalOptions) withStore(ctx context.Context, fn func(*sqlite.DB) error
 	}
 	defer st.Close()
 	return fn(st)
+}
+
+// envDuration is the duration in the environment variable name, def when
+// it is unset or not a duration.
+func envDuration(name string, def time.Duration) time.Duration {
+	if d, err := time.ParseDuration(os.Getenv(name)); err == nil && d > 0 {
+		return d
+	}
+	return def
 }
 
 func envOr(name, def string) string {

@@ -62,6 +62,27 @@ var _ store.Store = (*DB)(nil)
 // Open opens (creating if needed) the database at path and migrates it to
 // the latest schema.
 func Open(ctx context.Context, path string) (*DB, error) {
+	return OpenWith(ctx, path, Options{})
+}
+
+// Options tune a database's connections. The zero value is the default.
+type Options struct {
+	// BusyTimeout is how long a statement waits for a lock another process
+	// holds before it fails with store.ErrUnavailable; default 10 s.
+	BusyTimeout time.Duration
+}
+
+// OpenWith is Open with options.
+func OpenWith(ctx context.Context, path string, o Options) (*DB, error) {
+	if o.BusyTimeout <= 0 {
+		o.BusyTimeout = 10 * time.Second
+	}
+	db, err := open(ctx, path, o)
+	return db, classify(err)
+}
+
+func open(ctx context.Context, path string, o Options) (*DB, error) {
+	busyMS := max(o.BusyTimeout.Milliseconds(), 1)
 	if path == "" {
 		return nil, errors.New("sqlite: no database path")
 	}
@@ -75,7 +96,7 @@ func Open(ctx context.Context, path string) (*DB, error) {
 		// inConnTx syncs the WAL after releasing the lock, before it
 		// returns (syncWAL), so the next batch is written meanwhile.
 		q.Add("_pragma", "synchronous(NORMAL)")
-		q.Add("_pragma", "busy_timeout(10000)")
+		q.Add("_pragma", fmt.Sprintf("busy_timeout(%d)", busyMS))
 		q.Add("_pragma", fmt.Sprintf("cache_size(-%d)", cacheKiB))
 		// Fold the WAL back every 8192 pages (128 MiB with 16 KiB pages),
 		// not 1000: rollup pages dirtied by consecutive batches are then
@@ -130,7 +151,7 @@ func Open(ctx context.Context, path string) (*DB, error) {
 		w.Close()
 		return nil, fmt.Errorf("opening %s: %w", path, err)
 	}
-	if db.w, err = openWriter(path, writerCacheKiB); err != nil {
+	if db.w, err = openWriter(path, writerCacheKiB, busyMS); err != nil {
 		w.Close()
 		return nil, fmt.Errorf("opening %s: %w", path, err)
 	}
@@ -151,13 +172,13 @@ func Open(ctx context.Context, path string) (*DB, error) {
 // openWriter opens the connection writes go through, with the settings
 // the DSN gives the others (journal mode and page size are the file's),
 // and the functions the writer's statements call.
-func openWriter(path string, cacheKiB int) (*capi.Conn, error) {
+func openWriter(path string, cacheKiB int, busyMS int64) (*capi.Conn, error) {
 	c, err := capi.Open(path)
 	if err != nil {
 		return nil, err
 	}
-	settings := fmt.Sprintf(`PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 10000;
-PRAGMA cache_size = -%d; PRAGMA wal_autocheckpoint = 8192; PRAGMA temp_store = MEMORY`, cacheKiB)
+	settings := fmt.Sprintf(`PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = %d;
+PRAGMA cache_size = -%d; PRAGMA wal_autocheckpoint = 8192; PRAGMA temp_store = MEMORY`, busyMS, cacheKiB)
 	if err := errors.Join(c.Exec(settings), c.CreateFunction(seriesAddFunc, 2, seriesAdd)); err != nil {
 		c.Close()
 		return nil, err
@@ -332,11 +353,12 @@ func (db *DB) syncWAL() error {
 // inWriteTx runs fn in a write transaction on db.w, under the writer's
 // lock, and commits it when fn returns nil. It returns once the commit is
 // durable (syncWAL), after releasing the lock.
+// Failures that may pass later are store.ErrUnavailable (classify).
 func (db *DB) inWriteTx(ctx context.Context, fn func() error) error {
 	if err := db.writeTx(ctx, fn); err != nil {
-		return err
+		return classify(err)
 	}
-	return db.syncWAL()
+	return classify(db.syncWAL())
 }
 
 func (db *DB) writeTx(ctx context.Context, fn func() error) error {
