@@ -4,12 +4,15 @@ import (
 	"context"
 	"errors"
 	"sync"
+	"time"
 
 	"github.com/tlsrpt/tlsrpt/store"
 )
 
 // ErrClosed is returned by Committer.Submit once the committer is closed.
 var ErrClosed = errors.New("ingest: committer closed")
+
+var _ Sink = (*Committer)(nil)
 
 // Committer commits inputs from many goroutines in shared transactions
 // (group commit): whatever has queued while one transaction commits goes
@@ -43,9 +46,11 @@ func NewCommitter(st store.Store, maxBatch int) *Committer {
 	return c
 }
 
-// Submit queues in and waits for its commit. If ctx ends first the input may
-// still be committed; the caller must then not acknowledge it.
-func (c *Committer) Submit(ctx context.Context, in store.Input) (store.Result, error) {
+// Submit queues in and waits for its commit, however long (a Committer
+// keeps nothing on disk of its own, so it ignores wait). If ctx ends first
+// the input may still be committed; the caller must then not acknowledge
+// it.
+func (c *Committer) Submit(ctx context.Context, in store.Input, _ time.Duration) (store.Result, error) {
 	p := &pending{in: in, done: make(chan struct{})}
 	c.mu.RLock()
 	if c.closed {

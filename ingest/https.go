@@ -6,9 +6,11 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"net"
 	"net/http"
 	"net/netip"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -30,9 +32,16 @@ type HandlerOptions struct {
 	Domains []string
 	// MaxBody bounds a request body; default 8 MiB (413 beyond).
 	MaxBody int64
-	// Rate and Burst limit requests per client address; default 10/s, 50.
+	// Rate and Burst limit requests per client address; default 20/s and
+	// 2,000: a large sender posts a day's reports at once, and a sender
+	// told 429 may never retry (the Postfix reporter takes any answer as
+	// delivered), so the limit only stops a client far beyond that.
 	Rate  rate.Limit
 	Burst int
+	// StoreWait is how long a request waits for its report's commit
+	// before it is answered 202 (kept in the spool, stored later); default
+	// 2 s. Only with a Sink that spools.
+	StoreWait time.Duration
 	// TrustedProxies are the addresses whose X-Forwarded-For is believed.
 	TrustedProxies []netip.Prefix
 	Logger         *slog.Logger
@@ -41,26 +50,30 @@ type HandlerOptions struct {
 	Registry prometheus.Registerer
 }
 
-// Handler receives reports POSTed by senders. Every request's outcome is
-// committed to the store before the response is written.
+// Handler receives reports POSTed by senders. Every request's input is kept
+// by the Sink (committed to the store, or synced to the spool) before the
+// response is written.
 type Handler struct {
 	o       HandlerOptions
 	parser  *parse.Parser
-	commit  *Committer
+	commit  Sink
 	limiter *clientLimiter
 	m       *metrics
 }
 
-// NewHandler returns the endpoint; commit stores what it accepts.
-func NewHandler(p *parse.Parser, commit *Committer, o HandlerOptions) *Handler {
+// NewHandler returns the endpoint; commit keeps what it accepts.
+func NewHandler(p *parse.Parser, commit Sink, o HandlerOptions) *Handler {
 	if o.MaxBody <= 0 {
 		o.MaxBody = 8 << 20
 	}
 	if o.Rate <= 0 {
-		o.Rate = 10
+		o.Rate = 20
 	}
 	if o.Burst <= 0 {
-		o.Burst = 50
+		o.Burst = 2000
+	}
+	if o.StoreWait <= 0 {
+		o.StoreWait = 2 * time.Second
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
@@ -102,9 +115,10 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, client string) (
 		reply(w, http.StatusMethodNotAllowed, "only POST: RFC 8460 section 5.4")
 		return http.StatusMethodNotAllowed, "method", r.Method
 	}
-	if !h.limiter.allow(client) {
-		w.Header().Set("Retry-After", "1")
-		reply(w, http.StatusTooManyRequests, "too many requests from "+client)
+	if wait, ok := h.limiter.allow(client); !ok {
+		retry := strconv.FormatInt(int64(math.Ceil(wait.Seconds())), 10)
+		w.Header().Set("Retry-After", retry)
+		reply(w, http.StatusTooManyRequests, "too many requests from "+client+"; retry after "+retry+" s")
 		return http.StatusTooManyRequests, "rate-limited", ""
 	}
 	if r.ContentLength > h.o.MaxBody {
@@ -130,14 +144,32 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, client string) (
 		return http.StatusForbidden, "forbidden", dom
 	}
 	// Whatever was read is kept, refused or not, before anything is said.
-	res, err := h.commit.Submit(r.Context(), in)
-	if err != nil {
-		h.o.Logger.Error("storing a report", "client", client, "error", err)
+	// A refusal's answer does not depend on the store: it is not waited
+	// for.
+	wait := h.o.StoreWait
+	if len(in.Reports) == 0 {
+		wait = 0
+	}
+	// The commit goes on without the request: a client that half-closes
+	// its connection after the body must not cancel it.
+	res, err := h.commit.Submit(context.WithoutCancel(r.Context()), in, wait)
+	ids := reportIDs(in.Reports)
+	switch {
+	case errors.Is(err, ErrSpooled) && len(in.Reports) > 0:
+		h.m.record(in.Reports, "spooled")
+		reply(w, http.StatusAccepted, "accepted "+ids+": kept, to be stored as soon as the database can take it")
+		return http.StatusAccepted, "spooled", ids
+	case errors.Is(err, ErrSpooled):
+		res.Outcome = store.OutcomeOf(store.Result{Invalid: len(in.Errors)}, in.NoReport)
+	case err != nil:
+		h.o.Logger.Error("keeping a report", "client", client, "error", err)
 		w.Header().Set("Retry-After", "60")
-		reply(w, http.StatusServiceUnavailable, "the report could not be stored; try again later")
+		reply(w, http.StatusServiceUnavailable, "the report could not be kept; try again later")
 		return http.StatusServiceUnavailable, "store-error", err.Error()
 	}
-	ids := reportIDs(in.Reports)
+	if res.Reused > 0 {
+		h.o.Logger.Warn("report-id reused with other figures: stored as another report", "client", client, "reports", ids)
+	}
 	switch res.Outcome {
 	case store.OutcomeStored:
 		h.m.record(in.Reports, "stored")
@@ -254,7 +286,9 @@ func newClientLimiter(r rate.Limit, burst int) *clientLimiter {
 	return &clientLimiter{rate: r, burst: burst, clients: map[string]*rate.Limiter{}}
 }
 
-func (l *clientLimiter) allow(client string) bool {
+// allow takes a token of client's bucket; when there is none it says how
+// long until there is.
+func (l *clientLimiter) allow(client string) (time.Duration, bool) {
 	l.mu.Lock()
 	lim, ok := l.clients[client]
 	if !ok {
@@ -265,7 +299,13 @@ func (l *clientLimiter) allow(client string) bool {
 		l.clients[client] = lim
 	}
 	l.mu.Unlock()
-	return lim.Allow()
+	now := time.Now()
+	res := lim.ReserveN(now, 1)
+	if wait := res.DelayFrom(now); wait > 0 {
+		res.CancelAt(now)
+		return wait, false
+	}
+	return 0, true
 }
 
 // metrics are the endpoint's Prometheus series.

@@ -272,7 +272,7 @@ func TestCommitterAcknowledgesOnlyCommitted(t *testing.T) {
 			for i := range 25 {
 				body := []byte(strings.Replace(string(good("x", "1")), `"report-id":"x"`, `"report-id":"c`+string(rune('a'+g))+string(rune('a'+i))+`"`, 1))
 				in := ingest.Prepare(parse.New(parse.Limits{}), body, "test", "t", fixedTime)
-				if res, err := c.Submit(context.Background(), in); err == nil && res.Stored == 1 {
+				if res, err := c.Submit(context.Background(), in, 0); err == nil && res.Stored == 1 {
 					acked.Add(1)
 				}
 			}
@@ -286,7 +286,7 @@ func TestCommitterAcknowledgesOnlyCommitted(t *testing.T) {
 	if int64(len(list)) != acked.Load() || acked.Load() != 200 {
 		t.Errorf("acknowledged %d, stored %d", acked.Load(), len(list))
 	}
-	if _, err := c.Submit(context.Background(), store.Input{}); !errors.Is(err, ingest.ErrClosed) {
+	if _, err := c.Submit(context.Background(), store.Input{}, 0); !errors.Is(err, ingest.ErrClosed) {
 		t.Errorf("after Close: %v", err)
 	}
 }

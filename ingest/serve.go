@@ -40,6 +40,11 @@ type ServeOptions struct {
 	// mta-sts.<domain> (and given ACME certificates with the rest).
 	Policies map[string]string
 	Handler  HandlerOptions
+	// Spool keeps every accepted input on disk before it is answered and
+	// stores it from there (Spool), so that a locked or unavailable
+	// database does not turn into lost reports. With no Spool.Dir, each
+	// request waits for its commit instead.
+	Spool SpoolOptions
 	// MaxConcurrent bounds requests handled at once; default 64.
 	MaxConcurrent int
 	// ReadHeaderTimeout (default 10 s) and ReadTimeout (default 30 s) cut
@@ -69,12 +74,14 @@ type ACMEOptions struct {
 
 // Server is a running reporting endpoint.
 type Server struct {
-	o      ServeOptions
-	ln     net.Listener
-	http   *http.Server
-	commit *Committer
-	certs  *certReloader
-	acme   bool
+	o    ServeOptions
+	ln   net.Listener
+	http *http.Server
+	sink Sink
+	// closeSink stores what the sink holds, or keeps it for the next start.
+	closeSink func(context.Context) error
+	certs     *certReloader
+	acme      bool
 	// challenges answers ACME http-01 challenges on challengeLn.
 	challenges  *http.Server
 	challengeLn net.Listener
@@ -167,11 +174,24 @@ func Listen(st store.Store, p *parse.Parser, o ServeOptions) (*Server, error) {
 	if o.Handler.Logger == nil {
 		o.Handler.Logger = o.Logger
 	}
-	s.commit = NewCommitter(st, 0)
+	if o.Spool.Dir != "" {
+		o.Spool.Registry = reg
+		if o.Spool.Logger == nil {
+			o.Spool.Logger = o.Logger
+		}
+		sp, err := OpenSpool(context.Background(), st, p, o.Spool)
+		if err != nil {
+			return nil, err
+		}
+		s.sink, s.closeSink = sp, sp.Close
+	} else {
+		c := NewCommitter(st, 0)
+		s.sink, s.closeSink = c, func(context.Context) error { c.Close(); return nil }
+	}
 	mux := http.NewServeMux()
 	mux.Handle("GET /healthz", Healthz(st))
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
-	mux.Handle("/", limitConcurrency(NewHandler(p, s.commit, o.Handler), o.MaxConcurrent))
+	mux.Handle("/", limitConcurrency(NewHandler(p, s.sink, o.Handler), o.MaxConcurrent))
 	var root http.Handler = mux
 	if policyHost != nil {
 		root = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -194,14 +214,14 @@ func Listen(st store.Store, p *parse.Parser, o ServeOptions) (*Server, error) {
 	}
 	ln, err := net.Listen("tcp", o.Listen)
 	if err != nil {
-		s.commit.Close()
+		s.closeSink(context.Background())
 		return nil, fmt.Errorf("listening on %s: %w", o.Listen, err)
 	}
 	s.ln = ln
 	if s.challenges != nil {
 		if s.challengeLn, err = net.Listen("tcp", o.ACME.HTTPListen); err != nil {
 			ln.Close()
-			s.commit.Close()
+			s.closeSink(context.Background())
 			return nil, fmt.Errorf("listening for ACME http-01 challenges on %s: %w", o.ACME.HTTPListen, err)
 		}
 	}
@@ -256,7 +276,7 @@ func (s *Server) Serve(ctx context.Context) error {
 	if s.challenges != nil {
 		err = errors.Join(err, s.challenges.Shutdown(shutdown))
 	}
-	s.commit.Close()
+	err = errors.Join(err, s.closeSink(shutdown))
 	if failed != nil {
 		return failed
 	}

@@ -18,7 +18,8 @@ type Store interface {
 	// reports are all committed or none are. When Ingest returns without
 	// error every input is durably committed.
 	Ingest(ctx context.Context, inputs []Input) ([]Result, error)
-	// Inputs lists recorded inputs, oldest first.
+	// Inputs lists recorded inputs, oldest first (newest first with
+	// f.Newest).
 	Inputs(ctx context.Context, f InputFilter) ([]InputInfo, error)
 	// Raw returns an input's bytes as they arrived.
 	Raw(ctx context.Context, inputID int64) ([]byte, error)
@@ -141,6 +142,7 @@ type InputFilter struct {
 	Outcomes []Outcome // empty: all
 	AfterID  int64     // only inputs with a larger id, for paging
 	SHA256   []byte    // only inputs with these bytes; nil: all
+	Newest   bool      // newest first (AfterID then bounds from below still)
 	Limit    int       // 0: no limit
 }
 

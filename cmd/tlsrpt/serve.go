@@ -43,6 +43,9 @@ type serveOptions struct {
 	ACMEHTTPListen string
 	Discard        bool
 	Policies       []string
+	Spool          string
+	SpoolMax       int64
+	StoreWait      time.Duration
 }
 
 func (o *serveOptions) AddFlags(fs *pflag.FlagSet) {
@@ -54,8 +57,11 @@ func (o *serveOptions) AddFlags(fs *pflag.FlagSet) {
 	fs.BoolVar(&o.InsecureHTTP, "insecure-http", false, "serve plain HTTP, behind a reverse proxy that terminates TLS")
 	fs.StringSliceVar(&o.TrustedProxies, "trusted-proxy", nil, "CIDR of a proxy whose X-Forwarded-For gives the client address (repeatable)")
 	fs.Int64Var(&o.MaxBody, "max-body", 8<<20, "largest request body in bytes (413 beyond)")
-	fs.Float64Var(&o.Rate, "rate", 10, "requests per second allowed per client address (429 beyond)")
-	fs.IntVar(&o.Burst, "burst", 50, "requests a client address may send at once before --rate applies")
+	fs.Float64Var(&o.Rate, "rate", 20, "requests per second allowed per client address once its burst is spent (429 beyond)")
+	fs.IntVar(&o.Burst, "burst", 2000, "requests a client address may send at once before --rate applies (a large sender posts a day's reports at once)")
+	fs.StringVar(&o.Spool, "spool", envOr("TLSRPT_SPOOL", ""), "directory where each report is synced before it is answered, and stored from (default: the database's path + .spool; env TLSRPT_SPOOL)")
+	fs.Int64Var(&o.SpoolMax, "spool-max-bytes", 1<<30, "most bytes the spool holds while the database cannot take them (503 beyond)")
+	fs.DurationVar(&o.StoreWait, "store-wait", 2*time.Second, "how long a request waits for its report's commit before it is answered 202 (kept in the spool)")
 	fs.IntVar(&o.MaxConcurrent, "max-concurrent", 64, "requests handled at once")
 	fs.StringSliceVar(&o.ACMEDomains, "acme-domain", nil, "obtain and renew the certificate for this name by ACME, tls-alpn-01 on --listen (repeatable)")
 	fs.StringVar(&o.ACMEHTTPListen, "acme-http-listen", "", "also answer ACME http-01 challenges on this plain-HTTP address (:80); other requests there are redirected to HTTPS")
@@ -107,11 +113,19 @@ func (o *serveOptions) serveOptions(g *globalOptions) (ingest.ServeOptions, erro
 		}
 		acmeOpts.HTTPClient = &http.Client{Timeout: time.Minute, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
 	}
+	if o.Rate <= 0 || o.Burst <= 0 {
+		return ingest.ServeOptions{}, usageErr("--rate and --burst must be positive")
+	}
+	spool := o.Spool
+	if spool == "" && !o.Discard {
+		spool = g.DB + ".spool"
+	}
 	return ingest.ServeOptions{
 		Listen: o.Listen, CertFile: o.CertFile, KeyFile: o.KeyFile, InsecureHTTP: o.InsecureHTTP, ACME: acmeOpts, Policies: policies,
 		MaxConcurrent: o.MaxConcurrent, Logger: g.logger(),
 		Handler: ingest.HandlerOptions{Path: o.Path, Domains: normalizeDomains(o.Domains), MaxBody: o.MaxBody,
-			Rate: rate.Limit(o.Rate), Burst: o.Burst, TrustedProxies: proxies, Now: g.now},
+			Rate: rate.Limit(o.Rate), Burst: o.Burst, TrustedProxies: proxies, Now: g.now, StoreWait: o.StoreWait},
+		Spool: ingest.SpoolOptions{Dir: spool, MaxBytes: o.SpoolMax},
 	}, nil
 }
 
@@ -123,14 +137,20 @@ func newServeCommand(g *globalOptions) *cobra.Command {
 		Short: "Receive reports POSTed to your rua=https:// endpoint",
 		Long: `Serve the HTTPS reporting endpoint of RFC 8460 section 5.4: senders POST a
 report (application/tlsrpt+gzip or +json; Content-Encoding: gzip and
-mislabelled bodies are sniffed and accepted). The answer is sent only after the
-report is committed to the database:
+mislabelled bodies are sniffed and accepted). Each body is parsed, then written
+and synced to the spool (--spool) before it is answered, and stored from there
+in the order it came: a report is never acknowledged before it is safe on disk,
+and a locked or unavailable database does not lose it.
 
   201 stored        200 already stored (a retry)   400 invalid, with the reason
+  202 kept in the spool, stored as soon as the database can take it (after
+      --store-wait without a commit)
   403 domain not served (not stored)     405 not POST     413 over a size limit
-  415 not a report  429 over the per-address rate     503 the store failed: retry
+  415 not a report  429 far over the per-address rate (Retry-After: the wait)
+  503 the report could not be kept (disk full, spool full): retry
 
-Every body read is kept with its outcome. GET /healthz answers 200 while the
+Every body read is kept with its outcome. Inputs left in the spool by a crash
+are stored at the next start, none twice. GET /healthz answers 200 while the
 database does; GET /metrics serves Prometheus metrics. With --mta-sts-policy
 DOMAIN=FILE the same process serves the MTA-STS policy to requests for
 mta-sts.DOMAIN (GET and HEAD of /.well-known/mta-sts.txt, text/plain, never a

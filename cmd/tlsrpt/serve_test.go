@@ -2,12 +2,16 @@ package main
 
 import (
 	"bytes"
+	"compress/gzip"
 	"context"
+	"database/sql"
 	"fmt"
+	"maps"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"sync"
 	"syscall"
 	"testing"
@@ -31,9 +35,10 @@ func buildBinary(t *testing.T) string {
 }
 
 // startServe runs `tlsrpt serve` as a process and waits for /healthz.
-func startServe(t *testing.T, bin, db, addr string) *exec.Cmd {
+func startServe(t *testing.T, bin, db, addr string, extra ...string) *exec.Cmd {
 	t.Helper()
-	cmd := exec.Command(bin, "--db", db, "serve", "--insecure-http", "--listen", addr, "--rate", "100000", "--burst", "100000")
+	args := append([]string{"--db", db, "serve", "--insecure-http", "--listen", addr, "--rate", "100000", "--burst", "100000"}, extra...)
+	cmd := exec.Command(bin, args...)
 	cmd.Stderr = os.Stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -54,7 +59,8 @@ func startServe(t *testing.T, bin, db, addr string) *exec.Cmd {
 }
 
 // load posts distinct generated reports from many clients until stop is
-// closed, and returns the report ids acknowledged with 201.
+// closed, and returns the report ids acknowledged (201, or 202: kept in the
+// spool).
 func load(t *testing.T, addr string, seed uint64, clients int, stop <-chan struct{}) map[string]bool {
 	t.Helper()
 	var mu sync.Mutex
@@ -79,7 +85,7 @@ func load(t *testing.T, addr string, seed uint64, clients int, stop <-chan struc
 					continue // the server was killed under this request: not acknowledged
 				}
 				resp.Body.Close()
-				if resp.StatusCode == http.StatusCreated {
+				if resp.StatusCode == http.StatusCreated || resp.StatusCode == http.StatusAccepted {
 					mu.Lock()
 					acked[r.ReportID] = true
 					mu.Unlock()
@@ -157,4 +163,157 @@ func TestServeLoadNothingLostEvenOnSIGKILL(t *testing.T) {
 		t.Errorf("after SIGKILL: %d acknowledged, %d of them lost", len(acked2), lost)
 	}
 	t.Logf("clean run: %d reports acknowledged and stored; killed run: %d acknowledged, all stored", len(acked), len(acked2))
+}
+
+// lockDB takes the database's write lock from another connection, as
+// another process (an import, a reprocess, an administrator's sqlite3)
+// would; the function it returns releases it.
+func lockDB(t *testing.T, db string) func() {
+	t.Helper()
+	other, err := sql.Open("sqlite", "file:"+db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn, err := other.Conn(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := conn.ExecContext(context.Background(), "BEGIN IMMEDIATE"); err != nil {
+		t.Fatal(err)
+	}
+	return func() {
+		if _, err := conn.ExecContext(context.Background(), "ROLLBACK"); err != nil {
+			t.Error(err)
+		}
+		conn.Close()
+		other.Close()
+	}
+}
+
+// postAll posts bodies from 8 clients at once, as a sender that takes any
+// answer as delivered would (a 10 s timeout, no retry), and returns each
+// answer's status and how long the slowest took.
+func postAll(t *testing.T, addr string, bodies [][]byte) ([]int, time.Duration) {
+	t.Helper()
+	status := make([]int, len(bodies))
+	took := make([]time.Duration, len(bodies))
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, 8)
+	client := &http.Client{Timeout: 10 * time.Second}
+	for i, b := range bodies {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			start := time.Now()
+			resp, err := client.Post("http://"+addr+"/tlsrpt", "application/tlsrpt+gzip", bytes.NewReader(b))
+			took[i] = time.Since(start)
+			if err != nil {
+				return
+			}
+			resp.Body.Close()
+			status[i] = resp.StatusCode
+		}()
+	}
+	wg.Wait()
+	return status, slices.Max(took)
+}
+
+// Under a database another process holds locked, every acceptable report
+// is answered 2xx well within the Postfix reporter's 10 s, kept in the
+// spool across a SIGKILL and a restart, and stored, each once, as soon as
+// the lock is gone.
+func TestServeLockedDatabaseSpoolAcrossSIGKILL(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the binary")
+	}
+	bin := buildBinary(t)
+	dir := t.TempDir()
+	db := filepath.Join(dir, "t.db")
+	addr := testkit.FreeAddr(t)
+	if _, errOut, code := run(t, "", "--db", db, "import", "../../testdata/quirks/contact-info-null.json"); code != exitOK {
+		t.Fatalf("setup: %s", errOut)
+	}
+	var bodies [][]byte
+	want := map[string]bool{"quirk-contact-null": true}
+	for _, name := range []string{"postfix-dane-tlsa-and-no-policy.json.gz", "postfix-policy-changed.json.gz",
+		"postfix-mx-fallback.json.gz", "postfix-reused-report-id.json.gz"} {
+		b, err := os.ReadFile(filepath.Join("../../testdata/reporters", name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		bodies = append(bodies, b)
+	}
+	want["2026-03-05T00:00:00Z_idx1_dane.example.net"] = true
+	want["2026-03-05T00:00:00Z_idx1_change.example.net"] = true
+	want["2026-03-05T00:00:00Z_idx1_example.org"] = true // twice: two reports under one id
+	g := reportgen.New(reportgen.Options{Domains: 20, Seed: 7})
+	for i := range 60 {
+		r, _ := g.Next()
+		r.ReportID = fmt.Sprintf("locked-%d", i)
+		want[r.ReportID] = true
+		var gz bytes.Buffer
+		w := gzip.NewWriter(&gz)
+		w.Write(r.JSON())
+		w.Close()
+		bodies = append(bodies, gz.Bytes())
+	}
+	first, second := bodies[:40], bodies[40:]
+
+	unlock := lockDB(t, db)
+	srv := startServe(t, bin, db, addr, "--busy-timeout", "1s", "--store-wait", "500ms")
+	status, slowest := postAll(t, addr, first)
+	for i, s := range status {
+		if s < 200 || s > 299 {
+			t.Fatalf("post %d under the lock: status %d", i, s)
+		}
+	}
+	if slowest > 5*time.Second {
+		t.Errorf("slowest answer under the lock took %v", slowest)
+	}
+	srv.Process.Signal(syscall.SIGKILL)
+	srv.Wait()
+	// Restarted while still locked: it comes up, takes more, stores nothing yet.
+	srv = startServe(t, bin, db, addr, "--busy-timeout", "1s", "--store-wait", "500ms")
+	status2, slowest2 := postAll(t, addr, second)
+	for i, s := range status2 {
+		if s < 200 || s > 299 {
+			t.Fatalf("post %d after the restart: status %d", i, s)
+		}
+	}
+	t.Logf("under the lock: %d posts answered 2xx, the slowest in %v; after SIGKILL and restart, %d more, the slowest in %v",
+		len(first), slowest, len(second), max(slowest2, slowest))
+	unlock()
+	spool := db + ".spool"
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		left, _ := filepath.Glob(filepath.Join(spool, "*.input"))
+		if len(left) == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d inputs still in the spool", len(left))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	srv.Process.Signal(syscall.SIGTERM)
+	if err := srv.Wait(); err != nil {
+		t.Fatalf("serve after SIGTERM: %v", err)
+	}
+	if got := storedIDs(t, db); !maps.Equal(got, want) {
+		t.Errorf("stored %d report ids, want %d", len(got), len(want))
+	}
+	st, err := sqlite.Open(context.Background(), db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	inputs, err := st.Inputs(context.Background(), store.InputFilter{})
+	if err != nil || len(inputs) != 1+len(bodies) {
+		t.Errorf("%d inputs recorded, %v; want %d: none lost, none twice", len(inputs), err, 1+len(bodies))
+	}
+	reports, _ := st.Reports(context.Background(), store.Filter{})
+	if len(reports) != 1+len(bodies) {
+		t.Errorf("%d reports, want %d", len(reports), 1+len(bodies))
+	}
 }

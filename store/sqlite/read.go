@@ -411,6 +411,9 @@ FROM inputs i WHERE i.id > ?`
 		q += " AND i.outcome IN (" + strings.Join(lits, ", ") + ")"
 	}
 	q += " ORDER BY i.id"
+	if f.Newest {
+		q += " DESC"
+	}
 	if f.Limit > 0 {
 		q += fmt.Sprintf(" LIMIT %d", f.Limit)
 	}
