@@ -225,7 +225,7 @@ func TestReprocessAfterParserImproves(t *testing.T) {
 		t.Fatalf("strict import = %+v", stats)
 	}
 	// ...tomorrow's accepts it, and reprocess finds the kept input.
-	stats, err := ingest.Reprocess(context.Background(), st, parse.New(parse.Limits{}))
+	stats, err := ingest.Reprocess(context.Background(), st, parse.New(parse.Limits{}), ingest.ReprocessOptions{})
 	if err != nil || stats.Stored != 1 || stats.Invalid != 0 {
 		t.Fatalf("reprocess = %+v, %v", stats, err)
 	}
@@ -233,7 +233,7 @@ func TestReprocessAfterParserImproves(t *testing.T) {
 		t.Errorf("after reprocess: %+v", d)
 	}
 	// Nothing left to reprocess.
-	if stats, _ := ingest.Reprocess(context.Background(), st, parse.New(parse.Limits{})); stats.Inputs != 0 {
+	if stats, _ := ingest.Reprocess(context.Background(), st, parse.New(parse.Limits{}), ingest.ReprocessOptions{}); stats.Inputs != 0 {
 		t.Errorf("second reprocess = %+v", stats)
 	}
 }

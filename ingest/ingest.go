@@ -53,14 +53,26 @@ func Reprepare(p *parse.Parser, info store.InputInfo, data []byte) store.Input {
 	return in
 }
 
+// ReprocessOptions say which kept inputs Reprocess parses again.
+type ReprocessOptions struct {
+	// Duplicates also takes the inputs recorded as duplicates: releases
+	// before the fingerprint (store.Fingerprint) took a report under a
+	// reused report-id for a duplicate, and dropped it.
+	Duplicates bool
+}
+
 // Reprocess parses again every kept input whose outcome was invalid or no
-// report, and stores what it now finds, a page of inputs at a time.
-func Reprocess(ctx context.Context, st store.Store, p *parse.Parser) (ImportStats, error) {
+// report (and duplicate, with o.Duplicates), and stores what it now finds,
+// a page of inputs at a time.
+func Reprocess(ctx context.Context, st store.Store, p *parse.Parser, o ReprocessOptions) (ImportStats, error) {
 	var stats ImportStats
 	var after int64
+	outcomes := []store.Outcome{store.OutcomeInvalid, store.OutcomeNoReport}
+	if o.Duplicates {
+		outcomes = append(outcomes, store.OutcomeDuplicate)
+	}
 	for {
-		infos, err := st.Inputs(ctx, store.InputFilter{
-			Outcomes: []store.Outcome{store.OutcomeInvalid, store.OutcomeNoReport}, AfterID: after, Limit: 256})
+		infos, err := st.Inputs(ctx, store.InputFilter{Outcomes: outcomes, AfterID: after, Limit: 256})
 		if err != nil || len(infos) == 0 {
 			return stats, err
 		}

@@ -375,11 +375,16 @@ func (d *decoder) policy() Policy {
 		d.fail("summary", "missing")
 	}
 	if d.err == nil && detailSum > p.FailedSessions {
-		// QUIRK: Mail.ru sends failure details that add up to more than the
-		// summary's total-failure-session-count. Both figures are kept as
-		// sent; the mismatch is flagged, not "fixed".
-		d.warn("failure-details", "failed-session-count adds up to %d, more than total-failure-session-count %d",
-			detailSum, p.FailedSessions)
+		// QUIRK: failure details that add up to more than the summary's
+		// total-failure-session-count are normal for the Postfix TLSRPT
+		// reporter and mox, and seen from Mail.ru: a session that failed on
+		// one MX and then succeeded on another adds a detail but counts as
+		// a success, and one that failed on two MX hosts adds two details
+		// (RFC 8460 section 4.3 counts sessions, not attempts). Both
+		// figures are kept as sent; the difference is noted, not "fixed".
+		d.warn("failure-details", "failed-session-count adds up to %d, more than total-failure-session-count %d: "+
+			"a session that failed on one MX and then succeeded on another adds a detail but counts as a success, "+
+			"and one that failed on several MX hosts adds a detail for each", detailSum, p.FailedSessions)
 	}
 	return p
 }

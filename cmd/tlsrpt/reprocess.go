@@ -10,18 +10,24 @@ import (
 
 func newReprocessCommand(g *globalOptions) *cobra.Command {
 	var quiet bool
+	var o ingest.ReprocessOptions
 	cmd := &cobra.Command{
 		Use:   "reprocess",
 		Short: "Parse again the kept inputs that were invalid or held no report",
 		Long: `Every input tlsrpt receives is kept raw. After an upgrade that teaches the
 parser a new sender quirk, reprocess parses again every kept input whose
 outcome was "invalid" or "no report" and stores the reports now found.
-Reports already stored are not touched. Output and exit codes are those of
-import.`,
+Reports already stored are not touched. With --duplicates, the inputs recorded
+as duplicates too: releases before 2026-12 took a report under a reused
+report-id (the Postfix reporter numbers reports per installation) for a
+duplicate of the stored one, and left it out; they are stored now, flagged.
+Output and exit codes are those of import.`,
+		Example: `  tlsrpt reprocess
+  tlsrpt reprocess --duplicates   # once, after upgrading from a release before 2026-12`,
 		Args: usageArgs(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return g.withStore(cmd.Context(), func(st *sqlite.DB) error {
-				stats, err := ingest.Reprocess(cmd.Context(), st, parse.New(parse.Limits{}))
+				stats, err := ingest.Reprocess(cmd.Context(), st, parse.New(parse.Limits{}), o)
 				if err != nil {
 					return err
 				}
@@ -34,5 +40,6 @@ import.`,
 		},
 	}
 	cmd.Flags().BoolVarP(&quiet, "quiet", "q", false, "print nothing but problems")
+	cmd.Flags().BoolVar(&o.Duplicates, "duplicates", false, "also parse again the inputs recorded as duplicates (reports under a reused report-id)")
 	return cmd
 }

@@ -48,3 +48,29 @@ func TestImportStdinLockedDatabaseExits75(t *testing.T) {
 		t.Fatalf("after the lock: exit %d, %q %q", code, out, errOut)
 	}
 }
+
+// After upgrading a database of schema 5, reprocess --duplicates stores
+// the report the old release took for a duplicate (a reused report-id)
+// and leaves the true duplicate as it was.
+func TestReprocessDuplicatesAfterUpgrade(t *testing.T) {
+	data, err := os.ReadFile("../../store/sqlite/testdata/schema5.db")
+	if err != nil {
+		t.Fatal(err)
+	}
+	db := filepath.Join(t.TempDir(), "v5.db")
+	if err := os.WriteFile(db, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out, errOut, code := run(t, "", "--db", db, "reprocess", "--duplicates")
+	if code != exitOK || !strings.Contains(out, "stored:     1 report\nduplicates: 1 report\nreused ids: 1 report stored") {
+		t.Fatalf("exit %d, %q %q", code, out, errOut)
+	}
+	out, _, _ = run(t, "", "--db", db, "summary", "--domain", "example.org", "--since", "2026-03-01", "-f", "csv")
+	if !strings.Contains(out, "domain,example.org,,,3,13,8,") {
+		t.Errorf("summary after reprocess:\n%s", out)
+	}
+	out, _, code = run(t, "", "--db", db, "reprocess", "--duplicates")
+	if code != exitOK || !strings.Contains(out, "stored:     0 reports\nduplicates: 1 report\n") {
+		t.Errorf("again: exit %d, %q", code, out)
+	}
+}
