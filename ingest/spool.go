@@ -11,8 +11,6 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"strconv"
-	"strings"
 	"sync"
 	"time"
 
@@ -43,10 +41,10 @@ var ErrSpoolFull = errors.New("ingest: spool full")
 // SpoolOptions configure a Spool. Zero fields take the defaults beside
 // them.
 type SpoolOptions struct {
-	// Dir holds the spooled inputs, one file each; created if missing.
+	// Dir holds the spool's segment files; created if missing.
 	Dir string
-	// MaxBytes bounds the bytes the spool holds; default 1 GiB. Past it,
-	// Submit fails with ErrSpoolFull.
+	// MaxBytes bounds the bytes of input the spool holds; default 1 GiB.
+	// Past it, Submit fails with ErrSpoolFull.
 	MaxBytes int64
 	// MaxMemory bounds the bytes of raw input the queue keeps parsed in
 	// memory; the rest are read back from disk when their turn comes.
@@ -54,6 +52,9 @@ type SpoolOptions struct {
 	MaxMemory int64
 	// MaxBatch bounds the inputs of one transaction; default 256.
 	MaxBatch int
+	// SegmentSize is the size past which a new segment file is begun;
+	// default 16 MiB.
+	SegmentSize int64
 	// RetryMin and RetryMax bound the wait between attempts while the
 	// store is unavailable; default 100 ms and 5 s.
 	RetryMin, RetryMax time.Duration
@@ -62,40 +63,43 @@ type SpoolOptions struct {
 	Registry prometheus.Registerer
 }
 
-// Spool keeps each input durably on disk (written and synced) before it is
-// stored, and stores the inputs from there in the order they came, as
-// soon as the store can take them: an input the spool has kept may be
-// acknowledged even while the database is locked or down. A crash between
-// the spool and the store loses nothing and stores nothing twice: when the
-// spool opens, an input already committed (recorded with the same bytes,
-// source, origin and time) is dropped, the others are stored.
+// Spool keeps each input durably on disk before it is stored, and stores
+// the inputs from there in the order they came, as soon as the store can
+// take them: an input the spool has kept may be acknowledged even while
+// the database is locked or down. Inputs are records of a log (spoolLog)
+// synced in groups.
+//
+// A crash between the spool and the store loses nothing and stores nothing
+// twice: when the spool opens, an input already committed (recorded with
+// the same bytes, source, origin and time, after the input id its record
+// notes) is dropped, the others are stored.
 //
 // An input whose storing fails for good (not store.ErrUnavailable) is
-// moved to the spool's failed/ folder and logged, so that it neither
+// written to the spool's failed/ folder and logged, so that it neither
 // blocks those behind it nor is lost.
 type Spool struct {
-	o  SpoolOptions
-	st store.Store
-	p  *parse.Parser
-	m  *spoolMetrics
+	o   SpoolOptions
+	st  store.Store
+	p   *parse.Parser
+	m   *spoolMetrics
+	log *spoolLog
 
 	mu        sync.Mutex
 	wake      chan struct{} // signalled when the queue grows or the spool closes
 	queue     []*spoolEntry
-	bytes     int64 // on disk
+	bytes     int64 // of input in the queue
 	memory    int64 // of the queue's parsed inputs
-	seq       uint64
-	lastInput int64 // the largest input id committed, for the recovery's look-up
+	lastInput int64 // the largest input id committed, for the look-up
 	closed    bool
+	closing   chan struct{} // closed by Close
 	done      chan struct{}
 }
 
 // spoolEntry is one spooled input.
 type spoolEntry struct {
-	name string // the file's name in Dir
-	size int64  // the file's size
-	hdr  spoolHeader
-	in   *store.Input // nil: read back from the file when its turn comes
+	ref  recordRef
+	size int64        // of the input
+	in   *store.Input // nil: read back from the log when its turn comes
 	// checked is set once the entry is known not to be stored yet.
 	checked bool
 	result  store.Result
@@ -103,8 +107,8 @@ type spoolEntry struct {
 	done    chan struct{}
 }
 
-// spoolHeader is the first line of a spool file, JSON; the input's bytes
-// follow it.
+// spoolHeader is the first line of a record's payload, JSON; the input's
+// bytes follow it.
 type spoolHeader struct {
 	Source   string `json:"source"`
 	Origin   string `json:"origin"`
@@ -112,6 +116,23 @@ type spoolHeader struct {
 	// After is the largest input id committed when the input was spooled:
 	// once committed, the input has a larger one.
 	After int64 `json:"after_input"`
+}
+
+func (h spoolHeader) payload(data []byte) []byte {
+	b, _ := json.Marshal(h) // strings and numbers: cannot fail
+	return append(append(b, '\n'), data...)
+}
+
+func splitPayload(payload []byte) (spoolHeader, []byte, error) {
+	var h spoolHeader
+	line, data, ok := bytes.Cut(payload, []byte("\n"))
+	if !ok {
+		return h, nil, errors.New("spool record without a header line")
+	}
+	if err := json.Unmarshal(line, &h); err != nil {
+		return h, nil, fmt.Errorf("spool record header: %w", err)
+	}
+	return h, data, nil
 }
 
 // OpenSpool opens the spool in o.Dir, queues what an earlier run left in
@@ -127,6 +148,9 @@ func OpenSpool(ctx context.Context, st store.Store, p *parse.Parser, o SpoolOpti
 	if o.MaxBatch <= 0 {
 		o.MaxBatch = 256
 	}
+	if o.SegmentSize <= 0 {
+		o.SegmentSize = 16 << 20
+	}
 	if o.RetryMin <= 0 {
 		o.RetryMin = 100 * time.Millisecond
 	}
@@ -139,7 +163,8 @@ func OpenSpool(ctx context.Context, st store.Store, p *parse.Parser, o SpoolOpti
 	if err := os.MkdirAll(filepath.Join(o.Dir, "failed"), 0o700); err != nil {
 		return nil, fmt.Errorf("ingest: spool: %w", err)
 	}
-	s := &Spool{o: o, st: st, p: p, m: newSpoolMetrics(o.Registry), wake: make(chan struct{}, 1), done: make(chan struct{})}
+	s := &Spool{o: o, st: st, p: p, m: newSpoolMetrics(o.Registry), log: newSpoolLog(o.Dir, o.SegmentSize),
+		wake: make(chan struct{}, 1), closing: make(chan struct{}), done: make(chan struct{})}
 	newest, err := st.Inputs(ctx, store.InputFilter{Newest: true, Limit: 1})
 	if err != nil {
 		return nil, fmt.Errorf("ingest: spool: %w", err)
@@ -147,63 +172,35 @@ func OpenSpool(ctx context.Context, st store.Store, p *parse.Parser, o SpoolOpti
 	if len(newest) > 0 {
 		s.lastInput = newest[0].ID
 	}
-	if err := s.recover(ctx); err != nil {
-		return nil, err
-	}
-	go s.run()
-	return s, nil
-}
-
-// recover queues the files an earlier run left, in order, and removes
-// half-written ones.
-func (s *Spool) recover(ctx context.Context) error {
-	entries, err := os.ReadDir(s.o.Dir)
-	if err != nil {
-		return fmt.Errorf("ingest: spool: %w", err)
-	}
-	for _, e := range entries {
-		name := e.Name()
-		switch {
-		case e.IsDir():
-			continue
-		case strings.HasSuffix(name, ".tmp"):
-			// Never acknowledged: the rename makes an input kept.
-			os.Remove(filepath.Join(s.o.Dir, name))
-			continue
-		}
-		seq, err := strconv.ParseUint(strings.TrimSuffix(name, ".input"), 10, 64)
-		if err != nil || !strings.HasSuffix(name, ".input") {
-			continue
-		}
-		s.seq = max(s.seq, seq)
-		hdr, data, err := s.read(name)
+	err = s.log.recover(func(ref recordRef, payload []byte) (bool, error) {
+		hdr, data, err := splitPayload(payload)
 		if err != nil {
-			s.o.Logger.Error("spool: unreadable file moved aside", "file", name, "error", err)
-			s.fail(name)
-			continue
+			s.o.Logger.Error("spool: a damaged record moved aside", "error", err)
+			s.moveAside(fmt.Sprintf("recovered-%d-%d", ref.seg.id, ref.off), payload)
+			return false, nil
 		}
 		stored, err := s.stored(ctx, hdr, data)
-		if err != nil {
-			return fmt.Errorf("ingest: spool: %w", err)
-		}
-		if stored {
-			os.Remove(filepath.Join(s.o.Dir, name))
-			continue
+		if err != nil || stored {
+			return false, err
 		}
 		size := int64(len(data))
-		s.queue = append(s.queue, &spoolEntry{name: name, size: size, hdr: hdr, checked: true, done: make(chan struct{})})
+		s.queue = append(s.queue, &spoolEntry{ref: ref, size: size, checked: true, done: make(chan struct{})})
 		s.bytes += size
+		return true, nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("ingest: spool: %w", err)
 	}
 	if len(s.queue) > 0 {
 		s.o.Logger.Info("spool: storing inputs an earlier run kept", "inputs", len(s.queue), "dir", s.o.Dir)
 	}
 	s.m.set(len(s.queue), s.bytes)
-	return nil
+	go s.run()
+	return s, nil
 }
 
-// stored reports whether the input in a spool file is committed already:
-// an input recorded after hdr.After with the same bytes, source, origin
-// and time.
+// stored reports whether a spooled input is committed already: an input
+// recorded after hdr.After with the same bytes, source, origin and time.
 func (s *Spool) stored(ctx context.Context, hdr spoolHeader, data []byte) (bool, error) {
 	sum := sha256.Sum256(data)
 	found, err := s.st.Inputs(ctx, store.InputFilter{AfterID: hdr.After, SHA256: sum[:]})
@@ -215,11 +212,15 @@ func (s *Spool) stored(ctx context.Context, hdr spoolHeader, data []byte) (bool,
 	}), nil
 }
 
-// Submit writes in to the spool and syncs it, queues it to be stored, and
-// waits up to wait for its commit.
+// Submit keeps in durably in the spool, queues it to be stored, and waits
+// up to wait for its commit.
 func (s *Spool) Submit(ctx context.Context, in store.Input, wait time.Duration) (store.Result, error) {
-	e, err := s.keep(in)
+	e, seq, err := s.keep(in)
+	if err == nil {
+		err = s.log.sync(seq)
+	}
 	if err != nil {
+		s.m.refused.Inc()
 		return store.Result{}, err
 	}
 	if wait <= 0 {
@@ -236,120 +237,50 @@ func (s *Spool) Submit(ctx context.Context, in store.Input, wait time.Duration) 
 	return store.Result{}, ErrSpooled
 }
 
-// keep writes in durably and queues it.
-func (s *Spool) keep(in store.Input) (*spoolEntry, error) {
+// keep appends in to the log and queues it, in the log's order. It is
+// durable once the log is synced up to the number keep returns.
+func (s *Spool) keep(in store.Input) (*spoolEntry, uint64, error) {
 	if in.ReceivedAt.IsZero() {
 		in.ReceivedAt = time.Now()
 	}
+	// Recorded to the millisecond, as the store records it: the look-up
+	// after a crash compares them.
+	in.ReceivedAt = time.UnixMilli(in.ReceivedAt.UnixMilli())
 	size := int64(len(in.Data))
-	s.mu.Lock()
-	if s.closed {
-		s.mu.Unlock()
-		return nil, ErrClosed
-	}
-	if s.bytes+size > s.o.MaxBytes {
-		s.mu.Unlock()
-		s.m.refused.Inc()
-		return nil, fmt.Errorf("%w: it holds %d bytes, the limit is %d", ErrSpoolFull, s.bytes, s.o.MaxBytes)
-	}
-	s.seq++
-	e := &spoolEntry{name: fmt.Sprintf("%020d.input", s.seq), size: size, checked: true, done: make(chan struct{}),
-		hdr: spoolHeader{Source: in.Source, Origin: in.Origin, Received: in.ReceivedAt.UnixMilli(), After: s.lastInput}}
-	s.bytes += size // held while it is written: concurrent writers share the limit
-	s.mu.Unlock()
-	if err := s.write(e, in.Data); err != nil {
-		s.mu.Lock()
-		s.bytes -= size
-		s.mu.Unlock()
-		s.m.refused.Inc()
-		return nil, fmt.Errorf("ingest: spool: %w", err)
-	}
-	in.ReceivedAt = time.UnixMilli(e.hdr.Received) // as recorded in the spool, to the millisecond
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
-		// Kept on disk: the next run stores it.
-		return e, nil
+		return nil, 0, ErrClosed
 	}
+	if s.bytes+size > s.o.MaxBytes {
+		return nil, 0, fmt.Errorf("%w: it holds %d bytes, the limit is %d", ErrSpoolFull, s.bytes, s.o.MaxBytes)
+	}
+	hdr := spoolHeader{Source: in.Source, Origin: in.Origin, Received: in.ReceivedAt.UnixMilli(), After: s.lastInput}
+	ref, seq, err := s.log.append(hdr.payload(in.Data))
+	if err != nil {
+		return nil, 0, fmt.Errorf("ingest: spool: %w", err)
+	}
+	e := &spoolEntry{ref: ref, size: size, checked: true, done: make(chan struct{})}
 	if s.memory+size <= s.o.MaxMemory {
 		e.in = &in
 		s.memory += size
 	}
 	s.queue = append(s.queue, e)
+	s.bytes += size
 	s.m.set(len(s.queue), s.bytes)
 	select {
 	case s.wake <- struct{}{}:
 	default:
 	}
-	return e, nil
+	return e, seq, nil
 }
 
-// write writes e's file: into a temporary file, synced, renamed to its
-// name, and the directory synced, so that a kept input survives a crash
-// or power loss, and a half-written one never looks kept.
-func (s *Spool) write(e *spoolEntry, data []byte) error {
-	hdr, err := json.Marshal(e.hdr)
-	if err != nil {
-		return err
-	}
-	tmp := filepath.Join(s.o.Dir, e.name+".tmp")
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-	if err != nil {
-		return err
-	}
-	_, err = f.Write(append(append(hdr, '\n'), data...))
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, filepath.Join(s.o.Dir, e.name))
-	}
-	if err == nil {
-		err = syncDir(s.o.Dir)
-	}
-	if err != nil {
-		os.Remove(tmp)
-		return err
-	}
-	return nil
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	err = d.Sync()
-	if cerr := d.Close(); err == nil {
-		err = cerr
-	}
-	return err
-}
-
-// read reads a spool file back.
-func (s *Spool) read(name string) (spoolHeader, []byte, error) {
-	var hdr spoolHeader
-	b, err := os.ReadFile(filepath.Join(s.o.Dir, name))
-	if err != nil {
-		return hdr, nil, err
-	}
-	line, data, ok := bytes.Cut(b, []byte("\n"))
-	if !ok {
-		return hdr, nil, errors.New("no header line")
-	}
-	if err := json.Unmarshal(line, &hdr); err != nil {
-		return hdr, nil, fmt.Errorf("header: %w", err)
-	}
-	return hdr, data, nil
-}
-
-// fail moves a spool file aside, into failed/.
-func (s *Spool) fail(name string) {
-	if err := os.Rename(filepath.Join(s.o.Dir, name), filepath.Join(s.o.Dir, "failed", name)); err != nil {
-		s.o.Logger.Error("spool: moving a file aside", "file", name, "error", err)
+// moveAside writes a record's payload to failed/, where an operator finds
+// it (the header line, then the input's bytes).
+func (s *Spool) moveAside(name string, payload []byte) {
+	path := filepath.Join(s.o.Dir, "failed", name+".input")
+	if err := os.WriteFile(path, payload, 0o600); err != nil {
+		s.o.Logger.Error("spool: writing an input aside", "file", path, "error", err)
 	}
 }
 
@@ -379,7 +310,7 @@ func (s *Spool) run() {
 		}
 		if closed {
 			s.o.Logger.Warn("spool: the store is unavailable at shutdown; what is left is stored at the next start",
-				"inputs", len(s.queue), "dir", s.o.Dir, "error", err)
+				"inputs", s.Len(), "dir", s.o.Dir, "error", err)
 			return
 		}
 		if backoff == 0 {
@@ -387,18 +318,12 @@ func (s *Spool) run() {
 		}
 		backoff = min(max(2*backoff, s.o.RetryMin), s.o.RetryMax)
 		s.m.retries.Inc()
+		t := time.NewTimer(backoff)
 		select {
-		case <-time.After(backoff):
-		case <-s.wake:
-			// A new input or Close: with Close, one more try, then stop.
-			s.mu.Lock()
-			if !s.closed {
-				s.mu.Unlock()
-				time.Sleep(backoff)
-			} else {
-				s.mu.Unlock()
-			}
+		case <-t.C:
+		case <-s.closing:
 		}
+		t.Stop()
 	}
 }
 
@@ -408,19 +333,18 @@ func (s *Spool) store(batch []*spoolEntry) error {
 	inputs := make([]store.Input, 0, len(batch))
 	ready := batch[:0:0]
 	for _, e := range batch {
-		in, err := s.input(e)
+		in, payload, err := s.input(e)
 		if errors.Is(err, store.ErrUnavailable) {
 			return err
 		}
 		if err != nil {
-			s.o.Logger.Error("spool: input moved aside", "file", e.name, "error", err)
-			s.fail(e.name)
+			s.o.Logger.Error("spool: an unreadable input moved aside", "error", err)
+			s.moveAside(fmt.Sprintf("%d-%d", e.ref.seg.id, e.ref.off), payload)
 			s.finish([]*spoolEntry{e}, nil, err)
 			continue
 		}
-		if in == nil { // committed before the crash or error that left it here
-			os.Remove(filepath.Join(s.o.Dir, e.name))
-			s.finish([]*spoolEntry{e}, nil, nil)
+		if in == nil { // committed before the error that left it here
+			s.finish([]*spoolEntry{e}, nil, ErrSpooled)
 			continue
 		}
 		inputs = append(inputs, *in)
@@ -432,11 +356,6 @@ func (s *Spool) store(batch []*spoolEntry) error {
 	results, err := s.st.Ingest(context.Background(), inputs)
 	switch {
 	case err == nil:
-		for _, e := range ready {
-			if err := os.Remove(filepath.Join(s.o.Dir, e.name)); err != nil {
-				s.o.Logger.Warn("spool: removing a stored input", "file", e.name, "error", err)
-			}
-		}
 		s.finish(ready, results, nil)
 		return nil
 	case errors.Is(err, store.ErrUnavailable):
@@ -456,50 +375,57 @@ func (s *Spool) store(batch []*spoolEntry) error {
 		return nil
 	}
 	e := ready[0]
-	s.o.Logger.Error("spool: the store refused an input; moved aside", "file", e.name, "error", err)
-	s.fail(e.name)
+	s.o.Logger.Error("spool: the store refused an input; moved aside", "origin", inputs[0].Origin, "error", err)
+	hdr := spoolHeader{Source: inputs[0].Source, Origin: inputs[0].Origin, Received: inputs[0].ReceivedAt.UnixMilli()}
+	s.moveAside(fmt.Sprintf("%d-%d", e.ref.seg.id, e.ref.off), hdr.payload(inputs[0].Data))
 	s.finish(ready, nil, err)
 	return nil
 }
 
-// input returns e's input, read back from its file when the queue did not
-// keep it; nil when e turns out to be stored already.
-func (s *Spool) input(e *spoolEntry) (*store.Input, error) {
+// input returns e's input, read back from the log when the queue did not
+// keep it, or nil when e turns out to be stored already; with an error,
+// the record's payload when it could be read.
+func (s *Spool) input(e *spoolEntry) (*store.Input, []byte, error) {
 	if e.in != nil && e.checked {
-		return e.in, nil
+		return e.in, nil, nil
 	}
-	hdr, data, err := s.read(e.name)
+	payload, err := s.log.read(e.ref)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
+	}
+	hdr, data, err := splitPayload(payload)
+	if err != nil {
+		return nil, payload, err
 	}
 	if !e.checked {
 		stored, err := s.stored(context.Background(), hdr, data)
 		if err != nil {
-			return nil, fmt.Errorf("%w: %w", store.ErrUnavailable, err)
+			return nil, nil, fmt.Errorf("%w: %w", store.ErrUnavailable, err)
 		}
 		if stored {
-			return nil, nil
+			return nil, nil, nil
 		}
 		e.checked = true
 	}
 	if e.in != nil {
-		return e.in, nil
+		return e.in, nil, nil
 	}
 	in, _ := prepare(s.p, data, hdr.Source, hdr.Origin, time.UnixMilli(hdr.Received))
-	return &in, nil
+	return &in, nil, nil
 }
 
-// finish takes entries off the queue's front and tells their waiters.
+// finish takes entries off the queue, marks their records done and tells
+// their waiters.
 func (s *Spool) finish(entries []*spoolEntry, results []store.Result, err error) {
 	s.mu.Lock()
 	for i, e := range entries {
-		j := slices.Index(s.queue, e)
-		if j >= 0 {
+		if j := slices.Index(s.queue, e); j >= 0 {
 			s.queue = slices.Delete(s.queue, j, j+1)
 		}
 		s.bytes -= e.size
 		if e.in != nil {
 			s.memory -= e.size
+			e.in = nil // the queue's memory, not the waiter's result
 		}
 		if results != nil {
 			e.result = results[i]
@@ -511,6 +437,9 @@ func (s *Spool) finish(entries []*spoolEntry, results []store.Result, err error)
 	}
 	s.m.set(len(s.queue), s.bytes)
 	s.mu.Unlock()
+	for _, e := range entries {
+		s.log.done(e.ref)
+	}
 }
 
 // Len is the number of inputs waiting to be stored.
@@ -527,6 +456,7 @@ func (s *Spool) Close(ctx context.Context) error {
 	s.mu.Lock()
 	if !s.closed {
 		s.closed = true
+		close(s.closing)
 		select {
 		case s.wake <- struct{}{}:
 		default:
@@ -535,7 +465,7 @@ func (s *Spool) Close(ctx context.Context) error {
 	s.mu.Unlock()
 	select {
 	case <-s.done:
-		return nil
+		return s.log.close()
 	case <-ctx.Done():
 		return fmt.Errorf("ingest: spool: %d inputs not yet stored, kept in %s: %w", s.Len(), s.o.Dir, ctx.Err())
 	}

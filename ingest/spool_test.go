@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"database/sql"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -65,7 +64,7 @@ func reportInput(t *testing.T, id string) store.Input {
 
 func spoolFiles(t *testing.T, dir string) []string {
 	t.Helper()
-	names, err := filepath.Glob(filepath.Join(dir, "*.input"))
+	names, err := filepath.Glob(filepath.Join(dir, "*.log"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -110,13 +109,16 @@ func TestSpoolUnderALockedDatabase(t *testing.T) {
 			t.Errorf("Submit took %v under the lock", d)
 		}
 	}
-	if got := len(spoolFiles(t, dir)); got != n {
-		t.Errorf("%d files in the spool, want %d", got, n)
+	if got := sp.Len(); got != n {
+		t.Errorf("%d inputs in the spool, want %d", got, n)
 	}
 	unlock()
 	waitFor(t, "the spool to drain", func() bool { return sp.Len() == 0 })
+	if err := sp.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
 	if files := spoolFiles(t, dir); len(files) != 0 {
-		t.Errorf("files left: %q", files)
+		t.Errorf("segments left: %q", files)
 	}
 	list, err := st.Reports(context.Background(), store.Filter{})
 	if err != nil || len(list) != n+1 {
@@ -138,37 +140,56 @@ func TestSpoolUnderALockedDatabase(t *testing.T) {
 	}
 }
 
+// unavailable is a store that cannot be written, as while another
+// process holds the database past the busy timeout.
+type unavailable struct{ store.Store }
+
+func (unavailable) Ingest(context.Context, []store.Input) ([]store.Result, error) {
+	return nil, fmt.Errorf("%w: database is locked", store.ErrUnavailable)
+}
+
 // What a crash leaves in the spool is handled at the next open: an input
-// committed before the crash (its file not yet removed) is dropped, one
-// not yet committed is stored, a half-written one is removed.
+// committed before the crash (its record not yet done) is dropped, the
+// others are stored in order, a torn record at the end (never synced, so
+// never acknowledged) is cut off.
 func TestSpoolRecovery(t *testing.T) {
 	st, _, _ := lockedStore(t, time.Second)
 	dir := filepath.Join(t.TempDir(), "spool")
-	if err := os.MkdirAll(dir, 0o700); err != nil {
+	first, err := ingest.OpenSpool(context.Background(), unavailable{st}, parse.New(parse.Limits{}),
+		ingest.SpoolOptions{Dir: dir, RetryMin: time.Millisecond, RetryMax: 5 * time.Millisecond})
+	if err != nil {
 		t.Fatal(err)
 	}
-	write := func(name string, in store.Input, after int64) {
-		hdr, _ := json.Marshal(map[string]any{"source": in.Source, "origin": in.Origin,
-			"received_ms": in.ReceivedAt.UnixMilli(), "after_input": after})
-		if err := os.WriteFile(filepath.Join(dir, name), append(append(hdr, '\n'), in.Data...), 0o600); err != nil {
+	ins := []store.Input{reportInput(t, "committed"), reportInput(t, "pending-1"), reportInput(t, "pending-2")}
+	for _, in := range ins {
+		if _, err := first.Submit(context.Background(), in, 0); !errors.Is(err, ingest.ErrSpooled) {
 			t.Fatal(err)
 		}
 	}
-	committed := reportInput(t, "committed")
-	if _, err := st.Ingest(context.Background(), []store.Input{committed}); err != nil {
+	// The process stops with the store still unavailable: kept on disk.
+	if err := first.Close(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	write("00000000000000000001.input", committed, 0)
-	write("00000000000000000002.input", reportInput(t, "pending"), 1)
-	if err := os.WriteFile(filepath.Join(dir, "00000000000000000003.input.tmp"), []byte("half"), 0o600); err != nil {
+	segments := spoolFiles(t, dir)
+	if len(segments) != 1 {
+		t.Fatalf("segments %q", segments)
+	}
+	// As if the first had been committed just before a crash.
+	if _, err := st.Ingest(context.Background(), ins[:1]); err != nil {
 		t.Fatal(err)
 	}
+	f, err := os.OpenFile(segments[0], os.O_WRONLY|os.O_APPEND, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.Write([]byte{0, 0, 1, 0, 9, 9}) // a torn record
+	f.Close()
+
 	sp, err := ingest.OpenSpool(context.Background(), st, parse.New(parse.Limits{}), ingest.SpoolOptions{Dir: dir})
 	if err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, "the spool to drain", func() bool { return sp.Len() == 0 })
-	// The next input is numbered after what was found.
 	if _, err := sp.Submit(context.Background(), reportInput(t, "next"), 5*time.Second); err != nil {
 		t.Fatal(err)
 	}
@@ -176,19 +197,24 @@ func TestSpoolRecovery(t *testing.T) {
 		t.Fatal(err)
 	}
 	inputs, err := st.Inputs(context.Background(), store.InputFilter{})
-	if err != nil || len(inputs) != 3 {
-		t.Fatalf("%d inputs, %v; want 3: the committed one not again", len(inputs), err)
+	if err != nil || len(inputs) != 4 {
+		t.Fatalf("%d inputs, %v; want 4: the committed one not again", len(inputs), err)
 	}
-	for _, in := range inputs {
-		if !in.ReceivedAt.Equal(time.UnixMilli(1_790_000_000_123)) || in.Origin != "192.0.2.1" || in.Source != "https" {
+	for i, want := range []string{"committed", "pending-1", "pending-2", "next"} {
+		list, err := st.Reports(context.Background(), store.Filter{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		sr, err := st.Report(context.Background(), list[len(list)-1-i].ID)
+		if err != nil || sr.Report.ReportID != want || sr.Input.ID != inputs[i].ID {
+			t.Errorf("report %d: %+v, %v; want %s in input %d", i, sr, err, want, inputs[i].ID)
+		}
+		if in := inputs[i]; !in.ReceivedAt.Equal(time.UnixMilli(1_790_000_000_123)) || in.Origin != "192.0.2.1" || in.Source != "https" {
 			t.Errorf("input %+v: not as spooled", in)
 		}
 	}
-	entries, _ := os.ReadDir(dir)
-	for _, e := range entries {
-		if e.Name() != "failed" {
-			t.Errorf("left in the spool: %s", e.Name())
-		}
+	if left := spoolFiles(t, dir); len(left) != 0 {
+		t.Errorf("segments left: %q", left)
 	}
 }
 
@@ -251,7 +277,10 @@ func TestSpoolMovesAsideWhatTheStoreRefuses(t *testing.T) {
 	waitFor(t, "the spool to drain", func() bool { return sp.Len() == 0 })
 	failed, _ := filepath.Glob(filepath.Join(dir, "failed", "*.input"))
 	if len(failed) != 1 {
-		t.Errorf("moved aside: %q", failed)
+		t.Fatalf("moved aside: %q", failed)
+	}
+	if b, _ := os.ReadFile(failed[0]); !bytes.Contains(b, []byte(`"refuse-me"`)) || !bytes.Contains(b, []byte(`"origin":"192.0.2.1"`)) {
+		t.Errorf("moved aside:\n%s", b)
 	}
 	list, err := st.Reports(context.Background(), store.Filter{})
 	if err != nil || len(list) != 2 {

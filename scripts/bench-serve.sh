@@ -37,7 +37,7 @@ EOF
 run() { # $1: label, rest: extra serve flags
   local label=$1; shift
   local port=$((20000 + RANDOM % 20000))
-  rm -f "$work/t.db"*
+  rm -rf "$work/t.db"*
   "$work/tlsrpt" --db "$work/t.db" serve --listen 127.0.0.1:$port --tls-cert "$work/cert.pem" --tls-key "$work/key.pem" \
     --rate 1000000 --burst 1000000 --max-concurrent 256 "$@" 2>/dev/null &
   pid=$!

@@ -6,6 +6,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"io"
 	"maps"
 	"net/http"
 	"os"
@@ -284,17 +285,19 @@ func TestServeLockedDatabaseSpoolAcrossSIGKILL(t *testing.T) {
 	t.Logf("under the lock: %d posts answered 2xx, the slowest in %v; after SIGKILL and restart, %d more, the slowest in %v",
 		len(first), slowest, len(second), max(slowest2, slowest))
 	unlock()
-	spool := db + ".spool"
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		left, _ := filepath.Glob(filepath.Join(spool, "*.input"))
-		if len(left) == 0 {
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		resp, err := http.Get("http://" + addr + "/metrics")
+		if err != nil {
+			t.Fatal(err)
+		}
+		metrics, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if bytes.Contains(metrics, []byte("\ntlsrpt_spool_inputs 0\n")) {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("%d inputs still in the spool", len(left))
+			t.Fatal("the spool did not drain")
 		}
-		time.Sleep(50 * time.Millisecond)
 	}
 	srv.Process.Signal(syscall.SIGTERM)
 	if err := srv.Wait(); err != nil {
@@ -315,5 +318,8 @@ func TestServeLockedDatabaseSpoolAcrossSIGKILL(t *testing.T) {
 	reports, _ := st.Reports(context.Background(), store.Filter{})
 	if len(reports) != 1+len(bodies) {
 		t.Errorf("%d reports, want %d", len(reports), 1+len(bodies))
+	}
+	if left, _ := filepath.Glob(filepath.Join(db+".spool", "*.log")); len(left) != 0 {
+		t.Errorf("spool segments left after a clean stop: %q", left)
 	}
 }
