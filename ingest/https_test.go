@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -304,5 +305,33 @@ func TestHTTPSPathRestriction(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusNotFound {
 		t.Errorf("off the path: %d", resp.StatusCode)
+	}
+}
+
+// The rate limit stops only what no real sender does: with the defaults, a
+// sender posting hundreds of reports at once is served; past a limit, the
+// Retry-After is the limiter's actual wait.
+func TestRateLimitBurstAndRetryAfter(t *testing.T) {
+	st := testkit.OpenStore(t)
+	e := startEndpoint(t, st, ingest.HandlerOptions{})
+	for i := range 300 {
+		if code, msg := e.post(t, good(fmt.Sprint("burst-", i), "1")); code != http.StatusCreated {
+			t.Fatalf("post %d of a day's batch: %d %s", i, code, msg)
+		}
+	}
+	slow := startEndpoint(t, st, ingest.HandlerOptions{Rate: 0.1, Burst: 2})
+	for i := range 2 {
+		if code, _ := slow.post(t, good(fmt.Sprint("slow-", i), "1")); code != http.StatusCreated {
+			t.Fatalf("within the burst: %d", code)
+		}
+	}
+	req, _ := http.NewRequest(http.MethodPost, slow.url+"/tlsrpt", bytes.NewReader(good("slow-2", "1")))
+	resp, err := slow.client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if got := resp.Header.Get("Retry-After"); resp.StatusCode != http.StatusTooManyRequests || (got != "10" && got != "9") {
+		t.Errorf("past the burst: %d, Retry-After %q; want 429 after about 10 s", resp.StatusCode, got)
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -91,8 +92,17 @@ type Spool struct {
 	memory    int64 // of the queue's parsed inputs
 	lastInput int64 // the largest input id committed, for the look-up
 	closed    bool
-	closing   chan struct{} // closed by Close
-	done      chan struct{}
+	// stalled is set while the store is unavailable (between a failed
+	// attempt and the next that succeeds): Submit does not wait for a
+	// commit that cannot come.
+	stalled atomic.Bool
+	// attempt is when the store's current attempt began (unix
+	// nanoseconds), 0 between attempts: one that has taken longer than a
+	// request's wait (the database locked, SQLite's busy wait) will not
+	// commit that request in time either.
+	attempt atomic.Int64
+	closing chan struct{} // closed by Close
+	done    chan struct{}
 }
 
 // spoolEntry is one spooled input.
@@ -223,7 +233,10 @@ func (s *Spool) Submit(ctx context.Context, in store.Input, wait time.Duration) 
 		s.m.refused.Inc()
 		return store.Result{}, err
 	}
-	if wait <= 0 {
+	if wait <= 0 || s.stalled.Load() {
+		return store.Result{}, ErrSpooled
+	}
+	if a := s.attempt.Load(); a != 0 && time.Since(time.Unix(0, a)) > wait {
 		return store.Result{}, ErrSpooled
 	}
 	t := time.NewTimer(wait)
@@ -304,6 +317,7 @@ func (s *Spool) run() {
 		closed := s.closed
 		s.mu.Unlock()
 		err := s.store(batch)
+		s.stalled.Store(err != nil)
 		if err == nil {
 			backoff = 0
 			continue
@@ -353,7 +367,9 @@ func (s *Spool) store(batch []*spoolEntry) error {
 	if len(ready) == 0 {
 		return nil
 	}
+	s.attempt.Store(time.Now().UnixNano())
 	results, err := s.st.Ingest(context.Background(), inputs)
+	s.attempt.Store(0)
 	switch {
 	case err == nil:
 		s.finish(ready, results, nil)

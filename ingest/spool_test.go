@@ -6,6 +6,8 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"testing"
@@ -285,5 +287,52 @@ func TestSpoolMovesAsideWhatTheStoreRefuses(t *testing.T) {
 	list, err := st.Reports(context.Background(), store.Filter{})
 	if err != nil || len(list) != 2 {
 		t.Errorf("%d reports stored, %v; want the two others", len(list), err)
+	}
+}
+
+// Through the endpoint, with the database locked by another process: a
+// report is answered 202 (kept) within the store wait, a refusal at once
+// without waiting, and a body the spool cannot keep 503 with Retry-After.
+func TestEndpointWithSpoolUnderALock(t *testing.T) {
+	st, lock, unlock := lockedStore(t, 100*time.Millisecond)
+	in := reportInput(t, "x")
+	sp, err := ingest.OpenSpool(context.Background(), st, parse.New(parse.Limits{}),
+		ingest.SpoolOptions{Dir: filepath.Join(t.TempDir(), "spool"), MaxBytes: int64(len(in.Data)) + 40,
+			RetryMin: 10 * time.Millisecond, RetryMax: 20 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sp.Close(context.Background())
+	srv := httptest.NewServer(ingest.NewHandler(parse.New(parse.Limits{}), sp, ingest.HandlerOptions{StoreWait: 300 * time.Millisecond}))
+	defer srv.Close()
+	post := func(body []byte) (*http.Response, time.Duration) {
+		start := time.Now()
+		resp, err := http.Post(srv.URL+"/tlsrpt", "application/tlsrpt+json", bytes.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp, time.Since(start)
+	}
+	if resp, _ := post(good("unlocked", "1")); resp.StatusCode != http.StatusCreated {
+		t.Fatalf("unlocked: %d", resp.StatusCode)
+	}
+	lock()
+	if resp, took := post(good("locked", "1")); resp.StatusCode != http.StatusAccepted || took > 2*time.Second {
+		t.Errorf("locked: %d after %v, want 202", resp.StatusCode, took)
+	}
+	if resp, took := post([]byte(`{"organization-name":"x"}`)); resp.StatusCode != http.StatusBadRequest || took > 200*time.Millisecond {
+		t.Errorf("invalid while locked: %d after %v, want 400 at once", resp.StatusCode, took)
+	}
+	resp, _ := post(good("too-many", "1"))
+	if resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") == "" {
+		t.Errorf("spool full: %d, Retry-After %q", resp.StatusCode, resp.Header.Get("Retry-After"))
+	}
+	unlock()
+	waitFor(t, "the spool to drain", func() bool { return sp.Len() == 0 })
+	inputs, _ := st.Inputs(context.Background(), store.InputFilter{})
+	reports, _ := st.Reports(context.Background(), store.Filter{})
+	if len(inputs) != 3 || len(reports) != 2 {
+		t.Errorf("%d inputs and %d reports, want 3 (the refusal kept too) and 2", len(inputs), len(reports))
 	}
 }
