@@ -220,3 +220,53 @@ func TestMigrateSchema5Recounts(t *testing.T) {
 		t.Errorf("example.org %v, want 13/8", got)
 	}
 }
+
+// The very reports the Postfix TLSRPT reporter and mox sent when run
+// against a test setup (../shared/corpus/reporters, absent from a user's
+// clone: skipped then).
+func TestRealReportersCorpus(t *testing.T) {
+	dir := filepath.Join("..", "..", "..", "shared", "corpus", "reporters")
+	names, err := filepath.Glob(filepath.Join(dir, "*"))
+	if err != nil || len(names) == 0 {
+		t.Skipf("corpus not present at %s", dir)
+	}
+	db := testkit.OpenStore(t)
+	p := parse.New(parse.Limits{})
+	for _, name := range names {
+		data, err := os.ReadFile(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		items, err := p.Parse(data)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		in := store.Input{Data: data, Origin: name}
+		for _, it := range items {
+			if it.Err != nil {
+				t.Fatalf("%s: %v", name, it.Err)
+			}
+			in.Reports = append(in.Reports, it.Report)
+		}
+		ingest(t, db, in)
+	}
+	totals := totalsByDomain(t, db)
+	for domain, want := range map[string][2]int64{"dane.example.test": {6, 1}, "change.example.test": {13, 4}} {
+		if totals[domain] != want {
+			t.Errorf("%s: %v, want %v", domain, totals[domain], want)
+		}
+	}
+	list, err := db.Reports(context.Background(), store.Filter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	reused := 0
+	for _, r := range list {
+		if r.ReportID == "2026-12-03T00:00:00Z_idx1_example.test" {
+			reused++
+		}
+	}
+	if reused != 2 {
+		t.Errorf("%d reports under the reused report-id, want 2", reused)
+	}
+}
