@@ -156,7 +156,7 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, client string) (
 	ids := reportIDs(in.Reports)
 	switch {
 	case errors.Is(err, ErrSpooled) && len(in.Reports) > 0:
-		h.m.record(in.Reports, "spooled")
+		h.m.record(in.Reports, "spooled", h.domainLabel)
 		reply(w, http.StatusAccepted, "accepted "+ids+": kept, to be stored as soon as the database can take it")
 		return http.StatusAccepted, "spooled", ids
 	case errors.Is(err, ErrSpooled):
@@ -172,19 +172,19 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, client string) (
 	}
 	switch res.Outcome {
 	case store.OutcomeStored:
-		h.m.record(in.Reports, "stored")
+		h.m.record(in.Reports, "stored", h.domainLabel)
 		reply(w, http.StatusCreated, "stored "+ids)
 		return http.StatusCreated, "stored", ids
 	case store.OutcomeDuplicate:
-		h.m.record(nil, "duplicate")
+		h.m.record(nil, "duplicate", nil)
 		reply(w, http.StatusOK, "already stored "+ids)
 		return http.StatusOK, "duplicate", ids
 	case store.OutcomeNoReport:
-		h.m.record(nil, "no-report")
+		h.m.record(nil, "no-report", nil)
 		reply(w, http.StatusUnsupportedMediaType, "the body holds no TLS report")
 		return http.StatusUnsupportedMediaType, "no-report", ""
 	}
-	h.m.record(nil, "invalid")
+	h.m.record(nil, "invalid", nil)
 	msg := strings.Join(in.Errors, "; ")
 	if st, ok := refusalStatus(parseErr); ok {
 		reply(w, st, msg)
@@ -324,8 +324,13 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Help: "Time to answer a request, commit included.", Buckets: prometheus.DefBuckets}, []string{"outcome"}),
 		reports: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "tlsrpt_reports_total",
 			Help: "Reports received, by source and outcome."}, []string{"source", "outcome"}),
+		// Labels a stranger cannot multiply: the --domain entry that
+		// accepted the report ("any" without --domain) and the result type,
+		// registered ones only ("other" for the rest). Per policy domain and
+		// MX host, the store answers (tlsrpt summary).
 		failed: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "tlsrpt_failed_sessions_total",
-			Help: "Failed sessions in stored reports, by policy domain and MX host."}, []string{"policy_domain", "mx_host"}),
+			Help: "Failed sessions in accepted reports, by accepted domain (--domain) and result type."},
+			[]string{"domain", "result_type"}),
 	}
 	if reg != nil {
 		reg.MustRegister(m.requests, m.duration, m.reports, m.failed)
@@ -333,13 +338,34 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	return m
 }
 
-func (m *metrics) record(reports []*parse.Report, outcome string) {
+// record counts a request's reports; domain maps a policy domain to its
+// label.
+func (m *metrics) record(reports []*parse.Report, outcome string, domain func(string) string) {
 	m.reports.WithLabelValues("https", outcome).Inc()
 	for _, r := range reports {
 		for _, x := range store.Rollup(r).MX {
-			m.failed.WithLabelValues(x.Domain, x.MX).Add(float64(x.FailedSessions))
+			rt := x.ResultType
+			if parse.GroupOf(rt) == parse.GroupUnknown {
+				rt = "other"
+			}
+			m.failed.WithLabelValues(domain(x.Domain), rt).Add(float64(x.FailedSessions))
 		}
 	}
+}
+
+// domainLabel is the --domain entry that covers a policy domain, "any"
+// without --domain: a label value from the operator's configuration,
+// never from the report.
+func (h *Handler) domainLabel(policyDomain string) string {
+	if len(h.o.Domains) == 0 {
+		return "any"
+	}
+	for _, d := range h.o.Domains {
+		if policyDomain == d || strings.HasSuffix(policyDomain, "."+d) {
+			return d
+		}
+	}
+	return "other"
 }
 
 // Healthz answers 200 when the store answers, 503 otherwise.

@@ -1,18 +1,21 @@
 package ingest_test
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -246,7 +249,7 @@ func TestHTTPSHealthAndMetrics(t *testing.T) {
 	e.post(t, valid)
 	for path, want := range map[string]string{
 		"/healthz": "ok",
-		"/metrics": `tlsrpt_failed_sessions_total{mx_host="mx1.example.com",policy_domain="example.com"} 5`,
+		"/metrics": `tlsrpt_failed_sessions_total{domain="any",result_type="certificate-expired"} 5`,
 	} {
 		resp, err := e.client.Get(e.url + path)
 		if err != nil {
@@ -333,5 +336,69 @@ func TestRateLimitBurstAndRetryAfter(t *testing.T) {
 	resp.Body.Close()
 	if got := resp.Header.Get("Retry-After"); resp.StatusCode != http.StatusTooManyRequests || (got != "10" && got != "9") {
 		t.Errorf("past the burst: %d, Retry-After %q; want 429 after about 10 s", resp.StatusCode, got)
+	}
+}
+
+// Reports with made-up subdomains, MX names and result types add no
+// metric series: labels take the operator's --domain entries and the
+// registered result types only.
+func TestMetricsLabelsAreBounded(t *testing.T) {
+	e := startEndpoint(t, testkit.OpenStore(t), ingest.HandlerOptions{Domains: []string{"example.com"}})
+	for i := range 50 {
+		body := fmt.Sprintf(`{"organization-name":"Stranger","date-range":{"start-datetime":"2026-03-01T00:00:00Z",
+"end-datetime":"2026-03-01T23:59:59Z"},"contact-info":"x","report-id":"s%d","policies":[{"policy":{"policy-type":"sts",
+"policy-domain":"sub%d.example.com"},"summary":{"total-successful-session-count":0,"total-failure-session-count":2},
+"failure-details":[{"result-type":"made-up-%d","receiving-mx-hostname":"mx%d.example.net","failed-session-count":1},
+{"result-type":"certificate-expired","receiving-mx-hostname":"mx%d.example.org","failed-session-count":1}]}]}`, i, i, i, i, i)
+		if code, msg := e.post(t, []byte(body)); code != http.StatusCreated {
+			t.Fatalf("post %d: %d %s", i, code, msg)
+		}
+	}
+	resp, err := e.client.Get(e.url + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	var series []string
+	for _, line := range strings.Split(string(b), "\n") {
+		if strings.HasPrefix(line, "tlsrpt_failed_sessions_total{") {
+			series = append(series, line)
+		}
+	}
+	want := []string{`tlsrpt_failed_sessions_total{domain="example.com",result_type="certificate-expired"} 50`,
+		`tlsrpt_failed_sessions_total{domain="example.com",result_type="other"} 50`}
+	if !slices.Equal(series, want) {
+		t.Errorf("series %q\nwant %q", series, want)
+	}
+}
+
+// A sender that half-closes its connection after the body is told what
+// became of its report: stored (201), not "try again" (the commit does not
+// run under the request's context, which the client's EOF cancels).
+func TestHalfClosedClientGetsTheOutcome(t *testing.T) {
+	st := testkit.OpenStore(t)
+	commit := ingest.NewCommitter(st, 0)
+	defer commit.Close()
+	srv := httptest.NewServer(ingest.NewHandler(parse.New(parse.Limits{}), commit, ingest.HandlerOptions{}))
+	defer srv.Close()
+	body := good("half-closed", "1")
+	conn, err := net.Dial("tcp", srv.Listener.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	fmt.Fprintf(conn, "POST /tlsrpt HTTP/1.1\r\nHost: x\r\nContent-Type: application/tlsrpt+json\r\nContent-Length: %d\r\n\r\n%s", len(body), body)
+	conn.(*net.TCPConn).CloseWrite()
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusCreated {
+		t.Errorf("half-closed client: %d, want 201", resp.StatusCode)
+	}
+	if list, _ := st.Reports(context.Background(), store.Filter{}); len(list) != 1 {
+		t.Errorf("%d reports stored", len(list))
 	}
 }
