@@ -10,6 +10,8 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"os"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -38,6 +40,19 @@ type HandlerOptions struct {
 	// delivered), so the limit only stops a client far beyond that.
 	Rate  rate.Limit
 	Burst int
+	// MaxConcurrent bounds the requests handled at once (their bodies read,
+	// parsed and kept); default 64. MaxPerClient bounds those of one
+	// client address, default an eighth of MaxConcurrent (at least 2), so
+	// that a few addresses cannot hold every slot. The others wait for a
+	// slot as long as their client does. Only requests past the rate limit
+	// take a slot.
+	MaxConcurrent, MaxPerClient int
+	// MinBodyRate is the slowest a body may arrive, in bytes a second on
+	// average, once BodyGrace (default 5 s) has passed; default 1 KiB/s. A
+	// slower body is cut off (408). BodyTimeout bounds a body's read
+	// whatever its rate; default 30 s.
+	MinBodyRate            int64
+	BodyGrace, BodyTimeout time.Duration
 	// StoreWait is how long a request waits for its report's commit
 	// before it is answered 202 (kept in the spool, stored later); default
 	// 2 s. Only with a Sink that spools.
@@ -58,6 +73,11 @@ type Handler struct {
 	parser  *parse.Parser
 	commit  Sink
 	limiter *clientLimiter
+	slots   *slots
+	// parsing bounds the bodies decompressed and parsed at once to the
+	// cores: parsing is CPU work, and each may take up to the parser's
+	// MaxDecompressed in memory.
+	parsing chan struct{}
 	m       *metrics
 }
 
@@ -75,6 +95,21 @@ func NewHandler(p *parse.Parser, commit Sink, o HandlerOptions) *Handler {
 	if o.StoreWait <= 0 {
 		o.StoreWait = 2 * time.Second
 	}
+	if o.MaxConcurrent <= 0 {
+		o.MaxConcurrent = 64
+	}
+	if o.MaxPerClient <= 0 {
+		o.MaxPerClient = max(2, o.MaxConcurrent/8)
+	}
+	if o.MinBodyRate <= 0 {
+		o.MinBodyRate = 1 << 10
+	}
+	if o.BodyGrace <= 0 {
+		o.BodyGrace = 5 * time.Second
+	}
+	if o.BodyTimeout <= 0 {
+		o.BodyTimeout = 30 * time.Second
+	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -84,7 +119,9 @@ func NewHandler(p *parse.Parser, commit Sink, o HandlerOptions) *Handler {
 	for i, d := range o.Domains {
 		o.Domains[i] = strings.TrimSuffix(strings.ToLower(d), ".")
 	}
-	return &Handler{o: o, parser: p, commit: commit, limiter: newClientLimiter(o.Rate, o.Burst), m: newMetrics(o.Registry)}
+	return &Handler{o: o, parser: p, commit: commit, limiter: newClientLimiter(o.Rate, o.Burst),
+		slots: newSlots(o.MaxConcurrent, o.MaxPerClient), parsing: make(chan struct{}, runtime.GOMAXPROCS(0)),
+		m: newMetrics(o.Registry)}
 }
 
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -125,12 +162,20 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, client string) (
 		reply(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("body of %d bytes exceeds the limit of %d", r.ContentLength, h.o.MaxBody))
 		return http.StatusRequestEntityTooLarge, "too-large", ""
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, h.o.MaxBody))
+	if err := h.slots.acquire(r.Context(), client); err != nil {
+		return 0, "gone", "the client left while waiting for a slot"
+	}
+	defer h.slots.release(client)
+	body, err := h.readBody(w, r)
 	var tooBig *http.MaxBytesError
 	switch {
 	case errors.As(err, &tooBig):
 		reply(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("body exceeds the limit of %d bytes", h.o.MaxBody))
 		return http.StatusRequestEntityTooLarge, "too-large", ""
+	case errors.Is(err, errTooSlow):
+		w.Header().Set("Connection", "close")
+		reply(w, http.StatusRequestTimeout, err.Error())
+		return http.StatusRequestTimeout, "too-slow", ""
 	case err != nil:
 		reply(w, http.StatusBadRequest, "reading the body: "+err.Error())
 		return http.StatusBadRequest, "read-error", err.Error()
@@ -138,7 +183,9 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, client string) (
 	// Content-Type and Content-Encoding are hints: the bytes are sniffed, so
 	// application/tlsrpt+gzip, +json, Content-Encoding: gzip and mislabelled
 	// bodies all parse (a gzip body inside Content-Encoding: gzip too).
+	h.parsing <- struct{}{}
 	in, parseErr := prepare(h.parser, body, "https", client, h.o.Now())
+	<-h.parsing
 	if dom, ok := h.allowed(in.Reports); !ok {
 		reply(w, http.StatusForbidden, "reports for "+dom+" are not accepted here")
 		return http.StatusForbidden, "forbidden", dom
@@ -192,6 +239,117 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, client string) (
 	}
 	reply(w, http.StatusBadRequest, msg)
 	return http.StatusBadRequest, "invalid", msg
+}
+
+// errTooSlow is a body that arrived slower than MinBodyRate.
+var errTooSlow = errors.New("the body arrives too slowly")
+
+// readBody reads the request's body, up to MaxBody, at MinBodyRate at
+// least: the connection's read deadline is moved as the bytes arrive, to
+// the start plus BodyGrace plus the time the bytes so far allow, and never
+// past BodyTimeout. A slow-loris body is cut off within seconds, not held
+// for the whole timeout.
+func (h *Handler) readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
+	rc := http.NewResponseController(w)
+	start := time.Now()
+	last := start.Add(h.o.BodyTimeout)
+	deadline := func(n int) time.Time {
+		allowed := h.o.BodyGrace + time.Duration(float64(n)/float64(h.o.MinBodyRate)*float64(time.Second))
+		if t := start.Add(allowed); t.Before(last) {
+			return t
+		}
+		return last
+	}
+	// A connection that cannot take a deadline (an HTTP/2 stream without
+	// it, a test's recorder) is read with the server's timeouts alone.
+	paced := rc.SetReadDeadline(deadline(0)) == nil
+	defer func() {
+		if paced {
+			rc.SetReadDeadline(time.Time{})
+		}
+	}()
+	size := int64(512)
+	if r.ContentLength > 0 {
+		size = r.ContentLength
+	}
+	buf := make([]byte, 0, min(size, h.o.MaxBody)+1)
+	body := http.MaxBytesReader(w, r.Body, h.o.MaxBody)
+	for {
+		if len(buf) == cap(buf) {
+			buf = append(buf, 0)[:len(buf)]
+		}
+		n, err := body.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+n]
+		if err == io.EOF {
+			return buf, nil
+		}
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			rate := float64(len(buf)) / time.Since(start).Seconds()
+			return nil, fmt.Errorf("%w: %d bytes in %.0f s (%.0f bytes/s), fewer than %d bytes/s", errTooSlow,
+				len(buf), time.Since(start).Seconds(), rate, h.o.MinBodyRate)
+		}
+		if err != nil {
+			return nil, err
+		}
+		if paced && n > 0 {
+			rc.SetReadDeadline(deadline(len(buf)))
+		}
+	}
+}
+
+// slots are the requests handled at once, in all and per client address.
+type slots struct {
+	total     chan struct{}
+	perClient int
+	mu        sync.Mutex
+	clients   map[string]int // only clients with a slot: bounded by total
+	freed     chan struct{}  // closed when a client's slot is released
+}
+
+func newSlots(total, perClient int) *slots {
+	return &slots{total: make(chan struct{}, total), perClient: perClient, clients: map[string]int{}, freed: make(chan struct{})}
+}
+
+// acquire waits for a slot of client's share and one of the total, as long
+// as ctx lasts.
+func (s *slots) acquire(ctx context.Context, client string) error {
+	for {
+		s.mu.Lock()
+		if s.clients[client] < s.perClient {
+			s.clients[client]++
+			s.mu.Unlock()
+			break
+		}
+		freed := s.freed
+		s.mu.Unlock()
+		select {
+		case <-freed:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	select {
+	case s.total <- struct{}{}:
+		return nil
+	case <-ctx.Done():
+		s.releaseClient(client)
+		return ctx.Err()
+	}
+}
+
+func (s *slots) release(client string) {
+	<-s.total
+	s.releaseClient(client)
+}
+
+func (s *slots) releaseClient(client string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.clients[client]--; s.clients[client] <= 0 {
+		delete(s.clients, client)
+	}
+	close(s.freed)
+	s.freed = make(chan struct{})
 }
 
 // refusalStatus maps a refusal to its status: over a size limit once

@@ -17,8 +17,10 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -400,5 +402,65 @@ func TestHalfClosedClientGetsTheOutcome(t *testing.T) {
 	}
 	if list, _ := st.Reports(context.Background(), store.Filter{}); len(list) != 1 {
 		t.Errorf("%d reports stored", len(list))
+	}
+}
+
+// Slow bodies from two addresses cannot take every slot: each address has
+// a share, the bodies are cut off once they fall below the minimum rate,
+// and a legitimate sender is served at once throughout.
+func TestSlowBodiesDoNotStarveOthers(t *testing.T) {
+	st := testkit.OpenStore(t)
+	e := startEndpoint(t, st, ingest.HandlerOptions{MaxConcurrent: 8, MaxPerClient: 2, MinBodyRate: 1000,
+		BodyGrace: 500 * time.Millisecond, TrustedProxies: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}})
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	var cut atomic.Int64
+	for i := range 20 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			pr, pw := io.Pipe()
+			go func() {
+				defer pw.Close()
+				for {
+					select {
+					case <-stop:
+						return
+					case <-time.After(100 * time.Millisecond):
+					}
+					if _, err := pw.Write([]byte(" ")); err != nil {
+						return
+					}
+				}
+			}()
+			req, _ := http.NewRequest(http.MethodPost, e.url+"/tlsrpt", pr)
+			req.ContentLength = 100_000
+			req.Header.Set("X-Forwarded-For", fmt.Sprintf("198.51.100.%d", i%2))
+			resp, err := e.client.Do(req)
+			pr.CloseWithError(errors.New("done"))
+			if err == nil {
+				resp.Body.Close()
+				if resp.StatusCode == http.StatusRequestTimeout {
+					cut.Add(1)
+				}
+			}
+		}()
+	}
+	time.Sleep(200 * time.Millisecond) // the slow ones hold their slots
+	for i := range 5 {
+		start := time.Now()
+		code, msg := e.post(t, good(fmt.Sprint("legit-", i), "1"), "X-Forwarded-For", "192.0.2.50")
+		if code != http.StatusCreated || time.Since(start) > time.Second {
+			t.Errorf("legitimate post %d: %d %s after %v", i, code, msg, time.Since(start))
+		}
+	}
+	// At 10 bytes/s, below 1,000, each is cut off after the grace.
+	for deadline := time.Now().Add(5 * time.Second); cut.Load() < 20 && time.Now().Before(deadline); {
+		time.Sleep(50 * time.Millisecond)
+	}
+	close(stop)
+	wg.Wait()
+	if cut.Load() < 20 {
+		t.Errorf("%d of 20 slow bodies cut off with 408", cut.Load())
 	}
 }

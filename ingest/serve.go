@@ -191,7 +191,8 @@ func Listen(st store.Store, p *parse.Parser, o ServeOptions) (*Server, error) {
 	mux := http.NewServeMux()
 	mux.Handle("GET /healthz", Healthz(st))
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
-	mux.Handle("/", limitConcurrency(NewHandler(p, s.sink, o.Handler), o.MaxConcurrent))
+	o.Handler.MaxConcurrent = o.MaxConcurrent
+	mux.Handle("/", NewHandler(p, s.sink, o.Handler))
 	var root http.Handler = mux
 	if policyHost != nil {
 		root = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -284,20 +285,6 @@ func (s *Server) Serve(ctx context.Context) error {
 		return fmt.Errorf("shutting down: %w", err)
 	}
 	return nil
-}
-
-// limitConcurrency lets at most n requests run; the others wait for a
-// place as long as their client does.
-func limitConcurrency(h http.Handler, n int) http.Handler {
-	sem := make(chan struct{}, n)
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		select {
-		case sem <- struct{}{}:
-			defer func() { <-sem }()
-			h.ServeHTTP(w, r)
-		case <-r.Context().Done():
-		}
-	})
 }
 
 // certReloader serves a certificate from files, read again when their

@@ -9,6 +9,13 @@ type Limits struct {
 	// MaxReport is the largest JSON report, as sent or once decompressed.
 	// Decompression stops after reading one byte more than this. Default 8 MiB.
 	MaxReport int64
+	// MaxDecompressed bounds the bytes decompressed from one input, across
+	// every gzip layer, zip member and attachment: what an input may cost
+	// in memory, whatever its nesting. Default 32 MiB.
+	MaxDecompressed int64
+	// MaxGzipLayers is the most gzip layers around a report (a gzip body
+	// sent with Content-Encoding: gzip is two). Default 2.
+	MaxGzipLayers int
 	// MaxDepth is the deepest JSON nesting accepted. Default 32; a report
 	// needs 5.
 	MaxDepth int
@@ -31,6 +38,8 @@ type Limits struct {
 const (
 	DefaultMaxInput          = 32 << 20
 	DefaultMaxReport         = 8 << 20
+	DefaultMaxDecompressed   = 32 << 20
+	DefaultMaxGzipLayers     = 2
 	DefaultMaxDepth          = 32
 	DefaultMaxPolicies       = 10_000
 	DefaultMaxFailureDetails = 100_000
@@ -52,6 +61,8 @@ func (l Limits) withDefaults() Limits {
 	}
 	def64(&l.MaxInput, DefaultMaxInput)
 	def64(&l.MaxReport, DefaultMaxReport)
+	def64(&l.MaxDecompressed, DefaultMaxDecompressed)
+	def(&l.MaxGzipLayers, DefaultMaxGzipLayers)
 	def(&l.MaxDepth, DefaultMaxDepth)
 	def(&l.MaxPolicies, DefaultMaxPolicies)
 	def(&l.MaxFailureDetails, DefaultMaxFailureDetails)

@@ -28,14 +28,14 @@ var reportTypes = map[string]bool{
 // message walks a mail message's MIME tree (RFC 8460 section 5.3) and decodes
 // every part that holds a report, however it is labelled, including inside
 // forwarded messages (message/rfc822).
-func (p *Parser) message(data []byte) ([]Item, error) {
+func (p *Parser) message(data []byte, b *budget) ([]Item, error) {
 	// An mbox "From " separator before the header is not part of the message.
 	if bytes.HasPrefix(data, []byte("From ")) {
 		if i := bytes.IndexByte(data, '\n'); i >= 0 {
 			data = data[i+1:]
 		}
 	}
-	w := walker{p: p}
+	w := walker{p: p, budget: b}
 	e, err := message.ReadWithOptions(bytes.NewReader(data), &message.ReadOptions{MaxHeaderBytes: 1 << 20})
 	if err != nil && !isLenient(err) {
 		return nil, fmt.Errorf("%w: malformed mail message: %s", ErrNotReport, oneLine(err.Error()))
@@ -61,9 +61,10 @@ func isLenient(err error) bool {
 }
 
 type walker struct {
-	p     *Parser
-	parts int
-	items []Item
+	p      *Parser
+	budget *budget
+	parts  int
+	items  []Item
 }
 
 func (w *walker) entity(e *message.Entity, nest int) error {
@@ -137,7 +138,7 @@ func (w *walker) leaf(e *message.Entity, mediaType string, nest int) error {
 	if int64(len(body)) > w.p.lim.MaxInput {
 		return &LimitError{What: "attachment", Limit: w.p.lim.MaxInput}
 	}
-	items, err := w.p.payload(body, name, nest+1)
+	items, err := w.p.payload(body, name, nest+1, w.budget)
 	if err != nil {
 		return err
 	}

@@ -104,11 +104,11 @@ func (p *Parser) Parse(data []byte) ([]Item, error) {
 	}
 	switch f := Sniff(data); f {
 	case FormatMessage:
-		return p.message(data)
+		return p.message(data, p.newBudget())
 	case FormatUnknown:
 		return nil, fmt.Errorf("%w: input is not JSON, gzip, zip or a mail message (starts with %q)", ErrNotReport, head(data))
 	default:
-		items, err := p.payload(data, "", 0)
+		items, err := p.payload(data, "", 0, p.newBudget())
 		if err != nil {
 			return nil, err
 		}
@@ -134,9 +134,23 @@ func (p *Parser) ParseReport(data []byte) (*Report, error) {
 	return items[0].Report, items[0].Err
 }
 
+// budget is what one input may still decompress, across every layer and
+// member, and how deep in gzip layers the decoding is: a body nested in
+// gzip seven times must not get seven times the limit, nor keep seven
+// buffers alive at once.
+type budget struct {
+	left   int64
+	layers int // gzip layers around what is being decoded
+}
+
+func (p *Parser) newBudget() *budget { return &budget{left: p.lim.MaxDecompressed} }
+
+// take counts n decompressed bytes against the budget.
+func (b *budget) take(n int) { b.left -= int64(n) }
+
 // payload decodes data that should be a report: JSON, gzip or zip, sniffed
 // from its bytes. It returns no items when data is none of them.
-func (p *Parser) payload(data []byte, name string, nest int) ([]Item, error) {
+func (p *Parser) payload(data []byte, name string, nest int, b *budget) ([]Item, error) {
 	if nest > p.lim.MaxNesting {
 		return nil, &LimitError{What: "nesting of archives and messages", Limit: int64(p.lim.MaxNesting)}
 	}
@@ -148,18 +162,25 @@ func (p *Parser) payload(data []byte, name string, nest int) ([]Item, error) {
 		r, err := decodeJSON(data, p.lim)
 		return []Item{{Name: name, Report: r, Err: err}}, nil
 	case FormatGzip:
-		buf, err := p.gunzip(data)
+		// No sender compresses twice over; more layers are only a way to
+		// multiply the work.
+		if b.layers >= p.lim.MaxGzipLayers {
+			return nil, &LimitError{What: "gzip layers", Limit: int64(p.lim.MaxGzipLayers)}
+		}
+		buf, err := p.gunzip(data, b)
 		if err != nil {
 			return []Item{{Name: name, Err: err}}, nil
 		}
 		defer putBuffer(buf)
-		items, err := p.payload(buf.b, name, nest+1)
+		b.layers++
+		items, err := p.payload(buf.b, name, nest+1, b)
+		b.layers--
 		if err == nil && len(items) == 0 {
 			items = []Item{{Name: name, Err: fieldErr("", "gzip stream does not hold JSON (starts with %q)", head(buf.b))}}
 		}
 		return items, err
 	case FormatZip:
-		return p.unzip(data, name, nest)
+		return p.unzip(data, name, nest, b)
 	}
 	return nil, nil
 }
@@ -178,22 +199,27 @@ func putBuffer(b *buffer) {
 	}
 }
 
-// gunzip decompresses at most MaxReport bytes; one byte more refuses it.
+// gunzip decompresses at most MaxReport bytes, and no more than the input's
+// budget has left; one byte more refuses it.
 // The whole stream is in memory, so it is inflated in one go rather than
 // through a reader: internal/inflate, a third faster than klauspost's
 // reader on a report's few hundred bytes and allocation-free.
-func (p *Parser) gunzip(data []byte) (*buffer, error) {
+func (p *Parser) gunzip(data []byte, b *budget) (*buffer, error) {
 	d := decoders.Get().(*inflate.Decoder)
 	defer decoders.Put(d)
 	buf := buffers.Get().(*buffer)
+	limit := min(p.lim.MaxReport, b.left)
 	var err error
-	buf.b, err = d.Gunzip(buf.b[:0], data, int(min(p.lim.MaxReport, math.MaxInt32)))
+	buf.b, err = d.Gunzip(buf.b[:0], data, int(min(max(limit, 0), math.MaxInt32)))
 	if err == nil {
+		b.take(len(buf.b))
 		return buf, nil
 	}
 	putBuffer(buf)
 	var bad inflate.CorruptError
 	switch {
+	case errors.Is(err, inflate.ErrTooLarge) && limit < p.lim.MaxReport:
+		return nil, &LimitError{What: "bytes decompressed from one input", Limit: p.lim.MaxDecompressed}
 	case errors.Is(err, inflate.ErrTooLarge):
 		return nil, &LimitError{What: "decompressed report", Limit: p.lim.MaxReport}
 	case errors.Is(err, inflate.ErrTruncated):
@@ -205,7 +231,7 @@ func (p *Parser) gunzip(data []byte) (*buffer, error) {
 }
 
 // unzip decodes every member of a zip archive that holds a report.
-func (p *Parser) unzip(data []byte, name string, nest int) ([]Item, error) {
+func (p *Parser) unzip(data []byte, name string, nest int, b *budget) ([]Item, error) {
 	zr, err := zip.NewReader(bytes.NewReader(data), int64(len(data)))
 	if err != nil {
 		return []Item{{Name: name, Err: fieldErr("", "corrupt zip archive: %v", err)}}, nil
@@ -223,12 +249,15 @@ func (p *Parser) unzip(data []byte, name string, nest int) ([]Item, error) {
 			items = append(items, Item{Name: member, Err: &LimitError{What: "decompressed report", Limit: p.lim.MaxReport}})
 			continue
 		}
-		body, err := p.readMember(f)
+		body, err := p.readMember(f, b)
+		if errors.Is(err, ErrTooLarge) && b.left <= 0 {
+			return items, err
+		}
 		if err != nil {
 			items = append(items, Item{Name: member, Err: err})
 			continue
 		}
-		sub, err := p.payload(body, member, nest+1)
+		sub, err := p.payload(body, member, nest+1, b)
 		if err != nil {
 			return items, err
 		}
@@ -237,17 +266,23 @@ func (p *Parser) unzip(data []byte, name string, nest int) ([]Item, error) {
 	return items, nil
 }
 
-func (p *Parser) readMember(f *zip.File) ([]byte, error) {
+func (p *Parser) readMember(f *zip.File, b *budget) ([]byte, error) {
 	rc, err := f.Open()
 	if err != nil {
 		return nil, fieldErr("", "zip member %q: %v", f.Name, err)
 	}
 	defer rc.Close()
-	// The header's sizes are the sender's word; the limit is ours.
-	body, err := io.ReadAll(io.LimitReader(rc, p.lim.MaxReport+1))
-	if int64(len(body)) > p.lim.MaxReport {
+	// The header's sizes are the sender's word; the limits are ours.
+	limit := max(min(p.lim.MaxReport, b.left), 0)
+	body, err := io.ReadAll(io.LimitReader(rc, limit+1))
+	switch {
+	case int64(len(body)) > limit && limit < p.lim.MaxReport:
+		b.left = 0
+		return nil, &LimitError{What: "bytes decompressed from one input", Limit: p.lim.MaxDecompressed}
+	case int64(len(body)) > limit:
 		return nil, &LimitError{What: "decompressed report", Limit: p.lim.MaxReport}
 	}
+	b.take(len(body))
 	if err != nil {
 		return nil, fieldErr("", "zip member %q: %v", f.Name, err)
 	}

@@ -4,6 +4,7 @@ import (
 	"archive/zip"
 	"bytes"
 	"compress/gzip"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"os"
@@ -342,8 +343,8 @@ func TestBadInput(t *testing.T) {
 		{"gzip bomb", bomb, parse.ErrTooLarge, "decompressed report exceeds the limit of 1048576"},
 		{"zip bomb", zipOf(t, "r.json", make([]byte, 64<<20)), parse.ErrTooLarge, "decompressed report exceeds"},
 		{"invalid utf-8", []byte(strings.Replace(validJSON, `"O"`, "\"O\xff\xfe\"", 1)), parse.ErrInvalid, "not valid UTF-8"},
-		{"deep nesting", []byte(`{"a":` + strings.Repeat("[", 10000) + strings.Repeat("]", 10000) + "}"), parse.ErrTooLarge, "JSON nesting depth exceeds the limit of 32"},
-		{"unclosed nesting", []byte(`{"a":` + strings.Repeat("[", 10000)), parse.ErrTooLarge, "JSON nesting depth exceeds the limit of 32"},
+		{"deep nesting", []byte(`{"a":` + strings.Repeat("[", 10000) + strings.Repeat("]", 10000) + "}"), parse.ErrInvalid, "JSON nesting depth exceeds the limit of 32"},
+		{"unclosed nesting", []byte(`{"a":` + strings.Repeat("[", 10000)), parse.ErrInvalid, "JSON nesting depth exceeds the limit of 32"},
 		{"trailing comma", []byte(strings.Replace(string(withCount("0")), `"report-id":"r1",`, `"report-id":"r1",}`, 1)), parse.ErrInvalid, "not JSON: a member name expected at offset"},
 		{"unterminated string", []byte(`{"organization-name":"O`), parse.ErrInvalid, "not JSON: unterminated string at offset 21"},
 		{"text after the report", append(withCount("0"), " {}"...), parse.ErrInvalid, "not JSON: end of the document expected at offset"},
@@ -351,7 +352,7 @@ func TestBadInput(t *testing.T) {
 		{"NaN count", withCount("NaN"), parse.ErrInvalid, "not JSON: a value expected at offset"},
 		{"bad literal", withCount("nul"), parse.ErrInvalid, `not JSON: "null" expected`},
 		{"syntax error after a field error", []byte(strings.Replace(string(withCount("0")), `"report-id":"r1"`, `"report-id":{},"x":7.5e`, 1)), parse.ErrInvalid, "not JSON: a digit expected"},
-		{"nesting over limit", []byte(`{"x":` + strings.Repeat("[", 40) + strings.Repeat("]", 40) + "," + string(withCount("0")[1:])), parse.ErrTooLarge, "JSON nesting depth exceeds the limit of 32"},
+		{"nesting over limit", []byte(`{"x":` + strings.Repeat("[", 40) + strings.Repeat("]", 40) + "," + string(withCount("0")[1:])), parse.ErrInvalid, "JSON nesting depth exceeds the limit of 32"},
 		{"negative count", withCount("-5"), parse.ErrInvalid, "policies[0].summary.total-failure-session-count: negative count -5"},
 		{"overflowing count", withCount("99999999999999999999"), parse.ErrInvalid, "total-failure-session-count: 99999999999999999999 is not an integer"},
 		{"fractional count", withCount("1.5"), parse.ErrInvalid, "total-failure-session-count: 1.5 is not an integer"},
@@ -502,5 +503,58 @@ func TestIPCanonicalForm(t *testing.T) {
 		if got := r.Policies[0].FailureDetails[0].SendingMTAIP; got != tt.want || warned != (tt.warning != "") {
 			t.Errorf("%s: %q, warnings %q; want %q", tt.in, got, r.Warnings, tt.want)
 		}
+	}
+}
+
+// What one input may decompress is counted across every layer and member:
+// a report wrapped in gzip seven times is refused at the third layer, and
+// zip members that each pass MaxReport are refused once they add up past
+// MaxDecompressed. Two gzip layers (a gzip body sent with Content-Encoding:
+// gzip) still parse.
+func TestDecompressionBudget(t *testing.T) {
+	padded := []byte(strings.Replace(string(withCount("0")), `"contact-info":"c"`,
+		`"contact-info":"`+strings.Repeat(" ", 7<<20)+`c"`, 1))
+	nested := padded
+	for range 7 {
+		nested = gz(t, nested)
+	}
+	p := parse.New(parse.Limits{})
+	if _, err := p.Parse(nested); !errors.Is(err, parse.ErrTooLarge) || !strings.Contains(err.Error(), "gzip layers exceeds the limit of 2") {
+		t.Errorf("seven layers: %v", err)
+	}
+	if items, err := p.Parse(gz(t, gz(t, padded))); err != nil || len(items) != 1 || items[0].Err != nil {
+		t.Errorf("two layers: %+v, %v", items, err)
+	}
+	var buf bytes.Buffer
+	zw := zip.NewWriter(&buf)
+	for i := range 5 {
+		w, _ := zw.Create(fmt.Sprintf("r%d.json", i))
+		w.Write(padded)
+	}
+	zw.Close()
+	items, err := p.Parse(buf.Bytes())
+	if !errors.Is(err, parse.ErrTooLarge) || !strings.Contains(err.Error(), "bytes decompressed from one input exceeds the limit of 33554432") {
+		t.Errorf("five 7 MiB members: %d items, %v", len(items), err)
+	}
+	// Within the budget, every member is read.
+	if items, err := parse.New(parse.Limits{MaxDecompressed: 5 * int64(len(padded))}).Parse(buf.Bytes()); err != nil || len(items) != 5 {
+		t.Errorf("within a larger budget: %d items, %v", len(items), err)
+	}
+	// The same across the attachments of one message.
+	msg := "From: a@example.com\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=B\r\n\r\n"
+	for i := range 5 {
+		msg += fmt.Sprintf("--B\r\nContent-Type: application/tlsrpt+gzip\r\nContent-Transfer-Encoding: base64\r\n\r\n%s\r\n",
+			base64.StdEncoding.EncodeToString(gz(t, []byte(strings.Replace(string(padded), `"r1"`, fmt.Sprintf(`"r%d"`, i+10), 1)))))
+	}
+	msg += "--B--\r\n"
+	items, err = p.Parse([]byte(msg))
+	refused := 0
+	for _, it := range items {
+		if it.Err != nil && strings.Contains(it.Err.Error(), "bytes decompressed from one input") {
+			refused++
+		}
+	}
+	if err != nil || len(items) != 5 || refused != 1 {
+		t.Errorf("five 7 MiB attachments: %d items, %d refused, %v", len(items), refused, err)
 	}
 }

@@ -145,7 +145,8 @@ func (s *scanner) enter() bool {
 	}
 	s.depth++
 	if s.depth > s.maxDepth {
-		s.err = &LimitError{What: "JSON nesting depth", Limit: int64(s.maxDepth)}
+		// A bad report (400), not a large one: a report needs 5 levels.
+		s.err = fieldErr("", "JSON nesting depth exceeds the limit of %d", s.maxDepth)
 		s.pos = len(s.data)
 		return false
 	}

@@ -35,6 +35,8 @@ type serveOptions struct {
 	Rate           float64
 	Burst          int
 	MaxConcurrent  int
+	MaxPerClient   int
+	MinBodyRate    int64
 	ACMEDomains    []string
 	ACMEDirectory  string
 	ACMECache      string
@@ -62,7 +64,9 @@ func (o *serveOptions) AddFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&o.Spool, "spool", envOr("TLSRPT_SPOOL", ""), "directory where each report is synced before it is answered, and stored from (default: the database's path + .spool; env TLSRPT_SPOOL)")
 	fs.Int64Var(&o.SpoolMax, "spool-max-bytes", 1<<30, "most bytes the spool holds while the database cannot take them (503 beyond)")
 	fs.DurationVar(&o.StoreWait, "store-wait", 2*time.Second, "how long a request waits for its report's commit before it is answered 202 (kept in the spool)")
-	fs.IntVar(&o.MaxConcurrent, "max-concurrent", 64, "requests handled at once")
+	fs.IntVar(&o.MaxConcurrent, "max-concurrent", 64, "requests handled at once (bodies read, parsed and kept)")
+	fs.IntVar(&o.MaxPerClient, "max-per-client", 0, "requests of one client address handled at once (default an eighth of --max-concurrent)")
+	fs.Int64Var(&o.MinBodyRate, "min-body-rate", 1024, "slowest a body may arrive after 5 s, in bytes a second on average (408 below)")
 	fs.StringSliceVar(&o.ACMEDomains, "acme-domain", nil, "obtain and renew the certificate for this name by ACME, tls-alpn-01 on --listen (repeatable)")
 	fs.StringVar(&o.ACMEHTTPListen, "acme-http-listen", "", "also answer ACME http-01 challenges on this plain-HTTP address (:80); other requests there are redirected to HTTPS")
 	fs.StringVar(&o.ACMEDirectory, "acme-directory", "", "ACME directory URL (default: Let's Encrypt)")
@@ -124,7 +128,8 @@ func (o *serveOptions) serveOptions(g *globalOptions) (ingest.ServeOptions, erro
 		Listen: o.Listen, CertFile: o.CertFile, KeyFile: o.KeyFile, InsecureHTTP: o.InsecureHTTP, ACME: acmeOpts, Policies: policies,
 		MaxConcurrent: o.MaxConcurrent, Logger: g.logger(),
 		Handler: ingest.HandlerOptions{Path: o.Path, Domains: normalizeDomains(o.Domains), MaxBody: o.MaxBody,
-			Rate: rate.Limit(o.Rate), Burst: o.Burst, TrustedProxies: proxies, Now: g.now, StoreWait: o.StoreWait},
+			Rate: rate.Limit(o.Rate), Burst: o.Burst, TrustedProxies: proxies, Now: g.now, StoreWait: o.StoreWait,
+			MaxPerClient: o.MaxPerClient, MinBodyRate: o.MinBodyRate},
 		Spool: ingest.SpoolOptions{Dir: spool, MaxBytes: o.SpoolMax},
 	}, nil
 }
