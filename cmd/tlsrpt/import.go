@@ -107,7 +107,7 @@ func printImportStats(out, errOut io.Writer, s ingest.ImportStats, quiet bool) {
 		if i == maxProblems {
 			break
 		}
-		fmt.Fprintln(errOut, p)
+		fmt.Fprintln(errOut, esc(p))
 	}
 	if more := len(s.Problems) - min(len(s.Problems), maxProblems) + s.MoreProblems; more > 0 {
 		fmt.Fprintf(errOut, "... and %d more problems\n", more)

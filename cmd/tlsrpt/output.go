@@ -53,6 +53,9 @@ func (p *printer) write(w *bufio.Writer, header []string, rows [][]string, jsonV
 		cw.Flush()
 		return cw.Error()
 	default:
+		for _, r := range rows {
+			escRow(r)
+		}
 		writeTable(w, tableHeader(header), rows)
 		return nil
 	}
@@ -209,10 +212,10 @@ func (l *listing) add(cells func() []string, item func() any) error {
 		return err
 	default:
 		if l.table != nil {
-			l.table.line(cells())
+			l.table.line(escRow(cells()))
 			return nil
 		}
-		l.rows = append(l.rows, cells())
+		l.rows = append(l.rows, escRow(cells()))
 		if len(l.rows) >= l.hold {
 			l.startTable()
 		}
@@ -406,4 +409,53 @@ func writeJSONMember(w *bufio.Writer, name string, value any) error {
 func isTerminal(w io.Writer) bool {
 	f, ok := w.(*os.File)
 	return ok && term.IsTerminal(int(f.Fd()))
+}
+
+// esc makes text from a report safe to print on a terminal: control
+// characters (C0, DEL, C1), bidirectional overrides and invalid UTF-8 are
+// shown escaped (\x1b, \n, \u202e), so a sender's organization-name cannot
+// move the cursor, clear the screen, set the window title or break a
+// table's lines. Tables and plain output use it; JSON and CSV carry text
+// exactly.
+func esc(s string) string {
+	clean := true
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c == 0x7f || c >= 0x80 {
+			clean = false
+			break
+		}
+	}
+	if clean {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); {
+		r, size := utf8.DecodeRuneInString(s[i:])
+		switch {
+		case r == utf8.RuneError && size == 1:
+			fmt.Fprintf(&b, `\x%02x`, s[i])
+		case r == '\n':
+			b.WriteString(`\n`)
+		case r == '\r':
+			b.WriteString(`\r`)
+		case r == '\t':
+			b.WriteString(`\t`)
+		case r < 0x20 || r == 0x7f:
+			fmt.Fprintf(&b, `\x%02x`, r)
+		case r >= 0x80 && r <= 0x9f, r >= 0x202a && r <= 0x202e, r >= 0x2066 && r <= 0x2069, r == 0x200e, r == 0x200f:
+			fmt.Fprintf(&b, `\u%04x`, r)
+		default:
+			b.WriteString(s[i : i+size])
+		}
+		i += size
+	}
+	return b.String()
+}
+
+// escRow is esc for every cell of a row, in place.
+func escRow(r []string) []string {
+	for i := range r {
+		r[i] = esc(r[i])
+	}
+	return r
 }

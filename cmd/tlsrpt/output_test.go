@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -119,5 +121,54 @@ func TestTableListingPastWhatItHolds(t *testing.T) {
 		"d\n"
 	if got.String() != want {
 		t.Errorf("got\n%s\nwant\n%s", got.String(), want)
+	}
+}
+
+// Text from a report reaches a terminal escaped: an organization-name that
+// sets the window title and clears the screen, and a report-id with a line
+// break, in the table of reports, in reports show, in summary --by sender
+// and in failures. JSON and CSV carry them exactly.
+func TestTerminalEscapesAreEscaped(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "t.db")
+	org := "Evil\x1b]0;pwned\x07\x1b[2J Org\u202e"
+	body := `{"organization-name":"` + strings.NewReplacer("\x1b", `\u001b`, "\x07", `\u0007`).Replace(org) + `",` +
+		`"date-range":{"start-datetime":"2026-10-01T00:00:00Z","end-datetime":"2026-10-01T23:59:59Z"},"contact-info":"c",` +
+		`"report-id":"line\nbreak","policies":[{"policy":{"policy-type":"sts","policy-domain":"example.com"},` +
+		`"summary":{"total-successful-session-count":1,"total-failure-session-count":1},` +
+		`"failure-details":[{"result-type":"certificate-expired","receiving-mx-hostname":"mx.example.com","failed-session-count":1,` +
+		`"failure-reason-code":"\u001b[31mred"}]}]}`
+	file := filepath.Join(t.TempDir(), "evil.json")
+	if err := os.WriteFile(file, []byte(body), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, errOut, code := run(t, "", "--db", db, "import", file); code != exitOK {
+		t.Fatalf("import: %d %s", code, errOut)
+	}
+	for _, args := range [][]string{
+		{"reports", "--since", "2026-10-01"},
+		{"reports", "show", "1"},
+		{"summary", "--by", "sender", "--since", "2026-10-01"},
+		{"failures", "--since", "2026-10-01"},
+	} {
+		out, errOut, code := run(t, "", append([]string{"--db", db}, args...)...)
+		if code != exitOK {
+			t.Fatalf("%v: exit %d %s", args, code, errOut)
+		}
+		if strings.ContainsAny(out, "\x1b\x07\u202e") {
+			t.Errorf("%v printed a control character: %q", args, out)
+		}
+		if args[0] != "reports" || len(args) < 2 || args[1] != "show" {
+			if !strings.Contains(out, `Evil\x1b]0;pwned\x07\x1b[2J Org\u202e`) && args[0] != "failures" {
+				t.Errorf("%v: the name is not shown escaped:\n%s", args, out)
+			}
+		}
+	}
+	out, _, _ := run(t, "", "--db", db, "reports", "--since", "2026-10-01", "-f", "json")
+	if !strings.Contains(out, `"organization_name": "Evil\u001b]0;pwned\u0007\u001b[2J Org`+"\u202e\"") {
+		t.Errorf("JSON does not carry the name exactly:\n%s", out)
+	}
+	out, _, _ = run(t, "", "--db", db, "reports", "--since", "2026-10-01", "-f", "csv")
+	if !strings.Contains(out, org) || !strings.Contains(out, "\"line\nbreak\"") {
+		t.Errorf("CSV does not carry the text exactly:\n%q", out)
 	}
 }

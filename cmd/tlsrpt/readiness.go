@@ -102,15 +102,15 @@ func printReadiness(w io.Writer, rs []query.Readiness) {
 		if i > 0 {
 			fmt.Fprintln(w)
 		}
-		fmt.Fprintf(w, "%s: %s\n", r.PolicyDomain, strings.ToUpper(r.Verdict))
+		fmt.Fprintf(w, "%s: %s\n", esc(r.PolicyDomain), strings.ToUpper(r.Verdict))
 		for _, reason := range r.Reasons {
-			fmt.Fprintf(w, "  - %s\n", reason)
+			fmt.Fprintf(w, "  - %s\n", esc(reason))
 		}
 		mode := r.PolicyMode
 		if mode == "" {
 			mode = "unknown (no sender reported the policy text)"
 		}
-		fmt.Fprintf(w, "  policy mode %s, mx %s\n", mode, strings.Join(r.MXPatterns, " "))
+		fmt.Fprintf(w, "  policy mode %s, mx %s\n", esc(mode), esc(strings.Join(r.MXPatterns, " ")))
 		fmt.Fprintf(w, "  %d days (%s to %s), %d reporters, %d successful and %d failed sessions (%.2f%%)\n",
 			r.DaysCovered, r.FirstDay, r.LastDay, r.Reporters, r.SuccessfulSessions, r.FailedSessions, r.FailureRate*100)
 		if r.Trend.Direction != "unknown" {
@@ -125,7 +125,7 @@ func printReadiness(w io.Writer, rs []query.Readiness) {
 			if mx == "" {
 				mx = "(none)"
 			}
-			fmt.Fprintf(w, "  %s %s: %d sessions, %s to %s, %s\n", mx, f.ResultType, f.FailedSessions, f.FirstSeen, f.LastSeen, effect)
+			fmt.Fprintf(w, "  %s %s: %d sessions, %s to %s, %s\n", esc(mx), esc(f.ResultType), f.FailedSessions, f.FirstSeen, f.LastSeen, effect)
 		}
 	}
 }

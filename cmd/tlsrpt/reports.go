@@ -126,26 +126,27 @@ func newReportsShowCommand(g *globalOptions) *cobra.Command {
 
 func printReport(w io.Writer, sr *store.StoredReport) {
 	r := sr.Report
-	fmt.Fprintf(w, "Report %d: %q from %s\n", sr.ID, r.ReportID, r.OrganizationName)
+	fmt.Fprintf(w, "Report %d: %q from %s\n", sr.ID, r.ReportID, esc(r.OrganizationName))
 	fmt.Fprintf(w, "  period:   %s to %s\n", r.DateRange.Start.Format(time.RFC3339), r.DateRange.End.Format(time.RFC3339))
 	if r.ContactInfo != "" {
-		fmt.Fprintf(w, "  contact:  %s\n", r.ContactInfo)
+		fmt.Fprintf(w, "  contact:  %s\n", esc(r.ContactInfo))
 	}
 	fmt.Fprintf(w, "  input:    %d via %s from %s at %s (%d bytes, sha256 %x)\n", sr.Input.ID, sr.Input.Source,
-		sr.Input.Origin, sr.Input.ReceivedAt.Format(time.RFC3339), sr.Input.Size, sr.Input.SHA256)
+		esc(sr.Input.Origin), sr.Input.ReceivedAt.Format(time.RFC3339), sr.Input.Size, sr.Input.SHA256)
 	for _, wn := range r.Warnings {
-		fmt.Fprintf(w, "  warning:  %s\n", wn)
+		fmt.Fprintf(w, "  warning:  %s\n", esc(wn))
 	}
 	for i, p := range r.Policies {
-		fmt.Fprintf(w, "  policy %d: %s for %s: %d successful, %d failed sessions\n", i, p.Type, p.Domain, p.SuccessfulSessions, p.FailedSessions)
+		fmt.Fprintf(w, "  policy %d: %s for %s: %d successful, %d failed sessions\n", i, esc(p.Type), esc(p.Domain),
+			p.SuccessfulSessions, p.FailedSessions)
 		if len(p.MXHosts) > 0 {
-			fmt.Fprintf(w, "    mx-host: %s\n", strings.Join(p.MXHosts, ", "))
+			fmt.Fprintf(w, "    mx-host: %s\n", esc(strings.Join(p.MXHosts, ", ")))
 		}
 		for _, l := range p.String {
-			fmt.Fprintf(w, "    | %s\n", l)
+			fmt.Fprintf(w, "    | %s\n", esc(l))
 		}
 		for _, fd := range p.FailureDetails {
-			fmt.Fprintf(w, "    failure: %s x%d", fd.ResultType, fd.FailedSessions)
+			fmt.Fprintf(w, "    failure: %s x%d", esc(fd.ResultType), fd.FailedSessions)
 			for _, kv := range [][2]string{{"mx", fd.ReceivingMXHostname}, {"helo", fd.ReceivingMXHelo},
 				{"receiving-ip", fd.ReceivingIP}, {"sending-ip", fd.SendingMTAIP}, {"reason", fd.FailureReasonCode},
 				{"info", fd.AdditionalInformation}} {
