@@ -17,6 +17,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"golang.org/x/sync/semaphore"
+
 	"github.com/tlsrpt/tlsrpt/parse"
 	"github.com/tlsrpt/tlsrpt/store"
 )
@@ -31,6 +33,11 @@ type ImportOptions struct {
 	Workers int
 	// BatchSize is the most inputs committed in one transaction; 0 means 2048.
 	BatchSize int
+	// MaxInFlight bounds the bytes of input read and not yet committed
+	// (parsed, queued or in a batch being written); 0 means 96 MiB. A
+	// Maildir anyone can mail into may hold files of the input limit each:
+	// memory must not grow with them.
+	MaxInFlight int64
 	// Progress, when set, is called after each batch with the number of
 	// inputs done and of sources (files, standard input) found so far: the
 	// walk goes on beside the import.
@@ -70,9 +77,12 @@ type source struct {
 }
 
 type prepared struct {
-	in  store.Input
-	err error // a read error: nothing to record
-	at  string
+	in store.Input
+	// weight is the bytes admitted (Import's in-flight budget) for this
+	// input, given back once its batch is committed.
+	weight int64
+	err    error // a read error: nothing to record
+	at     string
 }
 
 // Import reads every input under opts.Paths, parses them in parallel and
@@ -85,6 +95,18 @@ func Import(ctx context.Context, st store.Store, p *parse.Parser, opts ImportOpt
 	}
 	if opts.BatchSize <= 0 {
 		opts.BatchSize = 2048
+	}
+	if opts.MaxInFlight <= 0 {
+		opts.MaxInFlight = 48 << 20
+	}
+	// A batch is written once it holds a third of what may be in flight:
+	// two batches being written and one being filled fit. Each input is
+	// admitted, its size counted, before it is read.
+	batchBytesMax := int(opts.MaxInFlight / 3)
+	inFlight := semaphore.NewWeighted(opts.MaxInFlight)
+	admit := func(size int64) (int64, bool) {
+		w := min(size, opts.MaxInFlight)
+		return w, inFlight.Acquire(ctx, w) == nil
 	}
 	now := opts.Now
 	if now == nil {
@@ -119,7 +141,12 @@ func Import(ctx context.Context, st store.Store, p *parse.Parser, opts ImportOpt
 		go func() {
 			defer wg.Done()
 			for s := range jobs {
-				readSource(ctx, s, opts.Stdin, p, now, out)
+				readSource(ctx, s, opts.Stdin, p, now, admit, func(pr prepared) {
+					select {
+					case out <- pr:
+					case <-ctx.Done():
+					}
+				})
 			}
 		}()
 	}
@@ -128,7 +155,7 @@ func Import(ctx context.Context, st store.Store, p *parse.Parser, opts ImportOpt
 	// The collector fills the next batch while the writers store the last
 	// ones. Two writers: the store assembles one's batch (hashes, rows,
 	// rollups) while the other's is being written and committed.
-	batches := make(chan []store.Input, 1)
+	batches := make(chan importBatch, 1)
 	writeErr := make(chan error, 2)
 	var writers sync.WaitGroup
 	var statsMu sync.Mutex
@@ -136,7 +163,8 @@ func Import(ctx context.Context, st store.Store, p *parse.Parser, opts ImportOpt
 	for range 2 {
 		writers.Go(func() {
 			for batch := range batches {
-				results, err := st.Ingest(ctx, batch)
+				results, err := st.Ingest(ctx, batch.inputs)
+				inFlight.Release(batch.weight)
 				if err != nil {
 					writeErr <- err
 					cancel()
@@ -145,8 +173,8 @@ func Import(ctx context.Context, st store.Store, p *parse.Parser, opts ImportOpt
 					return
 				}
 				statsMu.Lock()
-				stats.add(batch, results)
-				done += len(batch)
+				stats.add(batch.inputs, results)
+				done += len(batch.inputs)
 				if opts.Progress != nil {
 					// An mbox is one source and many inputs: the total is
 					// never less than what is done.
@@ -157,11 +185,12 @@ func Import(ctx context.Context, st store.Store, p *parse.Parser, opts ImportOpt
 		})
 	}
 
-	var batch []store.Input
+	var batch importBatch
 	var batchBytes int
 	var readProblems []string
 	unreadable := 0
 	for pr := range out {
+		batch.weight += pr.weight
 		if pr.err != nil {
 			unreadable++
 			if len(readProblems) < keepProblems {
@@ -169,15 +198,17 @@ func Import(ctx context.Context, st store.Store, p *parse.Parser, opts ImportOpt
 			}
 			continue
 		}
-		batch = append(batch, pr.in)
+		batch.inputs = append(batch.inputs, pr.in)
 		batchBytes += len(pr.in.Data)
-		if len(batch) >= opts.BatchSize || batchBytes >= 32<<20 {
+		if len(batch.inputs) >= opts.BatchSize || batchBytes >= batchBytesMax {
 			batches <- batch
-			batch, batchBytes = nil, 0
+			batch, batchBytes = importBatch{}, 0
 		}
 	}
-	if len(batch) > 0 && ctx.Err() == nil {
+	if len(batch.inputs) > 0 && ctx.Err() == nil {
 		batches <- batch
+	} else {
+		inFlight.Release(batch.weight)
 	}
 	close(batches)
 	writers.Wait()
@@ -315,13 +346,33 @@ func unwrapPath(err error) error {
 	return err
 }
 
+// importBatch is inputs committed together and the bytes admitted for them.
+type importBatch struct {
+	inputs []store.Input
+	weight int64
+}
+
+// errAdmit is a read not admitted: the import is ending.
+var errAdmit = errors.New("import ended")
+
 // readSource reads one source and sends one prepared input per message.
-func readSource(ctx context.Context, s source, stdin io.Reader, p *parse.Parser, now func() time.Time, out chan<- prepared) {
+// admit is asked before bytes are read, with how many (or the most a
+// stream may give); the first input sent carries the weight admitted.
+func readSource(ctx context.Context, s source, stdin io.Reader, p *parse.Parser, now func() time.Time,
+	admit func(size int64) (int64, bool), emit func(prepared)) {
+	var weight int64
 	send := func(pr prepared) {
-		select {
-		case out <- pr:
-		case <-ctx.Done():
+		// The messages of an mbox after its first are admitted as they
+		// come.
+		if weight == 0 && pr.err == nil && len(pr.in.Data) > 0 {
+			w, ok := admit(int64(len(pr.in.Data)))
+			if !ok {
+				return
+			}
+			weight = w
 		}
+		pr.weight, weight = weight, 0
+		emit(pr)
 	}
 	max := p.Limits().MaxInput
 	var r io.Reader
@@ -333,8 +384,14 @@ func readSource(ctx context.Context, s source, stdin io.Reader, p *parse.Parser,
 		}
 		r, origin = stdin, "stdin"
 	} else {
-		data, ok, err := readSmall(s.path, max)
+		data, ok, err := readSmall(s.path, max, func(size int64) bool {
+			w, ok := admit(size)
+			weight += w
+			return ok
+		})
 		switch {
+		case errors.Is(err, errAdmit):
+			return
 		case err != nil:
 			send(prepared{at: s.path, err: err})
 			return
@@ -352,6 +409,14 @@ func readSource(ctx context.Context, s source, stdin io.Reader, p *parse.Parser,
 			defer f.Close()
 			r = f
 		}
+	}
+	// A stream may give up to the limit.
+	if weight == 0 {
+		w, ok := admit(max)
+		if !ok {
+			return
+		}
+		weight = w
 	}
 	// Read one byte past the limit to know whether it was exceeded.
 	head := make([]byte, 5)

@@ -19,21 +19,21 @@ func TestReadSmall(t *testing.T) {
 	empty := filepath.Join(dir, "empty")
 	os.WriteFile(empty, nil, 0o644)
 
-	if data, ok, err := readSmall(small, 100); !ok || err != nil || string(data) != `{"x":1}` {
+	if data, ok, err := readSmall(small, 100, nil); !ok || err != nil || string(data) != `{"x":1}` {
 		t.Errorf("small file: %q, %v, %v", data, ok, err)
 	}
-	if data, ok, err := readSmall(empty, 100); !ok || err != nil || len(data) != 0 {
+	if data, ok, err := readSmall(empty, 100, nil); !ok || err != nil || len(data) != 0 {
 		t.Errorf("empty file: %q, %v, %v", data, ok, err)
 	}
 	// Left to the stream path, which records them as the limit or the
 	// kind of file requires.
-	if data, ok, err := readSmall(small, 3); ok || err != nil || data != nil {
+	if data, ok, err := readSmall(small, 3, nil); ok || err != nil || data != nil {
 		t.Errorf("file over the limit: %q, %v, %v", data, ok, err)
 	}
-	if _, ok, err := readSmall(dir, 100); ok || err != nil {
+	if _, ok, err := readSmall(dir, 100, nil); ok || err != nil {
 		t.Errorf("directory: %v, %v", ok, err)
 	}
-	if _, ok, err := readSmall(filepath.Join(dir, "missing"), 100); ok || !errors.Is(err, fs.ErrNotExist) {
+	if _, ok, err := readSmall(filepath.Join(dir, "missing"), 100, nil); ok || !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("missing file: %v, %v", ok, err)
 	}
 }

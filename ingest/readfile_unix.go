@@ -14,8 +14,10 @@ import (
 // is a third of the time of importing 100,000 small reports, and
 // os.ReadFile reads once more to see the end. ok is false, and nothing is
 // read, when the path is not a regular file of at most max bytes or grew
-// while it was read: the caller reads it as a stream instead.
-func readSmall(path string, max int64) (data []byte, ok bool, err error) {
+// while it was read: the caller reads it as a stream instead. admit, when
+// not nil, is asked before the bytes are read, with the file's size; when
+// it says no, nothing is read and the error is errAdmit.
+func readSmall(path string, max int64, admit func(size int64) bool) (data []byte, ok bool, err error) {
 	fd, err := retry(func() (int, error) { return syscall.Open(path, syscall.O_RDONLY|syscall.O_CLOEXEC, 0) })
 	if err != nil {
 		return nil, false, err
@@ -27,6 +29,9 @@ func readSmall(path string, max int64) (data []byte, ok bool, err error) {
 	}
 	if st.Mode&syscall.S_IFMT != syscall.S_IFREG || st.Size > max {
 		return nil, false, nil
+	}
+	if admit != nil && !admit(st.Size) {
+		return nil, false, errAdmit
 	}
 	data = make([]byte, st.Size+1) // one byte more: a file that grew is not read here
 	n := 0

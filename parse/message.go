@@ -1,10 +1,12 @@
 package parse
 
 import (
+	"bufio"
 	"bytes"
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 
 	"github.com/emersion/go-message"
@@ -122,7 +124,15 @@ func (w *walker) leaf(e *message.Entity, mediaType string, nest int) error {
 	if len(w.items) >= w.p.lim.MaxReports {
 		return &LimitError{What: "reports in one input", Limit: int64(w.p.lim.MaxReports)}
 	}
-	body, err := io.ReadAll(io.LimitReader(e.Body, w.p.lim.MaxInput+1))
+	br := bufio.NewReaderSize(e.Body, 512)
+	if !named && !strings.HasPrefix(mediaType, "application/tlsrpt+") {
+		// A generic type (octet-stream, say) may be any attachment: one
+		// whose first bytes are neither JSON, gzip nor zip is not read on.
+		if head, _ := br.Peek(512); !slices.Contains([]Format{FormatJSON, FormatGzip, FormatZip}, Sniff(head)) {
+			return nil
+		}
+	}
+	body, err := io.ReadAll(io.LimitReader(br, w.p.lim.MaxInput+1))
 	// QUIRK: a sender ends the message inside its last part, the report,
 	// without the closing boundary (RFC 2046 section 5.1.1). What was read
 	// is the whole part when it decodes to a complete report; when it
