@@ -526,8 +526,11 @@ func (h *Handler) domainLabel(policyDomain string) string {
 	return "other"
 }
 
-// Healthz answers 200 when the store answers, 503 otherwise.
-func Healthz(st store.Store) http.Handler {
+// Healthz answers 200 when the store answers and each check passes, 503
+// with the first failure otherwise: a load balancer or monitor must see a
+// server that cannot store (the disk full, the database locked) as down,
+// even though its spool still takes reports.
+func Healthz(st store.Store, checks ...func() error) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
 		defer cancel()
@@ -535,6 +538,27 @@ func Healthz(st store.Store) http.Handler {
 			reply(w, http.StatusServiceUnavailable, "store unreachable: "+err.Error())
 			return
 		}
+		for _, check := range checks {
+			if err := check(); err != nil {
+				reply(w, http.StatusServiceUnavailable, err.Error())
+				return
+			}
+		}
 		reply(w, http.StatusOK, "ok")
 	})
+}
+
+// DiskCheck fails while the file system holding dir has less than min
+// bytes free: the store's next commit would fail.
+func DiskCheck(dir string, min int64) func() error {
+	return func() error {
+		free, err := freeSpace(dir)
+		if err != nil {
+			return fmt.Errorf("checking the free space of %s: %w", dir, err)
+		}
+		if free < min {
+			return fmt.Errorf("the disk holding %s has %d bytes free, less than %d: the store cannot take writes", dir, free, min)
+		}
+		return nil
+	}
 }

@@ -45,6 +45,9 @@ type ServeOptions struct {
 	// database does not turn into lost reports. With no Spool.Dir, each
 	// request waits for its commit instead.
 	Spool SpoolOptions
+	// DBDir is the directory of the database's files: /healthz fails while
+	// its disk has less than 1 MiB free. Empty: not checked.
+	DBDir string
 	// MaxConcurrent bounds requests handled at once; default 64.
 	MaxConcurrent int
 	// ReadHeaderTimeout (default 10 s) and ReadTimeout (default 30 s) cut
@@ -189,7 +192,14 @@ func Listen(st store.Store, p *parse.Parser, o ServeOptions) (*Server, error) {
 		s.sink, s.closeSink = c, func(context.Context) error { c.Close(); return nil }
 	}
 	mux := http.NewServeMux()
-	mux.Handle("GET /healthz", Healthz(st))
+	var checks []func() error
+	if sp, ok := s.sink.(*Spool); ok {
+		checks = append(checks, sp.Check, DiskCheck(o.Spool.Dir, 1<<20))
+	}
+	if o.DBDir != "" {
+		checks = append(checks, DiskCheck(o.DBDir, 1<<20))
+	}
+	mux.Handle("GET /healthz", Healthz(st, checks...))
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	o.Handler.MaxConcurrent = o.MaxConcurrent
 	mux.Handle("/", NewHandler(p, s.sink, o.Handler))

@@ -458,6 +458,19 @@ func (s *Spool) finish(entries []*spoolEntry, results []store.Result, err error)
 	}
 }
 
+// Check fails while the store is found unavailable (the last attempt to
+// store failed, or the current one has lasted over a minute): for
+// Healthz.
+func (s *Spool) Check() error {
+	if s.stalled.Load() {
+		return fmt.Errorf("the store is unavailable: %d inputs kept in the spool, not yet stored", s.Len())
+	}
+	if a := s.attempt.Load(); a != 0 && time.Since(time.Unix(0, a)) > time.Minute {
+		return fmt.Errorf("the store has not answered for %v: %d inputs kept in the spool", time.Since(time.Unix(0, a)).Round(time.Second), s.Len())
+	}
+	return nil
+}
+
 // Len is the number of inputs waiting to be stored.
 func (s *Spool) Len() int {
 	s.mu.Lock()

@@ -65,7 +65,11 @@ valid ones.`,
 				}
 				stats, err := ingest.Import(cmd.Context(), st, parse.New(parse.Limits{}), opts)
 				if err != nil {
-					return err
+					// What was committed stays: say how much, and where the
+					// import stopped.
+					return fmt.Errorf("importing into %s: stopped after %s (%s stored): %w", g.DB,
+						plural(stats.Inputs, "input was committed", "inputs were committed"),
+						plural(stats.Stored, "report", "reports"), err)
 				}
 				printImportStats(cmd.OutOrStdout(), cmd.ErrOrStderr(), stats, o.Quiet)
 				if stats.Invalid > 0 || stats.Unreadable > 0 {

@@ -9,6 +9,7 @@ import (
 	"net/netip"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"time"
@@ -131,6 +132,7 @@ func (o *serveOptions) serveOptions(g *globalOptions) (ingest.ServeOptions, erro
 			Rate: rate.Limit(o.Rate), Burst: o.Burst, TrustedProxies: proxies, Now: g.now, StoreWait: o.StoreWait,
 			MaxPerClient: o.MaxPerClient, MinBodyRate: o.MinBodyRate},
 		Spool: ingest.SpoolOptions{Dir: spool, MaxBytes: o.SpoolMax},
+		DBDir: filepath.Dir(g.DB),
 	}, nil
 }
 

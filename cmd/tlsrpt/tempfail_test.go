@@ -5,12 +5,19 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/tlsrpt/tlsrpt/ingest"
+	"github.com/tlsrpt/tlsrpt/store/sqlite"
 )
 
 // An MTA's pipe into `tlsrpt import -` must be told to retry, not to
@@ -105,5 +112,57 @@ func TestImportLargeJunkMemory(t *testing.T) {
 	t.Logf("16 messages of 31 MB: peak RSS %d MB", peak)
 	if peak > 300 {
 		t.Errorf("peak RSS %d MB importing 16 messages of 31 MB, want under 300", peak)
+	}
+}
+
+// On a full disk (a 3 MB file system mounted for the test, as root):
+// import exits 75 saying which database is full and how much was
+// committed before, nothing committed is lost, /healthz says the store
+// cannot take writes, and once there is room the same import stores the
+// rest.
+func TestFullDisk(t *testing.T) {
+	dir := t.TempDir()
+	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=3m", "tmpfs", dir).CombinedOutput(); err != nil {
+		t.Skipf("cannot mount a small file system (needs root): %v %s", err, out)
+	}
+	t.Cleanup(func() { exec.Command("umount", dir).Run() })
+	db := filepath.Join(dir, "t.db")
+	if _, errOut, code := run(t, "", "--db", db, "import", "../../testdata/quirks/contact-info-null.json"); code != exitOK {
+		t.Fatalf("first import: %s", errOut)
+	}
+	var st unix.Statfs_t
+	if err := unix.Statfs(dir, &st); err != nil {
+		t.Fatal(err)
+	}
+	filler := filepath.Join(dir, "filler")
+	if err := os.WriteFile(filler, make([]byte, int64(st.Bavail)*st.Bsize-1<<20), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out, errOut, code := run(t, "", "--db", db, "import", "--batch", "16", "../../testdata/sample")
+	if code != exitTempFail || !strings.Contains(errOut, "importing into "+db+": stopped after ") ||
+		!strings.Contains(errOut, "full") || strings.Count(errOut, "\n") != 1 {
+		t.Fatalf("full disk: exit %d, stdout %q, stderr %q", code, out, errOut)
+	}
+	t.Logf("on a full disk: %s", errOut)
+	store, err := sqlite.Open(context.Background(), db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := httptest.NewRecorder()
+	ingest.Healthz(store, ingest.DiskCheck(dir, 1<<20)).ServeHTTP(rec, httptest.NewRequest("GET", "/healthz", nil))
+	if rec.Code != http.StatusServiceUnavailable || !strings.Contains(rec.Body.String(), "cannot take writes") {
+		t.Errorf("healthz on a full disk: %d %q", rec.Code, rec.Body.String())
+	}
+	store.Close()
+	if err := os.Remove(filler); err != nil {
+		t.Fatal(err)
+	}
+	out, errOut, code = run(t, "", "--db", db, "import", "../../testdata/sample")
+	if code != exitOK {
+		t.Fatalf("with room again: exit %d %s %s", code, out, errOut)
+	}
+	out, _, _ = run(t, "", "--db", db, "reports", "--limit", "0", "--since", "2020-01-01", "-f", "csv")
+	if n := strings.Count(out, "\n") - 1; n != 211 {
+		t.Errorf("%d reports stored, want 211: the sample's 210 and the first", n)
 	}
 }
