@@ -12,8 +12,11 @@
 // Zip members still go through klauspost/compress.
 //
 // What it accepts is what Go's compress/gzip and compress/flate accept,
-// byte for byte: FuzzGunzip and FuzzInflate compare the two on any input,
-// FuzzRoundTrip decodes what compress/gzip writes.
+// byte for byte, headers included (a header checksum is checked; a name or
+// comment over 511 bytes is refused, as compress/gzip's 512-byte buffer
+// refuses it): FuzzGunzip and FuzzInflate compare the two on any input,
+// seeded with such headers, FuzzRoundTrip decodes what compress/gzip
+// writes, and TestGunzipHeaderFields checks the header cases one by one.
 package inflate
 
 import (
@@ -169,11 +172,22 @@ func gzipHeader(src []byte) (int, error) {
 			}
 			i := 0
 			for ; n+i < len(src) && src[n+i] != 0; i++ {
+				// compress/gzip reads these into a 512-byte buffer and
+				// refuses a longer one, terminator included.
+				if i == maxHeaderString {
+					return 0, corrupt("gzip header name or comment longer than %d bytes", maxHeaderString)
+				}
 			}
 			n += i + 1
 		}
 	}
-	if flg&0x02 != 0 { // FHCRC
+	if flg&0x02 != 0 { // FHCRC: the low 16 bits of the CRC-32 of the header before it
+		if n+2 > len(src) {
+			return 0, ErrTruncated
+		}
+		if uint16(crc32.ChecksumIEEE(src[:n])) != binary.LittleEndian.Uint16(src[n:]) {
+			return 0, corrupt("gzip header checksum mismatch")
+		}
 		n += 2
 	}
 	if n > len(src) {
@@ -181,6 +195,10 @@ func gzipHeader(src []byte) (int, error) {
 	}
 	return n, nil
 }
+
+// maxHeaderString is the longest name or comment compress/gzip accepts in
+// a header, without its terminating zero.
+const maxHeaderString = 511
 
 // Inflate decompresses a raw DEFLATE stream (RFC 1951) from src, appending
 // to dst, and returns how many bytes of src it used. dst's length may not

@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"compress/flate"
 	"compress/gzip"
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"hash/crc32"
 	"io"
 	"math/rand/v2"
 	"os"
@@ -140,10 +142,12 @@ func TestGunzipHeaderFieldsAndMembers(t *testing.T) {
 	if err != nil || string(got) != `kept:{"a":1}{"b":2}` {
 		t.Fatalf("got %q, %v", got, err)
 	}
-	// FHCRC: a header checksum, skipped.
+	// FHCRC: a header checksum, checked as compress/gzip checks it (a
+	// wrong one is among headerCases).
 	h := gz(t, []byte("x"), 6)
-	withCRC := append(append([]byte{}, h[:10]...), 0, 0)
+	withCRC := bytes.Clone(h[:10])
 	withCRC[3] |= 0x02
+	withCRC = binary.LittleEndian.AppendUint16(withCRC, uint16(crc32.ChecksumIEEE(withCRC)))
 	withCRC = append(withCRC, h[10:]...)
 	if got, err := d.Gunzip(nil, withCRC, 1); err != nil || string(got) != "x" {
 		t.Errorf("with FHCRC: %q, %v", got, err)
@@ -242,6 +246,9 @@ func FuzzGunzip(f *testing.F) {
 			}
 		}
 	}
+	for _, data := range headerCases(f) {
+		f.Add(data)
+	}
 	var d Decoder
 	f.Fuzz(func(t *testing.T, data []byte) {
 		const limit = 1 << 16
@@ -298,4 +305,50 @@ func FuzzInflate(f *testing.F) {
 			t.Fatalf("used %d bytes of %d", used, len(data))
 		}
 	})
+}
+
+// headerCases are gzip members with optional header fields, valid or not,
+// as compress/gzip takes them: a header checksum, names and comments at
+// and past its 511-byte limit.
+func headerCases(tb testing.TB) map[string][]byte {
+	body := gz(tb, []byte(`{"report":"x"}`), flate.BestSpeed)
+	member := func(flg byte, fields []byte, withCRC, badCRC bool) []byte {
+		h := append([]byte{0x1f, 0x8b, 8, flg, 0, 0, 0, 0, 0, 255}, fields...)
+		if withCRC {
+			crc := uint16(crc32.ChecksumIEEE(h))
+			if badCRC {
+				crc++
+			}
+			h = binary.LittleEndian.AppendUint16(h, crc)
+		}
+		return append(h, body[10:]...)
+	}
+	name := func(n int) []byte { return append(bytes.Repeat([]byte("n"), n), 0) }
+	return map[string][]byte{
+		"header crc":           member(0x02, nil, true, false),
+		"wrong header crc":     member(0x02, nil, true, true),
+		"name and crc":         member(0x0a, name(20), true, false),
+		"511-byte name":        member(0x08, name(511), false, false),
+		"512-byte name":        member(0x08, name(512), false, false),
+		"600-byte name":        member(0x08, name(600), false, false),
+		"100 KB comment":       member(0x10, name(100<<10), false, false),
+		"511-byte comment":     member(0x10, name(511), false, false),
+		"truncated header crc": member(0x02, nil, false, false)[:10],
+	}
+}
+
+// The header fields gzip -t and compress/gzip refuse are refused here too.
+func TestGunzipHeaderFields(t *testing.T) {
+	var d Decoder
+	for name, data := range headerCases(t) {
+		zr, err := gzip.NewReader(bytes.NewReader(data))
+		var want []byte
+		if err == nil {
+			want, err = io.ReadAll(zr)
+		}
+		got, gotErr := d.Gunzip(nil, data, 1<<16)
+		if (err == nil) != (gotErr == nil) || !bytes.Equal(got, want) && err == nil {
+			t.Errorf("%s: compress/gzip %q, %v; here %q, %v", name, want, err, got, gotErr)
+		}
+	}
 }
