@@ -54,6 +54,9 @@ type ImportStats struct {
 	Inputs     int // inputs recorded
 	Stored     int // new reports
 	Duplicates int // reports stored before
+	// Known counts the inputs whose bytes were kept already: noted as
+	// arrivals, not kept again.
+	Known int
 	// Reused counts the new reports stored under a report-id stored
 	// before with other figures (another report, not a duplicate).
 	Reused   int

@@ -100,6 +100,9 @@ func (s *ImportStats) add(batch []store.Input, results []store.Result) {
 		s.Stored += r.Stored
 		s.Duplicates += r.Duplicates
 		s.Reused += r.Reused
+		if r.Known {
+			s.Known++
+		}
 		switch {
 		case r.Outcome == store.OutcomeNoReport:
 			s.NoReport++

@@ -14,7 +14,8 @@ var ErrNotFound = errors.New("store: not found")
 // Store keeps inputs and reports. Every method is safe for concurrent use.
 type Store interface {
 	// Ingest records each input with its raw bytes and outcome, and stores
-	// its new reports. Each input is atomic: its raw bytes, outcome and
+	// its new reports. Bytes kept before are not kept again: the arrival is
+	// noted against the input that holds them (Result.Known). Each input is atomic: its raw bytes, outcome and
 	// reports are all committed or none are. When Ingest returns without
 	// error every input is durably committed.
 	Ingest(ctx context.Context, inputs []Input) ([]Result, error)
@@ -120,6 +121,11 @@ type Result struct {
 	Invalid    int // reports or inputs refused
 	// ReportIDs are the store ids of the reports stored now.
 	ReportIDs []int64
+	// Known is set when the input's bytes were kept already (InputID is
+	// that input): they are not kept again, the arrival is noted, and its
+	// reports are stored as any others (duplicates, unless a newer parser
+	// finds more in them).
+	Known bool
 }
 
 // OutcomeOf derives an input's outcome from its counts.
@@ -141,9 +147,12 @@ func OutcomeOf(r Result, noReport bool) Outcome {
 type InputFilter struct {
 	Outcomes []Outcome // empty: all
 	AfterID  int64     // only inputs with a larger id, for paging
-	SHA256   []byte    // only inputs with these bytes; nil: all
-	Newest   bool      // newest first (AfterID then bounds from below still)
-	Limit    int       // 0: no limit
+	// SHA256 selects the input with these bytes, when its id is above
+	// AfterID, and every later arrival of them (as InputInfo with that
+	// input's id and the arrival's source, origin and time); nil: all.
+	SHA256 []byte
+	Newest bool // newest first (AfterID then bounds from below still)
+	Limit  int  // 0: no limit
 }
 
 // InputInfo describes a recorded input.

@@ -103,6 +103,9 @@ func printImportStats(out, errOut io.Writer, s ingest.ImportStats, quiet bool) {
 		}
 		fmt.Fprintf(out, "invalid:    %s\n", plural(s.Invalid, "input", "inputs"))
 		fmt.Fprintf(out, "no report:  %s\n", plural(s.NoReport, "input", "inputs"))
+		if s.Known > 0 {
+			fmt.Fprintf(out, "kept before: %s with the same bytes: not kept again, the arrival noted\n", plural(s.Known, "input", "inputs"))
+		}
 		if s.Unreadable > 0 {
 			fmt.Fprintf(out, "unreadable: %s\n", plural(s.Unreadable, "path", "paths"))
 		}

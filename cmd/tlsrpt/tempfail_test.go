@@ -17,6 +17,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/tlsrpt/tlsrpt/ingest"
+	"github.com/tlsrpt/tlsrpt/store"
 	"github.com/tlsrpt/tlsrpt/store/sqlite"
 )
 
@@ -164,5 +165,29 @@ func TestFullDisk(t *testing.T) {
 	out, _, _ = run(t, "", "--db", db, "reports", "--limit", "0", "--since", "2020-01-01", "-f", "csv")
 	if n := strings.Count(out, "\n") - 1; n != 211 {
 		t.Errorf("%d reports stored, want 211: the sample's 210 and the first", n)
+	}
+}
+
+// Importing the same folder again keeps no byte twice: every input is an
+// arrival of what is kept, and says so.
+func TestReimportKeepsBytesOnce(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "t.db")
+	for range 3 {
+		if _, errOut, code := run(t, "", "--db", db, "import", "../../testdata/sample"); code != exitOK {
+			t.Fatalf("import: %s", errOut)
+		}
+	}
+	out, _, _ := run(t, "", "--db", db, "import", "../../testdata/sample")
+	if !strings.Contains(out, "duplicates: 210 reports\n") || !strings.Contains(out, "kept before: 210 inputs with the same bytes") {
+		t.Errorf("fourth import:\n%s", out)
+	}
+	st, err := sqlite.Open(context.Background(), db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	inputs, _ := st.Inputs(context.Background(), store.InputFilter{})
+	if len(inputs) != 210 {
+		t.Errorf("%d inputs kept after four imports of 210 files, want 210", len(inputs))
 	}
 }

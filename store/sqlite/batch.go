@@ -23,9 +23,12 @@ type batch struct {
 	// existing are the reports stored under each key of the batch, before
 	// or earlier in this batch.
 	existing map[reportKey][]variant
-	results  []store.Result
+	// kept are the inputs holding each content of the batch, kept before
+	// or earlier in this batch.
+	kept    map[[32]byte]int64
+	results []store.Result
 
-	inputs, reports, policies, details, updates [][]any
+	inputs, hashes, arrivals, reports, policies, details, updates [][]any
 	// warned are stored reports (their ids) that a report of this batch
 	// reused the key of, with the warning each gets.
 	warned  [][]any
@@ -34,11 +37,12 @@ type batch struct {
 }
 
 // assemble builds the rows of inputs, handing out ids from nextInput and
-// nextReport and knowing the reports in stored.
-func (db *DB) assemble(inputs []store.Input, nextInput, nextReport int64, stored map[reportKey][]variant) *batch {
+// nextReport and knowing the reports in stored and the contents in kept.
+func (db *DB) assemble(inputs []store.Input, nextInput, nextReport int64, stored map[reportKey][]variant,
+	kept map[[32]byte]int64) *batch {
 	// Sized for about a row per input, which is what a batch of reports
 	// over many domains comes to: growing them was a fifth of assembling.
-	b := &batch{now: db.Now, nextInput: nextInput, nextReport: nextReport, existing: stored,
+	b := &batch{now: db.Now, nextInput: nextInput, nextReport: nextReport, existing: stored, kept: kept,
 		rollups: newRollups(len(inputs))}
 	b.results = make([]store.Result, len(inputs))
 	for i := range inputs {
@@ -53,6 +57,14 @@ func (b *batch) shift(nextInput, nextReport int64) {
 	for _, r := range b.inputs {
 		r[0] = r[0].(int64) + nextInput
 	}
+	// Assembled early, a batch knows only its own contents: every input
+	// its hashes and arrivals name is one of its own.
+	for _, r := range b.hashes {
+		r[1] = r[1].(int64) + nextInput
+	}
+	for _, r := range b.arrivals {
+		r[0] = r[0].(int64) + nextInput
+	}
 	for _, r := range b.reports {
 		r[0], r[1] = r[0].(int64)+nextReport, r[1].(int64)+nextInput
 	}
@@ -63,7 +75,7 @@ func (b *batch) shift(nextInput, nextReport int64) {
 	}
 	for i := range b.results {
 		res := &b.results[i]
-		res.InputID += nextInput
+		res.InputID += nextInput // a known input's too: the batch's own
 		for j := range res.ReportIDs {
 			res.ReportIDs[j] += nextReport
 		}
@@ -73,9 +85,20 @@ func (b *batch) shift(nextInput, nextReport int64) {
 // add assembles one input's rows and returns its result.
 func (b *batch) add(in *store.Input) store.Result {
 	res := store.Result{InputID: in.ID}
+	data := in.Data
+	if data == nil {
+		data = []byte{} // NOT NULL: an empty input is still an input
+	}
+	var sum [32]byte
 	if in.ID == 0 {
-		res.InputID = b.nextInput
-		b.nextInput++
+		sum = sha256.Sum256(data)
+		if id, ok := b.kept[sum]; ok {
+			res.InputID, res.Known = id, true
+		} else {
+			res.InputID = b.nextInput
+			b.nextInput++
+			b.kept[sum] = res.InputID
+		}
 	}
 	for _, r := range in.Reports {
 		k := reportKey{r.OrganizationName, r.ReportID}
@@ -115,13 +138,17 @@ func (b *batch) add(in *store.Input) store.Result {
 	if at.IsZero() {
 		at = b.now()
 	}
-	data := in.Data
-	if data == nil {
-		data = []byte{} // NOT NULL: an empty input is still an input
+	if res.Known {
+		b.arrivals = append(b.arrivals, b.row(res.InputID, in.Source, in.Origin, at.UnixMilli()))
+		if res.Stored > 0 {
+			// A newer parser found reports in bytes kept before.
+			b.updates = append(b.updates, []any{string(store.OutcomeStored), int64(res.Stored), int64(res.Duplicates), int64(res.Invalid), errText, res.InputID})
+		}
+		return res
 	}
-	sum := sha256.Sum256(data)
 	b.inputs = append(b.inputs, b.row(res.InputID, sum[:], int64(len(data)), in.Source, in.Origin, at.UnixMilli(),
 		string(res.Outcome), int64(res.Stored), int64(res.Duplicates), int64(res.Invalid), errText, data))
+	b.hashes = append(b.hashes, b.row(sum[:], res.InputID))
 	return res
 }
 
@@ -314,7 +341,11 @@ const rowsPerStatement = 100
 var (
 	sqlInputs = `INSERT OR ROLLBACK INTO inputs (id, sha256, size, source, origin, received_at, outcome, stored, duplicates,
 invalid, error, data) VALUES `
-	sqlReports = `INSERT OR ROLLBACK INTO reports (id, input_id, organization_name, report_id, contact_info, start_time,
+	// Content kept already is left out, which insert notices (whole).
+	sqlInputHashes         = `INSERT OR ROLLBACK INTO input_hashes (sha256, input_id) VALUES `
+	sqlInputHashesSkipKept = ` ON CONFLICT (sha256) DO NOTHING`
+	sqlArrivals            = `INSERT OR ROLLBACK INTO arrivals (input_id, source, origin, received_at) VALUES `
+	sqlReports             = `INSERT OR ROLLBACK INTO reports (id, input_id, organization_name, report_id, contact_info, start_time,
 end_time, warnings, fingerprint, variant) VALUES `
 	// A report whose key and variant are stored already is left out, which
 	// insert notices (whole).
@@ -371,6 +402,8 @@ WHERE id = ?2 AND instr(char(10) || warnings || char(10), char(10) || ?1 || char
 func (b *batch) write(ctx context.Context, db *DB) error {
 	tables := append([]tableRows{
 		{sqlInputs, "", b.inputs, false},
+		{sqlInputHashes, sqlInputHashesSkipKept, b.hashes, true},
+		{sqlArrivals, "", b.arrivals, false},
 		{sqlReports, sqlReportsSkipStored, b.reports, true},
 		{sqlPolicies, "", b.policies, false},
 		{sqlDetails, "", b.details, false},

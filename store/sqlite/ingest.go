@@ -2,9 +2,11 @@ package sqlite
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 
 	"github.com/tlsrpt/tlsrpt/store"
 )
@@ -20,19 +22,21 @@ import (
 // The write protocol has two ways, and one state, lookFirst, says which:
 //
 //   - optimistic (lookFirst clear): most batches hold no report stored
-//     before. Such a batch is assembled before taking the writer's lock,
+//     before, and no input whose bytes are kept already. Such a batch is assembled before taking the writer's lock,
 //     with ids counted from zero that are shifted once the lock is held,
 //     so that concurrent callers assemble while another writes. The
 //     reports' unique key (organisation, report-id, variant) is checked by
-//     their inserts: should one meet a stored report, the transaction is
-//     rolled back (errStoredBefore), lookFirst is set and the batch goes
-//     the careful way.
+//     their inserts, and an input's content (input_hashes) likewise: should
+//     one meet a stored report or kept content, the transaction is rolled
+//     back (errStoredBefore), lookFirst is set and the batch goes the
+//     careful way.
 //   - careful (lookFirst set, or inputs being reprocessed): under the
-//     writer's lock, the batch's keys are looked up first (storedVariants)
-//     and the batch is assembled knowing them: a stored key with the same
-//     fingerprint is a duplicate, with another fingerprint another report
-//     (store.ReusedIDWarning). A careful batch that met no stored key
-//     clears lookFirst.
+//     writer's lock, the batch's keys and contents are looked up first
+//     (storedVariants, keptContents) and the batch is assembled knowing
+//     them: a stored key with the same fingerprint is a duplicate, with
+//     another fingerprint another report (store.ReusedIDWarning); kept
+//     content is an arrival, not a new input. A careful batch that met
+//     neither clears lookFirst.
 func (db *DB) Ingest(ctx context.Context, inputs []store.Input) ([]store.Result, error) {
 	results, err := db.ingest(ctx, inputs)
 	if err != nil {
@@ -65,7 +69,7 @@ var errStoredBefore = errors.New("a report of the batch is stored already")
 // stored: a key stored before ends the transaction with errStoredBefore
 // (see tableRows.whole), nothing written.
 func (db *DB) ingestOptimistic(ctx context.Context, inputs []store.Input) ([]store.Result, error) {
-	b := db.assemble(inputs, 0, 0, map[reportKey][]variant{})
+	b := db.assemble(inputs, 0, 0, map[reportKey][]variant{}, map[[32]byte]int64{})
 	err := db.inWriteTx(ctx, func() error {
 		nextInput, nextReport, err := db.lastIDs()
 		if err != nil {
@@ -94,8 +98,12 @@ func (db *DB) ingestCareful(ctx context.Context, inputs []store.Input) ([]store.
 		if err != nil {
 			return err
 		}
-		metStored = len(stored) > 0
-		b = db.assemble(inputs, nextInput+1, nextReport+1, stored)
+		kept, err := db.keptContents(inputs)
+		if err != nil {
+			return err
+		}
+		metStored = len(stored) > 0 || len(kept) > 0
+		b = db.assemble(inputs, nextInput+1, nextReport+1, stored, kept)
 		return b.write(ctx, db)
 	})
 	if err != nil {
@@ -187,4 +195,41 @@ func (db *DB) storedVariants(keys []reportKey) (map[reportKey][]variant, error) 
 		keys = keys[n:]
 	}
 	return found, nil
+}
+
+var sqlKeptContents = `SELECT sha256, input_id FROM input_hashes WHERE sha256 IN (` +
+	strings.TrimSuffix(strings.Repeat("?,", keysPerQuery), ",") + `)`
+
+// keptContents returns the inputs holding the contents of the new inputs
+// that are kept already, on the writer, under db.mu.
+func (db *DB) keptContents(inputs []store.Input) (map[[32]byte]int64, error) {
+	var sums [][32]byte
+	for i := range inputs {
+		if inputs[i].ID == 0 {
+			sums = append(sums, sha256.Sum256(inputs[i].Data))
+		}
+	}
+	kept := map[[32]byte]int64{}
+	st, err := db.prepared(sqlKeptContents)
+	if err != nil {
+		return nil, err
+	}
+	args := make([]any, keysPerQuery)
+	for len(sums) > 0 {
+		n := min(len(sums), keysPerQuery)
+		for i := range keysPerQuery {
+			args[i] = sums[min(i, n-1)][:]
+		}
+		err := st.Query(args, func() error {
+			var sum [32]byte
+			copy(sum[:], st.Text(0))
+			kept[sum] = st.Int64(1)
+			return nil
+		})
+		if err != nil {
+			return nil, err
+		}
+		sums = sums[n:]
+	}
+	return kept, nil
 }

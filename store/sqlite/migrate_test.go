@@ -217,8 +217,8 @@ func TestEveryForeignKeyDeferred(t *testing.T) {
 	if err := rows.Err(); err != nil {
 		t.Fatal(err)
 	}
-	if tables != 3 {
-		t.Errorf("%d tables with foreign keys, want 3 (reports, policies, failure_details)", tables)
+	if tables != 5 {
+		t.Errorf("%d tables with foreign keys, want 5 (reports, policies, failure_details, input_hashes, arrivals)", tables)
 	}
 }
 

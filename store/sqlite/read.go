@@ -387,14 +387,23 @@ func (db *DB) loadPolicies(ctx context.Context, reportID int64) ([]parse.Policy,
 	return out, nil
 }
 
+// sqlInputsOfContent is Inputs with a SHA256: the input holding the
+// content (found by input_hashes, not by reading inputs) when its id is
+// above the first argument, and the content's arrivals since.
+const sqlInputsOfContent = `SELECT i.id, i.sha256, i.size, i.source, i.origin, i.received_at, i.outcome, i.error
+FROM input_hashes h JOIN inputs i ON i.id = h.input_id WHERE h.sha256 = ?2 AND i.id > ?1
+UNION ALL
+SELECT i.id, i.sha256, i.size, a.source, a.origin, a.received_at, i.outcome, i.error
+FROM input_hashes h JOIN arrivals a ON a.input_id = h.input_id JOIN inputs i ON i.id = h.input_id WHERE h.sha256 = ?2`
+
 // inputsQuery builds the query of Inputs; its arguments are f.AfterID,
 // then f.SHA256 when set.
 func (db *DB) inputsQuery(f store.InputFilter) (string, error) {
+	if f.SHA256 != nil {
+		return sqlInputsOfContent, nil
+	}
 	q := `SELECT i.id, i.sha256, i.size, i.source, i.origin, i.received_at, i.outcome, i.error
 FROM inputs i WHERE i.id > ?`
-	if f.SHA256 != nil {
-		q += " AND i.sha256 = ?"
-	}
 	if len(f.Outcomes) > 0 {
 		// Literals, not parameters: only then can SQLite use the partial
 		// index on the outcomes reprocess asks for. Outcomes are a closed

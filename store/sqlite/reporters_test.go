@@ -219,6 +219,11 @@ func TestMigrateSchema5Recounts(t *testing.T) {
 	if got := totalsByDomain(t, db)["example.org"]; got != [2]int64{13, 8} {
 		t.Errorf("example.org %v, want 13/8", got)
 	}
+	// The contents kept before the upgrade are known by their bytes.
+	again := ingest(t, db, fixture(t, "postfix-dane-tlsa-and-no-policy.json.gz"))
+	if !again[0].Known || again[0].Outcome != store.OutcomeDuplicate {
+		t.Errorf("bytes kept by the old release, again: %+v", again[0])
+	}
 }
 
 // The very reports the Postfix TLSRPT reporter and mox sent when run

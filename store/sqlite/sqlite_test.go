@@ -2,6 +2,7 @@ package sqlite_test
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"path/filepath"
@@ -52,13 +53,23 @@ func TestIngestStoresOnceKeepsEveryInput(t *testing.T) {
 			t.Errorf("re-delivery = %+v", res)
 		}
 	}
+	// Each content is kept once; the same bytes again are an arrival of
+	// the input that holds them.
 	inputs, err := db.Inputs(ctx, store.InputFilter{})
-	if err != nil || len(inputs) != 3 {
-		t.Fatalf("inputs = %d, %v; want all 3 kept", len(inputs), err)
+	if err != nil || len(inputs) != 2 {
+		t.Fatalf("inputs = %d, %v; want the 2 contents", len(inputs), err)
 	}
-	raw, err := db.Raw(ctx, inputs[2].ID)
+	if !second[1].Known || second[1].InputID != first[0].InputID || second[0].Known {
+		t.Errorf("the same bytes again: %+v, first %+v", second[1], first[0])
+	}
+	raw, err := db.Raw(ctx, second[1].InputID)
 	if err != nil || string(raw) != "raw-1" {
 		t.Errorf("raw = %q, %v", raw, err)
+	}
+	sum := sha256.Sum256([]byte("raw-1"))
+	seen, err := db.Inputs(ctx, store.InputFilter{SHA256: sum[:]})
+	if err != nil || len(seen) != 2 || seen[0].Origin != "a.json" || seen[1].Origin != "a-again.json" || seen[1].ID != first[0].InputID {
+		t.Errorf("arrivals of raw-1: %+v, %v", seen, err)
 	}
 	totals, _ := db.DomainTotals(ctx, store.Filter{})
 	if want := []store.DomainTotal{{Domain: "example.com", Reports: 1, SuccessfulSessions: 10, FailedSessions: 2, Days: 1, First: day(1), Last: day(1)}}; !slices.Equal(totals, want) {
@@ -407,5 +418,23 @@ func TestBatchSizes(t *testing.T) {
 		if raw, err := db.Raw(ctx, got.Input.ID); err != nil || string(raw) != "raw "+r.ReportID[1:] {
 			t.Fatalf("report %d: input %q, %v", id, raw, err)
 		}
+	}
+}
+
+// The same bytes twice in one batch, written without looking: one input,
+// one arrival.
+func TestSameBytesWithinOneBatch(t *testing.T) {
+	db := testkit.OpenStore(t)
+	r := report("Org", "once", 1, pol("example.com", 4, 0))
+	res := ingest(t, db,
+		store.Input{Data: []byte("same"), Source: "import", Origin: "a", Reports: []*parse.Report{r}},
+		store.Input{Data: []byte("same"), Source: "import", Origin: "b", Reports: []*parse.Report{r}},
+		store.Input{Data: []byte("other"), Source: "import", Origin: "c"})
+	if res[0].Known || !res[1].Known || res[1].InputID != res[0].InputID || res[1].Duplicates != 1 || res[2].InputID == res[0].InputID {
+		t.Errorf("results %+v", res)
+	}
+	inputs, _ := db.Inputs(context.Background(), store.InputFilter{})
+	if len(inputs) != 2 {
+		t.Errorf("%d inputs, want 2", len(inputs))
 	}
 }
