@@ -24,8 +24,10 @@ type batch struct {
 	// or earlier in this batch.
 	existing map[reportKey][]variant
 	// kept are the inputs holding each content of the batch, kept before
-	// or earlier in this batch.
+	// or earlier in this batch; taken are content keys held by other
+	// contents (keptContents), which inputs of this batch cannot have.
 	kept    map[[32]byte]int64
+	taken   map[int64]bool
 	results []store.Result
 
 	inputs, hashes, arrivals, reports, policies, details, updates [][]any
@@ -39,10 +41,10 @@ type batch struct {
 // assemble builds the rows of inputs, handing out ids from nextInput and
 // nextReport and knowing the reports in stored and the contents in kept.
 func (db *DB) assemble(inputs []store.Input, nextInput, nextReport int64, stored map[reportKey][]variant,
-	kept map[[32]byte]int64) *batch {
+	kept map[[32]byte]int64, taken map[int64]bool) *batch {
 	// Sized for about a row per input, which is what a batch of reports
 	// over many domains comes to: growing them was a fifth of assembling.
-	b := &batch{now: db.Now, nextInput: nextInput, nextReport: nextReport, existing: stored, kept: kept,
+	b := &batch{now: db.Now, nextInput: nextInput, nextReport: nextReport, existing: stored, kept: kept, taken: taken,
 		rollups: newRollups(len(inputs))}
 	b.results = make([]store.Result, len(inputs))
 	for i := range inputs {
@@ -148,7 +150,10 @@ func (b *batch) add(in *store.Input) store.Result {
 	}
 	b.inputs = append(b.inputs, b.row(res.InputID, sum[:], int64(len(data)), in.Source, in.Origin, at.UnixMilli(),
 		string(res.Outcome), int64(res.Stored), int64(res.Duplicates), int64(res.Invalid), errText, data))
-	b.hashes = append(b.hashes, b.row(sum[:], res.InputID))
+	if key := contentKey(sum[:]); !b.taken[key] {
+		b.taken[key] = true
+		b.hashes = append(b.hashes, b.row(key, res.InputID))
+	}
 	return res
 }
 
@@ -342,8 +347,8 @@ var (
 	sqlInputs = `INSERT OR ROLLBACK INTO inputs (id, sha256, size, source, origin, received_at, outcome, stored, duplicates,
 invalid, error, data) VALUES `
 	// Content kept already is left out, which insert notices (whole).
-	sqlInputHashes         = `INSERT OR ROLLBACK INTO input_hashes (sha256, input_id) VALUES `
-	sqlInputHashesSkipKept = ` ON CONFLICT (sha256) DO NOTHING`
+	sqlInputHashes         = `INSERT OR ROLLBACK INTO input_hashes (content_key, input_id) VALUES `
+	sqlInputHashesSkipKept = ` ON CONFLICT (content_key) DO NOTHING`
 	sqlArrivals            = `INSERT OR ROLLBACK INTO arrivals (input_id, source, origin, received_at) VALUES `
 	sqlReports             = `INSERT OR ROLLBACK INTO reports (id, input_id, organization_name, report_id, contact_info, start_time,
 end_time, warnings, fingerprint, variant) VALUES `

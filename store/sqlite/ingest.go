@@ -69,7 +69,7 @@ var errStoredBefore = errors.New("a report of the batch is stored already")
 // stored: a key stored before ends the transaction with errStoredBefore
 // (see tableRows.whole), nothing written.
 func (db *DB) ingestOptimistic(ctx context.Context, inputs []store.Input) ([]store.Result, error) {
-	b := db.assemble(inputs, 0, 0, map[reportKey][]variant{}, map[[32]byte]int64{})
+	b := db.assemble(inputs, 0, 0, map[reportKey][]variant{}, map[[32]byte]int64{}, map[int64]bool{})
 	err := db.inWriteTx(ctx, func() error {
 		nextInput, nextReport, err := db.lastIDs()
 		if err != nil {
@@ -98,12 +98,12 @@ func (db *DB) ingestCareful(ctx context.Context, inputs []store.Input) ([]store.
 		if err != nil {
 			return err
 		}
-		kept, err := db.keptContents(inputs)
+		kept, taken, err := db.keptContents(inputs)
 		if err != nil {
 			return err
 		}
-		metStored = len(stored) > 0 || len(kept) > 0
-		b = db.assemble(inputs, nextInput+1, nextReport+1, stored, kept)
+		metStored = len(stored) > 0 || len(taken) > 0
+		b = db.assemble(inputs, nextInput+1, nextReport+1, stored, kept, taken)
 		return b.write(ctx, db)
 	})
 	if err != nil {
@@ -197,39 +197,42 @@ func (db *DB) storedVariants(keys []reportKey) (map[reportKey][]variant, error) 
 	return found, nil
 }
 
-var sqlKeptContents = `SELECT sha256, input_id FROM input_hashes WHERE sha256 IN (` +
-	strings.TrimSuffix(strings.Repeat("?,", keysPerQuery), ",") + `)`
+var sqlKeptContents = `SELECT h.content_key, h.input_id, i.sha256 FROM input_hashes h JOIN inputs i ON i.id = h.input_id
+WHERE h.content_key IN (` + strings.TrimSuffix(strings.Repeat("?,", keysPerQuery), ",") + `)`
 
-// keptContents returns the inputs holding the contents of the new inputs
-// that are kept already, on the writer, under db.mu.
-func (db *DB) keptContents(inputs []store.Input) (map[[32]byte]int64, error) {
-	var sums [][32]byte
+// keptContents returns, on the writer under db.mu, the inputs holding the
+// contents of the new inputs that are kept already, and the content keys
+// of theirs that are taken (by them, or by another content).
+func (db *DB) keptContents(inputs []store.Input) (map[[32]byte]int64, map[int64]bool, error) {
+	var keys []int64
 	for i := range inputs {
 		if inputs[i].ID == 0 {
-			sums = append(sums, sha256.Sum256(inputs[i].Data))
+			sum := sha256.Sum256(inputs[i].Data)
+			keys = append(keys, contentKey(sum[:]))
 		}
 	}
-	kept := map[[32]byte]int64{}
+	kept, taken := map[[32]byte]int64{}, map[int64]bool{}
 	st, err := db.prepared(sqlKeptContents)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	args := make([]any, keysPerQuery)
-	for len(sums) > 0 {
-		n := min(len(sums), keysPerQuery)
+	for len(keys) > 0 {
+		n := min(len(keys), keysPerQuery)
 		for i := range keysPerQuery {
-			args[i] = sums[min(i, n-1)][:]
+			args[i] = keys[min(i, n-1)]
 		}
 		err := st.Query(args, func() error {
 			var sum [32]byte
-			copy(sum[:], st.Text(0))
+			copy(sum[:], st.Text(2))
 			kept[sum] = st.Int64(1)
+			taken[st.Int64(0)] = true
 			return nil
 		})
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
-		sums = sums[n:]
+		keys = keys[n:]
 	}
-	return kept, nil
+	return kept, taken, nil
 }

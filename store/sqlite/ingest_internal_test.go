@@ -45,7 +45,7 @@ func BenchmarkAssemble(b *testing.B) {
 	batch := GeneratedBatches(b)(2048)
 	b.ReportAllocs()
 	for b.Loop() {
-		db.assemble(batch, 1, 1, map[reportKey][]variant{}, map[[32]byte]int64{})
+		db.assemble(batch, 1, 1, map[reportKey][]variant{}, map[[32]byte]int64{}, map[int64]bool{})
 	}
 	b.ReportMetric(float64(b.N*len(batch))/b.Elapsed().Seconds(), "reports/s")
 }

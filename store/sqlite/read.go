@@ -2,6 +2,7 @@ package sqlite
 
 import (
 	"context"
+	"crypto/sha256"
 	"database/sql"
 	"errors"
 	"fmt"
@@ -391,10 +392,11 @@ func (db *DB) loadPolicies(ctx context.Context, reportID int64) ([]parse.Policy,
 // content (found by input_hashes, not by reading inputs) when its id is
 // above the first argument, and the content's arrivals since.
 const sqlInputsOfContent = `SELECT i.id, i.sha256, i.size, i.source, i.origin, i.received_at, i.outcome, i.error
-FROM input_hashes h JOIN inputs i ON i.id = h.input_id WHERE h.sha256 = ?2 AND i.id > ?1
+FROM input_hashes h JOIN inputs i ON i.id = h.input_id WHERE h.content_key = ?3 AND i.sha256 = ?2 AND i.id > ?1
 UNION ALL
 SELECT i.id, i.sha256, i.size, a.source, a.origin, a.received_at, i.outcome, i.error
-FROM input_hashes h JOIN arrivals a ON a.input_id = h.input_id JOIN inputs i ON i.id = h.input_id WHERE h.sha256 = ?2`
+FROM input_hashes h JOIN inputs i ON i.id = h.input_id JOIN arrivals a ON a.input_id = h.input_id
+WHERE h.content_key = ?3 AND i.sha256 = ?2`
 
 // inputsQuery builds the query of Inputs; its arguments are f.AfterID,
 // then f.SHA256 when set.
@@ -437,7 +439,10 @@ func (db *DB) Inputs(ctx context.Context, f store.InputFilter) ([]store.InputInf
 	}
 	args := []any{f.AfterID}
 	if f.SHA256 != nil {
-		args = append(args, f.SHA256)
+		if len(f.SHA256) != sha256.Size {
+			return nil, fmt.Errorf("sqlite: listing inputs: a SHA-256 of %d bytes", len(f.SHA256))
+		}
+		args = append(args, f.SHA256, contentKey(f.SHA256))
 	}
 	rows, err := db.read.QueryContext(ctx, q, args...)
 	if err != nil {

@@ -2,7 +2,9 @@ package sqlite
 
 import (
 	"context"
+	"crypto/sha256"
 	"database/sql"
+	"encoding/binary"
 	"fmt"
 	"strings"
 	"time"
@@ -15,6 +17,38 @@ import (
 // named migration's SQL in its transaction.
 var goSteps = map[string]func(context.Context, *sql.Tx) error{
 	"0006_count_every_policy.sql": recount,
+	"0007_input_hashes.sql":       keyContents,
+}
+
+// contentKey is an input's key in input_hashes: the first 8 bytes of its
+// SHA-256.
+func contentKey(sum []byte) int64 { return int64(binary.BigEndian.Uint64(sum)) }
+
+// keyContents fills input_hashes from the inputs kept, in id order: the
+// first input of each content stands for it.
+func keyContents(ctx context.Context, tx *sql.Tx) error {
+	rows, err := tx.QueryContext(ctx, `SELECT id, sha256 FROM inputs ORDER BY id`)
+	if err != nil {
+		return err
+	}
+	var keys [][]any
+	for rows.Next() {
+		var id int64
+		var sum []byte
+		if err := rows.Scan(&id, &sum); err != nil {
+			rows.Close()
+			return err
+		}
+		if len(sum) == sha256.Size {
+			keys = append(keys, []any{contentKey(sum), id})
+		}
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	return insertTx(ctx, tx, []tableRows{{head: `INSERT INTO input_hashes (content_key, input_id) VALUES `,
+		tail: ` ON CONFLICT (content_key) DO NOTHING`, rows: keys}})
 }
 
 // recount brings a database of schema 5, whose rollups counted the largest
