@@ -175,6 +175,10 @@ func TestHTTPSHostileClients(t *testing.T) {
 	if code, _ := e.post(t, gz(make([]byte, 64<<20)), "Content-Type", "application/tlsrpt+gzip", "X-Forwarded-For", "198.51.100.1"); code != http.StatusRequestEntityTooLarge {
 		t.Errorf("gzip bomb: %d", code)
 	}
+	deep := []byte(`{"a":` + strings.Repeat("[", 100_000) + strings.Repeat("]", 100_000) + "}")
+	if code, msg := e.post(t, deep, "X-Forwarded-For", "198.51.100.6"); code != http.StatusBadRequest || !strings.Contains(msg, "nesting depth") {
+		t.Errorf("100,000-deep JSON: %d %q, want 400: a bad report, not a large one", code, msg)
+	}
 	if code, msg := e.post(t, []byte("\x00\x01garbage\xff"), "X-Forwarded-For", "198.51.100.2"); code != http.StatusUnsupportedMediaType {
 		t.Errorf("garbage: %d %q", code, msg)
 	}
