@@ -91,6 +91,9 @@ Start with:
 Every command reads the database from --db (or TLSRPT_DB), tlsrpt.db by default.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
+		// The reference in docs/ is generated from the commands: no date
+		// in it, so that it changes only when they do.
+		DisableAutoGenTag: true,
 	}
 	g.AddFlags(cmd.PersistentFlags())
 	cmd.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
