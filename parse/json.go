@@ -336,6 +336,11 @@ func (d *decoder) time(field string) time.Time {
 			if i == 1 || i == 3 {
 				d.warn(field, "no time zone in %q, read as UTC", s)
 			}
+			if t.Before(time.Unix(0, 0)) {
+				// Day numbers are counted from 1970; no report is older.
+				d.fail(field, "%q is before 1970: not the date of a report", s)
+				return time.Time{}
+			}
 			return t.UTC()
 		}
 	}

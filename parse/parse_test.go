@@ -558,3 +558,13 @@ func TestDecompressionBudget(t *testing.T) {
 		t.Errorf("five 7 MiB attachments: %d items, %d refused, %v", len(items), refused, err)
 	}
 }
+
+// A date before 1970 is no report's: refused with the field named, not
+// stored to break the day series later.
+func TestDateBefore1970(t *testing.T) {
+	body := strings.Replace(string(withCount("0")), "2026-01-01T00:00:00Z", "1969-12-31T00:00:00Z", 1)
+	_, err := parse.New(parse.Limits{}).Parse([]byte(body))
+	if !errors.Is(err, parse.ErrInvalid) || !strings.Contains(err.Error(), "date-range.start-datetime") || !strings.Contains(err.Error(), "before 1970") {
+		t.Errorf("err = %v", err)
+	}
+}

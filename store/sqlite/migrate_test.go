@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io/fs"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"testing/fstest"
@@ -38,18 +39,19 @@ func migrationsUpTo(t *testing.T, last int, extra map[string]string) fs.FS {
 	return fsys
 }
 
-// dumpTable returns every row of table in key order, one line each.
+// dumpTable returns every row of table, one line each, in the order of
+// the lines.
 func dumpTable(t *testing.T, q interface {
 	QueryContext(context.Context, string, ...any) (*sql.Rows, error)
 }, table string) string {
 	t.Helper()
-	rows, err := q.QueryContext(context.Background(), "SELECT * FROM "+table+" ORDER BY 1, 2, 3")
+	rows, err := q.QueryContext(context.Background(), "SELECT * FROM "+table)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer rows.Close()
 	cols, _ := rows.Columns()
-	var b strings.Builder
+	var lines []string
 	for rows.Next() {
 		vals := make([]any, len(cols))
 		ptrs := make([]any, len(cols))
@@ -59,12 +61,13 @@ func dumpTable(t *testing.T, q interface {
 		if err := rows.Scan(ptrs...); err != nil {
 			t.Fatal(err)
 		}
-		fmt.Fprintln(&b, vals...)
+		lines = append(lines, fmt.Sprintln(vals...))
 	}
 	if err := rows.Err(); err != nil {
 		t.Fatal(err)
 	}
-	return b.String()
+	slices.Sort(lines)
+	return strings.Join(lines, "")
 }
 
 // TestDeferredForeignKeysMigration takes a database of schema 4 with
