@@ -57,6 +57,16 @@ type FetchOptions struct {
 	Dialer *net.Dialer
 }
 
+// SeenStore is a store that also keeps which messages of a mailbox fetch
+// --keep has processed and left in place.
+type SeenStore interface {
+	store.Store
+	// SeenUIDs returns the UIDs MarkSeen recorded for a mailbox at a
+	// UIDVALIDITY (RFC 3501 section 2.3.1.1); MarkSeen records more.
+	SeenUIDs(ctx context.Context, mailbox string, uidValidity uint32) (map[uint32]bool, error)
+	MarkSeen(ctx context.Context, mailbox string, uidValidity uint32, uids []uint32) error
+}
+
 // FetchStats count what a pass did.
 type FetchStats struct {
 	Messages   int // messages looked at
@@ -200,7 +210,7 @@ func connect(ctx context.Context, o *FetchOptions, handler *imapclient.Unilatera
 // marked seen, parsed, stored, and only once the store has committed moved
 // (or deleted, or remembered). A run stopped at any point and run again
 // stores nothing twice and loses nothing.
-func Fetch(ctx context.Context, st store.Store, p *parse.Parser, o FetchOptions) (FetchStats, error) {
+func Fetch(ctx context.Context, st SeenStore, p *parse.Parser, o FetchOptions) (FetchStats, error) {
 	o.defaults()
 	c, err := connect(ctx, &o, nil)
 	if err != nil {
@@ -211,7 +221,7 @@ func Fetch(ctx context.Context, st store.Store, p *parse.Parser, o FetchOptions)
 }
 
 // drain processes every message of the selected mailbox on c.
-func drain(ctx context.Context, c *imapclient.Client, st store.Store, p *parse.Parser, o *FetchOptions) (FetchStats, error) {
+func drain(ctx context.Context, c *imapclient.Client, st SeenStore, p *parse.Parser, o *FetchOptions) (FetchStats, error) {
 	var stats FetchStats
 	if !o.DryRun && !o.Keep {
 		folders := []string{o.InvalidTo}
@@ -291,7 +301,7 @@ func messageSizes(c *imapclient.Client, uids []imap.UID, per int) (map[imap.UID]
 	return sizes, nil
 }
 
-func processBatch(ctx context.Context, c *imapclient.Client, st store.Store, p *parse.Parser, o *FetchOptions,
+func processBatch(ctx context.Context, c *imapclient.Client, st SeenStore, p *parse.Parser, o *FetchOptions,
 	uidValidity uint32, seenKey string, uids []imap.UID, sizes map[imap.UID]int64, stats *FetchStats) error {
 	limit := p.Limits().MaxInput
 	var small, large []imap.UID
@@ -501,7 +511,7 @@ func ensureMailboxes(c *imapclient.Client, names []string) error {
 // poll every interval where the server lacks it) and drains again, until ctx
 // ends. A dropped connection is reopened with backoff, from 1 s to 5 min.
 // report is called after each pass.
-func Watch(ctx context.Context, st store.Store, p *parse.Parser, o FetchOptions, interval time.Duration, report func(FetchStats)) error {
+func Watch(ctx context.Context, st SeenStore, p *parse.Parser, o FetchOptions, interval time.Duration, report func(FetchStats)) error {
 	o.defaults()
 	if interval <= 0 {
 		interval = time.Minute
@@ -525,7 +535,7 @@ func Watch(ctx context.Context, st store.Store, p *parse.Parser, o FetchOptions,
 	}
 }
 
-func watchOnce(ctx context.Context, st store.Store, p *parse.Parser, o *FetchOptions, interval time.Duration, report func(FetchStats)) error {
+func watchOnce(ctx context.Context, st SeenStore, p *parse.Parser, o *FetchOptions, interval time.Duration, report func(FetchStats)) error {
 	newMail := make(chan struct{}, 1)
 	handler := &imapclient.UnilateralDataHandler{Mailbox: func(d *imapclient.UnilateralDataMailbox) {
 		if d.NumMessages != nil {

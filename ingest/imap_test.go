@@ -97,7 +97,7 @@ func sameFigures(t *testing.T, st, ref store.Store) {
 	}
 }
 
-func fetch(t *testing.T, st store.Store, o ingest.FetchOptions) ingest.FetchStats {
+func fetch(t *testing.T, st ingest.SeenStore, o ingest.FetchOptions) ingest.FetchStats {
 	t.Helper()
 	stats, err := ingest.Fetch(context.Background(), st, parse.New(parse.Limits{}), o)
 	if err != nil {

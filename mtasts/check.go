@@ -17,11 +17,15 @@ import (
 	"time"
 )
 
+// Status is how a step of a check went, and the check's verdict: the
+// worst of its steps.
+type Status string
+
 // Step statuses and verdicts.
 const (
-	Pass = "pass"
-	Warn = "warn"
-	Fail = "fail"
+	Pass Status = "pass"
+	Warn Status = "warn"
+	Fail Status = "fail"
 )
 
 // CheckOptions point the check at a domain's setup; zero values mean what a
@@ -38,18 +42,18 @@ type CheckOptions struct {
 // Step is one thing a careful sender checks.
 type Step struct {
 	Name   string `json:"step"`
-	Status string `json:"status"`
+	Status Status `json:"status"`
 	Detail string `json:"detail"`
 }
 
 // CheckReport is the result of Check. Its JSON form is for scripts.
 type CheckReport struct {
 	Domain  string `json:"domain"`
-	Verdict string `json:"verdict"`
+	Verdict Status `json:"verdict"`
 	Steps   []Step `json:"steps"`
 }
 
-func (r *CheckReport) add(name, status, format string, args ...any) {
+func (r *CheckReport) add(name string, status Status, format string, args ...any) {
 	r.Steps = append(r.Steps, Step{name, status, fmt.Sprintf(format, args...)})
 	switch {
 	case status == Fail:

@@ -177,7 +177,7 @@ func TestCheck(t *testing.T) {
 		https  func() int
 		smtp   func() int
 		step   string
-		status string
+		status mtasts.Status
 		detail string
 	}{
 		{name: "all good", step: "", status: mtasts.Pass},

@@ -59,10 +59,19 @@ func FailureRowJSON(r store.FailureRow) FailureJSON {
 		d.FailedSessions, d.AdditionalInformation, d.FailureReasonCode}
 }
 
+// MarkStore is a store that also keeps named positions, such as the last
+// report check-new looked at.
+type MarkStore interface {
+	store.Store
+	// Mark returns a named position (0 when never set); SetMark sets it.
+	Mark(ctx context.Context, name string) (int64, error)
+	SetMark(ctx context.Context, name string, value int64) error
+}
+
 // CheckNew finds the failures in reports stored since the mark. It does not
 // move the mark: call Advance once the failures have been delivered, so a
 // failed delivery is tried again next time.
-func CheckNew(ctx context.Context, st store.Store, domains []string) (*NewFailures, error) {
+func CheckNew(ctx context.Context, st MarkStore, domains []string) (*NewFailures, error) {
 	after, err := st.Mark(ctx, MarkCheckNew)
 	if err != nil {
 		return nil, err
@@ -85,7 +94,7 @@ func CheckNew(ctx context.Context, st store.Store, domains []string) (*NewFailur
 }
 
 // Advance moves the check-new mark past what n looked at.
-func (n *NewFailures) Advance(ctx context.Context, st store.Store) error {
+func (n *NewFailures) Advance(ctx context.Context, st MarkStore) error {
 	if n.UpToReport <= n.AfterReport {
 		return nil
 	}

@@ -17,11 +17,14 @@ import (
 	"github.com/tlsrpt/tlsrpt/store"
 )
 
+// Verdict is readiness's answer for a domain.
+type Verdict string
+
 // Verdicts.
 const (
-	Ready            = "ready"
-	NotReady         = "not-ready"
-	InsufficientData = "insufficient-data"
+	Ready            Verdict = "ready"
+	NotReady         Verdict = "not-ready"
+	InsufficientData Verdict = "insufficient-data"
 )
 
 // Thresholds decide a verdict. The defaults are what a careful operator
@@ -42,7 +45,7 @@ var DefaultThresholds = Thresholds{Window: 30, MinDays: 14, MinReporters: 2, Min
 // contract for scripts: names may be added, never renamed.
 type Readiness struct {
 	PolicyDomain       string   `json:"policy_domain"`
-	Verdict            string   `json:"verdict"`
+	Verdict            Verdict  `json:"verdict"`
 	Reasons            []string `json:"reasons"`
 	SuccessfulSessions int64    `json:"successful_sessions"`
 	FailedSessions     int64    `json:"failed_sessions"`

@@ -176,7 +176,7 @@ func TestReadinessThresholdBoundaries(t *testing.T) {
 	tests := []struct {
 		name   string
 		build  func(s *reportSet)
-		want   string
+		want   query.Verdict
 		reason string
 	}{
 		{"13 days", func(s *reportSet) { s.clean("d.example", two, 12, 0, 10) }, query.InsufficientData, "13 days"},

@@ -12,6 +12,9 @@ import (
 var ErrNotFound = errors.New("store: not found")
 
 // Store keeps inputs and reports. Every method is safe for concurrent use.
+// What other packages keep beside them (the IMAP messages fetch has seen,
+// check-new's position) is theirs to ask for, with interfaces of their own
+// (ingest.SeenStore, query.MarkStore) that a backend implements too.
 type Store interface {
 	// Ingest records each input with its raw bytes and outcome, and stores
 	// its new reports. Bytes kept before are not kept again: the arrival is
@@ -65,13 +68,6 @@ type Store interface {
 	EachFailure(ctx context.Context, f FailureFilter, fn func(FailureRow) error) error
 	// MaxReportID is the id of the newest stored report, 0 when none.
 	MaxReportID(ctx context.Context) (int64, error)
-	// Mark returns a named position (0 when never set); SetMark sets it.
-	Mark(ctx context.Context, name string) (int64, error)
-	SetMark(ctx context.Context, name string, value int64) error
-	// SeenUIDs returns the UIDs MarkSeen recorded for a mailbox at a
-	// UIDVALIDITY; MarkSeen records more.
-	SeenUIDs(ctx context.Context, mailbox string, uidValidity uint32) (map[uint32]bool, error)
-	MarkSeen(ctx context.Context, mailbox string, uidValidity uint32, uids []uint32) error
 	// Ping checks that the store can be reached.
 	Ping(ctx context.Context) error
 	Close() error

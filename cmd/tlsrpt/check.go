@@ -86,7 +86,7 @@ Exits 0 when every step passes or warns, 5 when any fails. --resolver,
 
 func printCheck(w io.Writer, r *mtasts.CheckReport) {
 	for _, s := range r.Steps {
-		fmt.Fprintf(w, "%-4s  %-26s %s\n", strings.ToUpper(s.Status), s.Name, s.Detail)
+		fmt.Fprintf(w, "%-4s  %-26s %s\n", strings.ToUpper(string(s.Status)), s.Name, s.Detail)
 	}
-	fmt.Fprintf(w, "%s: %s\n", r.Domain, strings.ToUpper(r.Verdict))
+	fmt.Fprintf(w, "%s: %s\n", r.Domain, strings.ToUpper(string(r.Verdict)))
 }

@@ -102,7 +102,7 @@ func printReadiness(w io.Writer, rs []query.Readiness) {
 		if i > 0 {
 			fmt.Fprintln(w)
 		}
-		fmt.Fprintf(w, "%s: %s\n", esc(r.PolicyDomain), strings.ToUpper(r.Verdict))
+		fmt.Fprintf(w, "%s: %s\n", esc(r.PolicyDomain), strings.ToUpper(string(r.Verdict)))
 		for _, reason := range r.Reasons {
 			fmt.Fprintf(w, "  - %s\n", esc(reason))
 		}
