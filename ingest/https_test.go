@@ -29,6 +29,7 @@ import (
 	"github.com/tlsrpt/tlsrpt/ingest"
 	"github.com/tlsrpt/tlsrpt/internal/testkit"
 	"github.com/tlsrpt/tlsrpt/parse"
+	"github.com/tlsrpt/tlsrpt/server"
 	"github.com/tlsrpt/tlsrpt/store"
 )
 
@@ -47,7 +48,7 @@ func startEndpoint(t *testing.T, st store.Store, o ingest.HandlerOptions) *endpo
 	reg := prometheus.NewRegistry()
 	o.Registry = reg
 	mux := http.NewServeMux()
-	mux.Handle("GET /healthz", ingest.Healthz(st))
+	mux.Handle("GET /healthz", server.Healthz(st))
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	mux.Handle("/", ingest.NewHandler(parse.New(parse.Limits{MaxReport: 1 << 20}), commit, o))
 	srv := httptest.NewUnstartedServer(mux)

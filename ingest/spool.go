@@ -460,7 +460,7 @@ func (s *Spool) finish(entries []*spoolEntry, results []store.Result, err error)
 
 // Check fails while the store is found unavailable (the last attempt to
 // store failed, or the current one has lasted over a minute): for
-// Healthz.
+// server.Healthz.
 func (s *Spool) Check() error {
 	if s.stalled.Load() {
 		return fmt.Errorf("the store is unavailable: %d inputs kept in the spool, not yet stored", s.Len())

@@ -17,10 +17,10 @@ import (
 
 	"github.com/miekg/dns"
 
-	"github.com/tlsrpt/tlsrpt/ingest"
 	"github.com/tlsrpt/tlsrpt/internal/testkit"
 	"github.com/tlsrpt/tlsrpt/mtasts"
 	"github.com/tlsrpt/tlsrpt/parse"
+	"github.com/tlsrpt/tlsrpt/server"
 )
 
 const domain = "example.test"
@@ -144,7 +144,7 @@ func servePolicy(t *testing.T, ca *testkit.CA, policy string) int {
 	certFile, keyFile := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
 	ca.IssueFiles(t, certFile, keyFile, "mta-sts."+domain)
 	st := testkit.OpenStore(t)
-	srv, err := ingest.Listen(st, parse.New(parse.Limits{}), ingest.ServeOptions{Listen: "127.0.0.1:0",
+	srv, err := server.Listen(st, parse.New(parse.Limits{}), server.Options{Listen: "127.0.0.1:0",
 		CertFile: certFile, KeyFile: keyFile, Policies: map[string]string{domain: file}})
 	if err != nil {
 		t.Fatal(err)

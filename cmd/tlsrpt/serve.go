@@ -20,6 +20,7 @@ import (
 
 	"github.com/tlsrpt/tlsrpt/ingest"
 	"github.com/tlsrpt/tlsrpt/parse"
+	"github.com/tlsrpt/tlsrpt/server"
 	"github.com/tlsrpt/tlsrpt/store"
 	"github.com/tlsrpt/tlsrpt/store/sqlite"
 )
@@ -79,12 +80,12 @@ func (o *serveOptions) AddFlags(fs *pflag.FlagSet) {
 	fs.MarkHidden("discard-reports")
 }
 
-func (o *serveOptions) serveOptions(g *globalOptions) (ingest.ServeOptions, error) {
+func (o *serveOptions) serveOptions(g *globalOptions) (server.Options, error) {
 	var proxies []netip.Prefix
 	for _, c := range o.TrustedProxies {
 		p, err := netip.ParsePrefix(c)
 		if err != nil {
-			return ingest.ServeOptions{}, usageErr("--trusted-proxy %q: want a CIDR such as 127.0.0.1/32", c)
+			return server.Options{}, usageErr("--trusted-proxy %q: want a CIDR such as 127.0.0.1/32", c)
 		}
 		proxies = append(proxies, p)
 	}
@@ -92,40 +93,40 @@ func (o *serveOptions) serveOptions(g *globalOptions) (ingest.ServeOptions, erro
 	for _, kv := range o.Policies {
 		domain, file, ok := strings.Cut(kv, "=")
 		if !ok || domain == "" || file == "" {
-			return ingest.ServeOptions{}, usageErr("--mta-sts-policy %q: want DOMAIN=FILE", kv)
+			return server.Options{}, usageErr("--mta-sts-policy %q: want DOMAIN=FILE", kv)
 		}
 		policies[normalizeDomains([]string{domain})[0]] = file
 	}
-	acmeOpts := ingest.ACMEOptions{Domains: normalizeDomains(o.ACMEDomains), Directory: o.ACMEDirectory, Cache: o.ACMECache,
+	acmeOpts := server.ACMEOptions{Domains: normalizeDomains(o.ACMEDomains), Directory: o.ACMEDirectory, Cache: o.ACMECache,
 		Email: o.ACMEEmail, HTTPListen: o.ACMEHTTPListen}
 	switch {
 	case o.InsecureHTTP:
 	case len(o.ACMEDomains) > 0 && o.CertFile != "":
-		return ingest.ServeOptions{}, usageErr("give --tls-cert/--tls-key or --acme-domain, not both")
+		return server.Options{}, usageErr("give --tls-cert/--tls-key or --acme-domain, not both")
 	case len(o.ACMEDomains) == 0 && o.ACMEHTTPListen != "":
-		return ingest.ServeOptions{}, usageErr("--acme-http-listen needs --acme-domain")
+		return server.Options{}, usageErr("--acme-http-listen needs --acme-domain")
 	case len(o.ACMEDomains) == 0 && (o.CertFile == "" || o.KeyFile == ""):
-		return ingest.ServeOptions{}, usageErr("HTTPS needs --tls-cert and --tls-key, or --acme-domain (or --insecure-http behind a reverse proxy)")
+		return server.Options{}, usageErr("HTTPS needs --tls-cert and --tls-key, or --acme-domain (or --insecure-http behind a reverse proxy)")
 	}
 	if o.ACMECAFile != "" {
 		pem, err := os.ReadFile(o.ACMECAFile)
 		if err != nil {
-			return ingest.ServeOptions{}, fmt.Errorf("reading --acme-ca-file: %w", err)
+			return server.Options{}, fmt.Errorf("reading --acme-ca-file: %w", err)
 		}
 		pool := x509.NewCertPool()
 		if !pool.AppendCertsFromPEM(pem) {
-			return ingest.ServeOptions{}, fmt.Errorf("--acme-ca-file %s: no PEM certificate in it", o.ACMECAFile)
+			return server.Options{}, fmt.Errorf("--acme-ca-file %s: no PEM certificate in it", o.ACMECAFile)
 		}
 		acmeOpts.HTTPClient = &http.Client{Timeout: time.Minute, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
 	}
 	if o.Rate <= 0 || o.Burst <= 0 {
-		return ingest.ServeOptions{}, usageErr("--rate and --burst must be positive")
+		return server.Options{}, usageErr("--rate and --burst must be positive")
 	}
 	spool := o.Spool
 	if spool == "" && !o.Discard {
 		spool = g.DB + ".spool"
 	}
-	return ingest.ServeOptions{
+	return server.Options{
 		Listen: o.Listen, CertFile: o.CertFile, KeyFile: o.KeyFile, InsecureHTTP: o.InsecureHTTP, ACME: acmeOpts, Policies: policies,
 		MaxConcurrent: o.MaxConcurrent, Logger: g.logger(),
 		Handler: ingest.HandlerOptions{Path: o.Path, Domains: normalizeDomains(o.Domains), MaxBody: o.MaxBody,
@@ -138,7 +139,7 @@ func (o *serveOptions) serveOptions(g *globalOptions) (ingest.ServeOptions, erro
 
 func newServeCommand(g *globalOptions) *cobra.Command {
 	var o serveOptions
-	var so ingest.ServeOptions
+	var so server.Options
 	cmd := &cobra.Command{
 		Use:   "serve",
 		Short: "Receive reports POSTed to your rua=https:// endpoint",
@@ -178,7 +179,7 @@ gracefully; SIGHUP re-reads the certificate.`,
 				if o.Discard {
 					st = discardStore{db}
 				}
-				srv, err := ingest.Listen(st, parse.New(parse.Limits{}), so)
+				srv, err := server.Listen(st, parse.New(parse.Limits{}), so)
 				if err != nil {
 					return err
 				}

@@ -16,7 +16,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/tlsrpt/tlsrpt/ingest"
+	"github.com/tlsrpt/tlsrpt/server"
 	"github.com/tlsrpt/tlsrpt/store"
 	"github.com/tlsrpt/tlsrpt/store/sqlite"
 )
@@ -150,7 +150,7 @@ func TestFullDisk(t *testing.T) {
 		t.Fatal(err)
 	}
 	rec := httptest.NewRecorder()
-	ingest.Healthz(store, ingest.DiskCheck(dir, 1<<20)).ServeHTTP(rec, httptest.NewRequest("GET", "/healthz", nil))
+	server.Healthz(store, server.DiskCheck(dir, 1<<20)).ServeHTTP(rec, httptest.NewRequest("GET", "/healthz", nil))
 	if rec.Code != http.StatusServiceUnavailable || !strings.Contains(rec.Body.String(), "cannot take writes") {
 		t.Errorf("healthz on a full disk: %d %q", rec.Code, rec.Body.String())
 	}

@@ -1,4 +1,4 @@
-package ingest
+package server
 
 import (
 	"context"
@@ -19,14 +19,15 @@ import (
 	"golang.org/x/crypto/acme"
 	"golang.org/x/crypto/acme/autocert"
 
+	"github.com/tlsrpt/tlsrpt/ingest"
 	"github.com/tlsrpt/tlsrpt/mtasts"
 	"github.com/tlsrpt/tlsrpt/parse"
 	"github.com/tlsrpt/tlsrpt/store"
 )
 
-// ServeOptions configure `tlsrpt serve`. Zero durations and sizes take the
+// Options configure `tlsrpt serve`. Zero durations and sizes take the
 // defaults beside them.
-type ServeOptions struct {
+type Options struct {
 	Listen string // address, default ":443" (":80" with InsecureHTTP)
 	// CertFile and KeyFile hold the certificate; they are read again when
 	// they change on disk and when Reload is called.
@@ -39,12 +40,12 @@ type ServeOptions struct {
 	// Policies are MTA-STS policy files by domain, served to requests for
 	// mta-sts.<domain> (and given ACME certificates with the rest).
 	Policies map[string]string
-	Handler  HandlerOptions
+	Handler  ingest.HandlerOptions
 	// Spool keeps every accepted input on disk before it is answered and
 	// stores it from there (Spool), so that a locked or unavailable
 	// database does not turn into lost reports. With no Spool.Dir, each
 	// request waits for its commit instead.
-	Spool SpoolOptions
+	Spool ingest.SpoolOptions
 	// DBDir is the directory of the database's files: /healthz fails while
 	// its disk has less than 1 MiB free. Empty: not checked.
 	DBDir string
@@ -77,10 +78,10 @@ type ACMEOptions struct {
 
 // Server is a running reporting endpoint.
 type Server struct {
-	o    ServeOptions
+	o    Options
 	ln   net.Listener
 	http *http.Server
-	sink Sink
+	sink ingest.Sink
 	// closeSink stores what the sink holds, or keeps it for the next start.
 	closeSink func(context.Context) error
 	certs     *certReloader
@@ -91,7 +92,7 @@ type Server struct {
 }
 
 // Listen opens the endpoint's socket and prepares the server; Serve runs it.
-func Listen(st store.Store, p *parse.Parser, o ServeOptions) (*Server, error) {
+func Listen(st store.Store, p *parse.Parser, o Options) (*Server, error) {
 	def := func(d *time.Duration, v time.Duration) {
 		if *d <= 0 {
 			*d = v
@@ -182,18 +183,18 @@ func Listen(st store.Store, p *parse.Parser, o ServeOptions) (*Server, error) {
 		if o.Spool.Logger == nil {
 			o.Spool.Logger = o.Logger
 		}
-		sp, err := OpenSpool(context.Background(), st, p, o.Spool)
+		sp, err := ingest.OpenSpool(context.Background(), st, p, o.Spool)
 		if err != nil {
 			return nil, err
 		}
 		s.sink, s.closeSink = sp, sp.Close
 	} else {
-		c := NewCommitter(st, 0)
+		c := ingest.NewCommitter(st, 0)
 		s.sink, s.closeSink = c, func(context.Context) error { c.Close(); return nil }
 	}
 	mux := http.NewServeMux()
 	var checks []func() error
-	if sp, ok := s.sink.(*Spool); ok {
+	if sp, ok := s.sink.(*ingest.Spool); ok {
 		checks = append(checks, sp.Check, DiskCheck(o.Spool.Dir, 1<<20))
 	}
 	if o.DBDir != "" {
@@ -202,7 +203,7 @@ func Listen(st store.Store, p *parse.Parser, o ServeOptions) (*Server, error) {
 	mux.Handle("GET /healthz", Healthz(st, checks...))
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	o.Handler.MaxConcurrent = o.MaxConcurrent
-	mux.Handle("/", NewHandler(p, s.sink, o.Handler))
+	mux.Handle("/", ingest.NewHandler(p, s.sink, o.Handler))
 	var root http.Handler = mux
 	if policyHost != nil {
 		root = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

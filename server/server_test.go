@@ -1,4 +1,4 @@
-package ingest_test
+package server_test
 
 import (
 	"bytes"
@@ -19,20 +19,20 @@ import (
 
 	"github.com/miekg/dns"
 
-	"github.com/tlsrpt/tlsrpt/ingest"
 	"github.com/tlsrpt/tlsrpt/internal/testkit"
 	"github.com/tlsrpt/tlsrpt/parse"
+	"github.com/tlsrpt/tlsrpt/server"
 )
 
-// served starts ingest.Listen/Serve on loopback with certificate files.
-func served(t *testing.T, o ingest.ServeOptions) (*ingest.Server, *testkit.CA, string, func() error) {
+// served starts server.Listen/Serve on loopback with certificate files.
+func served(t *testing.T, o server.Options) (*server.Server, *testkit.CA, string, func() error) {
 	t.Helper()
 	dir := t.TempDir()
 	ca := testkit.NewCA(t)
 	o.CertFile, o.KeyFile = filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
 	ca.IssueFiles(t, o.CertFile, o.KeyFile, "127.0.0.1")
 	o.Listen = "127.0.0.1:0"
-	srv, err := ingest.Listen(testkit.OpenStore(t), parse.New(parse.Limits{}), o)
+	srv, err := server.Listen(testkit.OpenStore(t), parse.New(parse.Limits{}), o)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -60,7 +60,7 @@ func serial(t *testing.T, addr string, ca *testkit.CA) string {
 }
 
 func TestServeReloadsCertificate(t *testing.T) {
-	srv, ca, certFile, stop := served(t, ingest.ServeOptions{})
+	srv, ca, certFile, stop := served(t, server.Options{})
 	addr := srv.Addr().String()
 	first := serial(t, addr, ca)
 	// A renewal writes new files: picked up without a restart.
@@ -83,7 +83,7 @@ func TestServeReloadsCertificate(t *testing.T) {
 }
 
 func TestServeCutsOffSlowLoris(t *testing.T) {
-	srv, ca, _, _ := served(t, ingest.ServeOptions{ReadHeaderTimeout: 300 * time.Millisecond})
+	srv, ca, _, _ := served(t, server.Options{ReadHeaderTimeout: 300 * time.Millisecond})
 	addr := srv.Addr().String()
 	conn, err := tls.Dial("tcp", addr, &tls.Config{RootCAs: ca.Pool, ServerName: "127.0.0.1"})
 	if err != nil {
@@ -115,7 +115,7 @@ func TestServeCutsOffSlowLoris(t *testing.T) {
 }
 
 func TestServeNeedsACertificate(t *testing.T) {
-	if _, err := ingest.Listen(testkit.OpenStore(t), parse.New(parse.Limits{}), ingest.ServeOptions{Listen: "127.0.0.1:0"}); err == nil {
+	if _, err := server.Listen(testkit.OpenStore(t), parse.New(parse.Limits{}), server.Options{Listen: "127.0.0.1:0"}); err == nil {
 		t.Error("HTTPS without a certificate started")
 	}
 }
@@ -229,7 +229,7 @@ func TestServeACMEWithPebble(t *testing.T) {
 	for _, challenge := range []string{"tls-alpn-01", "http-01"} {
 		t.Run(challenge, func(t *testing.T) {
 			listen, httpListen := testkit.FreeAddr(t), testkit.FreeAddr(t)
-			acme := ingest.ACMEOptions{Domains: []string{"reports.test"}}
+			acme := server.ACMEOptions{Domains: []string{"reports.test"}}
 			var p *pebble
 			if challenge == "tls-alpn-01" {
 				p = startPebble(t, portOf(listen), portOf(httpListen)) // nothing answers http-01
@@ -241,7 +241,7 @@ func TestServeACMEWithPebble(t *testing.T) {
 			acme.Directory, acme.Cache, acme.HTTPClient = "https://"+p.api+"/dir", filepath.Join(dir, "acme"), p.client
 			policy := filepath.Join(dir, "policy.txt")
 			os.WriteFile(policy, []byte("version: STSv1\nmode: testing\nmx: mx.example.test\nmax_age: 86400\n"), 0o644)
-			srv, err := ingest.Listen(testkit.OpenStore(t), parse.New(parse.Limits{}), ingest.ServeOptions{Listen: listen,
+			srv, err := server.Listen(testkit.OpenStore(t), parse.New(parse.Limits{}), server.Options{Listen: listen,
 				ACME: acme, Policies: map[string]string{"example.test": policy}})
 			if err != nil {
 				t.Fatal(err)
@@ -315,7 +315,7 @@ func waitHTTPS(t *testing.T, c *http.Client, url string, log *bytes.Buffer) {
 func TestServeHostsPolicyBesideReports(t *testing.T) {
 	file := filepath.Join(t.TempDir(), "policy.txt")
 	os.WriteFile(file, []byte("version: STSv1\nmode: testing\nmx: mx.example.com\nmax_age: 86400\n"), 0o644)
-	srv, ca, _, _ := served(t, ingest.ServeOptions{Policies: map[string]string{"example.com": file}})
+	srv, ca, _, _ := served(t, server.Options{Policies: map[string]string{"example.com": file}})
 	client := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: ca.Pool}},
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	req, _ := http.NewRequest(http.MethodGet, "https://"+srv.Addr().String()+"/.well-known/mta-sts.txt", nil)
