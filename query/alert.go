@@ -155,3 +155,36 @@ func (w Webhook) Post(ctx context.Context, v any) error {
 	}
 	return fmt.Errorf("webhook %s: gave up after %d attempts: %v", w.URL, attempts, last)
 }
+
+// CheckNewOptions say what check-new looks at and where it sends what it
+// finds.
+type CheckNewOptions struct {
+	Domains []string
+	// MarkOnly moves the mark to the newest report and shows nothing.
+	MarkOnly bool
+	// Webhook, when its URL is set, is posted the failures found.
+	Webhook Webhook
+}
+
+// RunCheckNew is check-new's workflow: find the failures stored since the
+// mark, hand them to show, post them to the webhook when there are any,
+// and only then move the mark, so that what could not be delivered is
+// found again next time. It returns what it found.
+func RunCheckNew(ctx context.Context, st MarkStore, o CheckNewOptions, show func(*NewFailures) error) (*NewFailures, error) {
+	n, err := CheckNew(ctx, st, o.Domains)
+	if err != nil {
+		return nil, err
+	}
+	if o.MarkOnly {
+		return n, n.Advance(ctx, st)
+	}
+	if err := show(n); err != nil {
+		return nil, err
+	}
+	if o.Webhook.URL != "" && len(n.Failures) > 0 {
+		if err := o.Webhook.Post(ctx, n); err != nil {
+			return nil, err
+		}
+	}
+	return n, n.Advance(ctx, st)
+}

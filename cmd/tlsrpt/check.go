@@ -17,9 +17,14 @@ import (
 // errCheckFailed ends check after it printed a failed step.
 var errCheckFailed = errors.New("the check failed")
 
+// checkOptions are check's flags: mtasts's options and the command's own.
+type checkOptions struct {
+	mtasts.CheckOptions
+	Format, CAFile string
+}
+
 func newCheckCommand(g *globalOptions) *cobra.Command {
-	var o mtasts.CheckOptions
-	var format, caFile string
+	var o checkOptions
 	cmd := &cobra.Command{
 		Use:   "check DOMAIN",
 		Short: "Check a domain's MTA-STS and TLS-RPT setup the way a sender sees it",
@@ -42,25 +47,25 @@ Exits 0 when every step passes or warns, 5 when any fails. --resolver,
   tlsrpt check example.test --resolver 127.0.0.1:5353 --ca-file test-ca.pem --smtp-port 2525 --https-port 8443`,
 		Args: usageArgs(cobra.ExactArgs(1)),
 		PreRunE: func(cmd *cobra.Command, args []string) error {
-			if err := checkFormat(format, "table", "json"); err != nil {
+			if err := checkFormat(o.Format, "table", "json"); err != nil {
 				return err
 			}
-			if caFile != "" {
-				pem, err := os.ReadFile(caFile)
+			if o.CAFile != "" {
+				pem, err := os.ReadFile(o.CAFile)
 				if err != nil {
 					return fmt.Errorf("reading --ca-file: %w", err)
 				}
 				o.RootCAs = x509.NewCertPool()
 				if !o.RootCAs.AppendCertsFromPEM(pem) {
-					return fmt.Errorf("--ca-file %s: no PEM certificate in it", caFile)
+					return fmt.Errorf("--ca-file %s: no PEM certificate in it", o.CAFile)
 				}
 			}
 			o.Now = g.now
 			return nil
 		},
 		RunE: func(cmd *cobra.Command, args []string) error {
-			r := mtasts.Check(cmd.Context(), args[0], o)
-			if format == "json" {
+			r := mtasts.Check(cmd.Context(), args[0], o.CheckOptions)
+			if o.Format == "json" {
 				if err := newPrinter(cmd.OutOrStdout(), "json").print(nil, nil, r); err != nil {
 					return err
 				}
@@ -74,9 +79,9 @@ Exits 0 when every step passes or warns, 5 when any fails. --resolver,
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&format, "format", "table", "output format: table, json")
+	f.StringVar(&o.Format, "format", "table", "output format: table, json")
 	f.StringVar(&o.Resolver, "resolver", "", "DNS server host:port to ask (default: the system's)")
-	f.StringVar(&caFile, "ca-file", "", "PEM CA to trust instead of the system's (for private setups)")
+	f.StringVar(&o.CAFile, "ca-file", "", "PEM CA to trust instead of the system's (for private setups)")
 	f.IntVar(&o.SMTPPort, "smtp-port", 25, "port the MX hosts are checked on")
 	f.IntVar(&o.HTTPSPort, "https-port", 443, "port the policy is fetched from")
 	f.DurationVar(&o.Timeout, "timeout", 10*time.Second, "limit for each network step")

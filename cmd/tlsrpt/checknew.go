@@ -9,12 +9,17 @@ import (
 	"github.com/tlsrpt/tlsrpt/store/sqlite"
 )
 
+// checkNewOptions are check-new's flags.
+type checkNewOptions struct {
+	Domains         []string
+	Format, Webhook string
+	MarkOnly        bool
+	WebhookAttempts int
+	WebhookBackoff  time.Duration
+}
+
 func newCheckNewCommand(g *globalOptions) *cobra.Command {
-	var domains []string
-	var format, webhook string
-	var markOnly bool
-	var attempts int
-	var backoff time.Duration
+	var o checkNewOptions
 	cmd := &cobra.Command{
 		Use:   "check-new",
 		Short: "Print failures reported since the last run; exit 3 when there are any",
@@ -31,52 +36,41 @@ does not move the mark, so the next run sends it again.`,
   tlsrpt check-new --format json --webhook https://hooks.example.com/tlsrpt`,
 		Args: usageArgs(cobra.NoArgs),
 		PreRunE: func(cmd *cobra.Command, args []string) error {
-			if attempts < 1 || backoff < 0 {
+			if o.WebhookAttempts < 1 || o.WebhookBackoff < 0 {
 				return usageErr("--webhook-attempts must be at least 1 and --webhook-backoff not negative")
 			}
-			return checkFormat(format, "table", "json")
+			return checkFormat(o.Format, "table", "json")
 		},
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
 			return g.withStore(ctx, func(st *sqlite.DB) error {
-				n, err := query.CheckNew(ctx, st, normalizeDomains(domains))
+				n, err := query.RunCheckNew(ctx, st, query.CheckNewOptions{Domains: normalizeDomains(o.Domains), MarkOnly: o.MarkOnly,
+					Webhook: query.Webhook{URL: o.Webhook, Attempts: o.WebhookAttempts, Backoff: o.WebhookBackoff}},
+					func(n *query.NewFailures) error {
+						switch {
+						case o.Format == "json":
+							return newPrinter(cmd.OutOrStdout(), "json").print(nil, nil, n)
+						case len(n.Failures) > 0:
+							return printFailures(newPrinter(cmd.OutOrStdout(), "table"), eachOf(n.Failures))
+						}
+						return nil
+					})
 				if err != nil {
 					return err
 				}
-				if markOnly {
-					return n.Advance(ctx, st)
-				}
-				if len(n.Failures) > 0 || format == "json" {
-					if format == "json" {
-						err = newPrinter(cmd.OutOrStdout(), "json").print(nil, nil, n)
-					} else {
-						err = printFailures(newPrinter(cmd.OutOrStdout(), "table"), eachOf(n.Failures))
-					}
-					if err != nil {
-						return err
-					}
-				}
-				if webhook != "" && len(n.Failures) > 0 {
-					if err := (query.Webhook{URL: webhook, Attempts: attempts, Backoff: backoff}).Post(ctx, n); err != nil {
-						return err
-					}
-				}
-				if err := n.Advance(ctx, st); err != nil {
-					return err
-				}
-				if len(n.Failures) > 0 {
+				if len(n.Failures) > 0 && !o.MarkOnly {
 					return errNewFailures
 				}
 				return nil
 			})
 		},
 	}
-	cmd.Flags().StringSliceVar(&domains, "domain", nil, "only this policy domain (repeatable)")
-	cmd.Flags().StringVarP(&format, "format", "f", "table", "output format: table, json")
-	cmd.Flags().StringVar(&webhook, "webhook", "", "also POST the new failures as JSON to this URL")
-	cmd.Flags().IntVar(&attempts, "webhook-attempts", 4, "tries before giving up on the webhook")
-	cmd.Flags().DurationVar(&backoff, "webhook-backoff", time.Second, "wait before the second try, doubled before each next one")
-	cmd.Flags().BoolVar(&markOnly, "mark-only", false, "set the mark to the newest report and print nothing")
+	cmd.Flags().StringSliceVar(&o.Domains, "domain", nil, "only this policy domain (repeatable)")
+	cmd.Flags().StringVarP(&o.Format, "format", "f", "table", "output format: table, json")
+	cmd.Flags().StringVar(&o.Webhook, "webhook", "", "also POST the new failures as JSON to this URL")
+	cmd.Flags().IntVar(&o.WebhookAttempts, "webhook-attempts", 4, "tries before giving up on the webhook")
+	cmd.Flags().DurationVar(&o.WebhookBackoff, "webhook-backoff", time.Second, "wait before the second try, doubled before each next one")
+	cmd.Flags().BoolVar(&o.MarkOnly, "mark-only", false, "set the mark to the newest report and print nothing")
 	cmd.RegisterFlagCompletionFunc("format", formatCompletion("table", "json"))
 	return cmd
 }

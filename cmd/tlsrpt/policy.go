@@ -1,10 +1,10 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"io"
-	"os"
-	"slices"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -24,13 +24,16 @@ changes, and otherwise keep the cached one for up to max_age.`,
 	return cmd
 }
 
-func defaultPolicyFile(domain string) string { return domain + ".mta-sts.txt" }
+// policyOptions are the flags of policy init and set-mode.
+type policyOptions struct {
+	Domain, Mode, File string
+	MX, RUA            []string
+	MaxAge             int64
+	Force              bool
+}
 
 func newPolicyInitCommand(g *globalOptions) *cobra.Command {
-	var domain, mode, file string
-	var mx, rua []string
-	var maxAge int64
-	var force bool
+	var o policyOptions
 	cmd := &cobra.Command{
 		Use:   "init",
 		Short: "Write a new policy file and print the DNS records to publish",
@@ -38,45 +41,44 @@ func newPolicyInitCommand(g *globalOptions) *cobra.Command {
     --max-age 86400 --rua mailto:tlsrpt@example.com`,
 		Args: usageArgs(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if domain == "" {
-				return usageErr("--domain is required")
-			}
-			domain = normalizeDomains([]string{domain})[0]
-			p := &mtasts.Policy{Version: "STSv1", Mode: mode, MX: mx, MaxAge: maxAge}
-			if err := p.Validate(); err != nil {
-				return usageErr("%v", err)
-			}
-			tlsrpt, err := mtasts.TLSRPTRecord(domain, rua)
+			w, err := mtasts.Init(mtasts.InitOptions{Domain: normalizeDomain(o.Domain), Mode: o.Mode, MX: o.MX,
+				MaxAge: o.MaxAge, RUA: o.RUA, File: o.File, Force: o.Force, Now: g.now()})
 			if err != nil {
-				return usageErr("%v", err)
-			}
-			if file == "" {
-				file = defaultPolicyFile(domain)
-			}
-			if _, err := os.Stat(file); err == nil && !force {
-				return usageErr("%s exists: use --force to replace it, or policy set-mode to change its mode", file)
-			}
-			if err := mtasts.WriteFile(file, p); err != nil {
-				return err
+				return policyErr(err)
 			}
 			out := cmd.OutOrStdout()
-			fmt.Fprintf(out, "Wrote %s (mode %s, max_age %d). Publish these DNS records:\n\n", file, p.Mode, p.MaxAge)
-			fmt.Fprintln(out, mtasts.STSRecord(domain, mtasts.NewID(g.now())))
-			fmt.Fprintln(out, tlsrpt)
-			printHostHint(out, domain, file)
+			fmt.Fprintf(out, "Wrote %s (mode %s, max_age %d). Publish these DNS records:\n\n", w.File, w.Policy.Mode, w.Policy.MaxAge)
+			fmt.Fprintln(out, w.STSRecord)
+			fmt.Fprintln(out, w.TLSRPTRecord)
+			printHostHint(out, normalizeDomain(o.Domain), w.File)
 			return nil
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&domain, "domain", "", "the mail domain the policy is for")
-	f.StringVar(&mode, "mode", mtasts.ModeTesting, "testing (report, deliver anyway), enforce, or none")
-	f.StringSliceVar(&mx, "mx", nil, "MX host name or *.pattern the policy allows (repeatable)")
-	f.Int64Var(&maxAge, "max-age", 86400, "seconds senders may cache the policy (at most 31557600)")
-	f.StringSliceVar(&rua, "rua", nil, "where reports go: mailto:address or https://url (repeatable)")
-	f.StringVar(&file, "file", "", "policy file to write (default DOMAIN.mta-sts.txt)")
-	f.BoolVar(&force, "force", false, "replace an existing file")
+	f.StringVar(&o.Domain, "domain", "", "the mail domain the policy is for")
+	f.StringVar(&o.Mode, "mode", mtasts.ModeTesting, "testing (report, deliver anyway), enforce, or none")
+	f.StringSliceVar(&o.MX, "mx", nil, "MX host name or *.pattern the policy allows (repeatable)")
+	f.Int64Var(&o.MaxAge, "max-age", 86400, "seconds senders may cache the policy (at most 31557600)")
+	f.StringSliceVar(&o.RUA, "rua", nil, "where reports go: mailto:address or https://url (repeatable)")
+	f.StringVar(&o.File, "file", "", "policy file to write (default DOMAIN.mta-sts.txt)")
+	f.BoolVar(&o.Force, "force", false, "replace an existing file")
 	cmd.RegisterFlagCompletionFunc("mode", formatCompletion(mtasts.ModeTesting, mtasts.ModeEnforce, mtasts.ModeNone))
 	return cmd
+}
+
+// policyErr makes mtasts's usage errors the command's.
+func policyErr(err error) error {
+	if errors.Is(err, mtasts.ErrUsage) {
+		return usageErr("%s", strings.TrimPrefix(err.Error(), mtasts.ErrUsage.Error()+": "))
+	}
+	return err
+}
+
+func normalizeDomain(d string) string {
+	if d == "" {
+		return ""
+	}
+	return normalizeDomains([]string{d})[0]
 }
 
 func printHostHint(out io.Writer, domain, file string) {
@@ -86,7 +88,7 @@ func printHostHint(out io.Writer, domain, file string) {
 }
 
 func newPolicySetModeCommand(g *globalOptions) *cobra.Command {
-	var domain, file string
+	var o policyOptions
 	cmd := &cobra.Command{
 		Use:   "set-mode MODE",
 		Short: "Change the policy's mode and print the new _mta-sts record",
@@ -97,34 +99,17 @@ notice. Before enforce, ask "tlsrpt readiness --domain DOMAIN".`,
 		Args:      usageArgs(cobra.ExactArgs(1)),
 		ValidArgs: []string{mtasts.ModeTesting, mtasts.ModeEnforce, mtasts.ModeNone},
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if domain == "" {
-				return usageErr("--domain is required")
-			}
-			domain = normalizeDomains([]string{domain})[0]
-			if !slices.Contains([]string{mtasts.ModeTesting, mtasts.ModeEnforce, mtasts.ModeNone}, args[0]) {
-				return usageErr("mode %q: want testing, enforce or none", args[0])
-			}
-			if file == "" {
-				file = defaultPolicyFile(domain)
-			}
-			p, err := mtasts.ReadFile(file)
+			w, err := mtasts.SetMode(normalizeDomain(o.Domain), o.File, args[0], g.now())
 			if err != nil {
-				return err
+				return policyErr(err)
 			}
-			old := p.Mode
-			p.Mode = args[0]
-			if err := mtasts.WriteFile(file, p); err != nil {
-				return err
-			}
-			out := cmd.OutOrStdout()
-			fmt.Fprintf(out, "%s: mode %s -> %s. Publish the new id, or senders keep the old policy for up to %d seconds:\n\n",
-				file, old, p.Mode, p.MaxAge)
-			fmt.Fprintln(out, mtasts.STSRecord(domain, mtasts.NewID(g.now())))
+			fmt.Fprintf(cmd.OutOrStdout(), "%s: mode %s -> %s. Publish the new id, or senders keep the old policy for up to %d seconds:\n\n%s\n",
+				w.File, w.OldMode, w.Policy.Mode, w.Policy.MaxAge, w.STSRecord)
 			return nil
 		},
 	}
-	cmd.Flags().StringVar(&domain, "domain", "", "the mail domain the policy is for")
-	cmd.Flags().StringVar(&file, "file", "", "policy file (default DOMAIN.mta-sts.txt)")
+	cmd.Flags().StringVar(&o.Domain, "domain", "", "the mail domain the policy is for")
+	cmd.Flags().StringVar(&o.File, "file", "", "policy file (default DOMAIN.mta-sts.txt)")
 	return cmd
 }
 

@@ -93,13 +93,13 @@ func printReports(p *printer, each func(fn func(store.ReportInfo) error) error) 
 }
 
 func newReportsShowCommand(g *globalOptions) *cobra.Command {
-	var format string
+	var o struct{ Format string }
 	cmd := &cobra.Command{
 		Use:   "show ID",
 		Short: "Print one stored report in full",
 		Args:  usageArgs(cobra.ExactArgs(1)),
 		PreRunE: func(cmd *cobra.Command, args []string) error {
-			return checkFormat(format, "text", "json")
+			return checkFormat(o.Format, "text", "json")
 		},
 		RunE: func(cmd *cobra.Command, args []string) error {
 			id, err := strconv.ParseInt(args[0], 10, 64)
@@ -111,7 +111,7 @@ func newReportsShowCommand(g *globalOptions) *cobra.Command {
 				if err != nil {
 					return err
 				}
-				if format == "json" {
+				if o.Format == "json" {
 					return newPrinter(cmd.OutOrStdout(), "json").print(nil, nil, r)
 				}
 				printReport(cmd.OutOrStdout(), r)
@@ -119,7 +119,7 @@ func newReportsShowCommand(g *globalOptions) *cobra.Command {
 			})
 		},
 	}
-	cmd.Flags().StringVarP(&format, "format", "f", "text", "output format: text, json")
+	cmd.Flags().StringVarP(&o.Format, "format", "f", "text", "output format: text, json")
 	cmd.RegisterFlagCompletionFunc("format", formatCompletion("text", "json"))
 	return cmd
 }

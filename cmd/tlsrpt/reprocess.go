@@ -8,9 +8,14 @@ import (
 	"github.com/tlsrpt/tlsrpt/store/sqlite"
 )
 
+// reprocessOptions are reprocess's flags.
+type reprocessOptions struct {
+	ingest.ReprocessOptions
+	Quiet bool
+}
+
 func newReprocessCommand(g *globalOptions) *cobra.Command {
-	var quiet bool
-	var o ingest.ReprocessOptions
+	var o reprocessOptions
 	cmd := &cobra.Command{
 		Use:   "reprocess",
 		Short: "Parse again the kept inputs that were invalid or held no report",
@@ -27,11 +32,11 @@ Output and exit codes are those of import.`,
 		Args: usageArgs(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return g.withStore(cmd.Context(), func(st *sqlite.DB) error {
-				stats, err := ingest.Reprocess(cmd.Context(), st, parse.New(parse.Limits{}), o)
+				stats, err := ingest.Reprocess(cmd.Context(), st, parse.New(parse.Limits{}), o.ReprocessOptions)
 				if err != nil {
 					return err
 				}
-				printImportStats(cmd.OutOrStdout(), cmd.ErrOrStderr(), stats, quiet)
+				printImportStats(cmd.OutOrStdout(), cmd.ErrOrStderr(), stats, o.Quiet)
 				if stats.Invalid > 0 {
 					return errInvalid
 				}
@@ -39,7 +44,7 @@ Output and exit codes are those of import.`,
 			})
 		},
 	}
-	cmd.Flags().BoolVarP(&quiet, "quiet", "q", false, "print nothing but problems")
+	cmd.Flags().BoolVarP(&o.Quiet, "quiet", "q", false, "print nothing but problems")
 	cmd.Flags().BoolVar(&o.Duplicates, "duplicates", false, "also parse again the inputs recorded as duplicates (reports under a reused report-id)")
 	return cmd
 }
