@@ -27,6 +27,6 @@ go test -count=1 -race ./store/... ./ingest/...
 for target in FuzzGunzip FuzzRoundTrip FuzzInflate; do
   go test -run - -fuzz "^$target\$" -fuzztime "${secs}s" ./internal/inflate
 done
-for target in FuzzDecodeReport FuzzMessage FuzzJSONSyntax; do
+for target in FuzzDecodeReport FuzzMessage FuzzJSONSyntax FuzzDecodeOracle; do
   go test -run - -fuzz "^$target\$" -fuzztime "${secs}s" ./parse
 done
