@@ -45,13 +45,16 @@ the sending and receiving hosts, additional-information and failure-reason-code.
 			if err := checkFormat(o.Format, "table", "json", "csv"); err != nil {
 				return err
 			}
+			if o.Limit < 0 {
+				return usageErr("--limit %d: want 0 (all) or more", o.Limit)
+			}
 			base, err := o.filter(g.now())
 			base.Limit = o.Limit
 			f = store.FailureFilter{Filter: base, MX: normalizeDomains(o.MX), ResultTypes: o.ResultTypes, Senders: o.Senders}
 			return err
 		},
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return g.withStore(cmd.Context(), func(st *sqlite.DB) error {
+			return g.withExistingStore(cmd.Context(), func(st *sqlite.DB) error {
 				return printFailures(newPrinter(cmd.OutOrStdout(), o.Format), func(fn func(store.FailureRow) error) error {
 					return st.EachFailure(cmd.Context(), f, fn)
 				})

@@ -50,6 +50,12 @@ valid ones.`,
   formail -s tlsrpt import - < reports.mbox    # or: tlsrpt import reports.mbox
   # Postfix: tlsrpt unix - n n - - pipe user=tlsrpt argv=/usr/local/bin/tlsrpt --db /var/lib/tlsrpt/tlsrpt.db import -q -`,
 		Args: usageArgs(cobra.MinimumNArgs(1)),
+		PreRunE: func(cmd *cobra.Command, args []string) error {
+			if o.Workers < 0 || o.BatchSize < 1 {
+				return usageErr("--workers must be 0 (one per CPU) or more and --batch at least 1")
+			}
+			return nil
+		},
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return g.withStore(cmd.Context(), func(st *sqlite.DB) error {
 				opts := ingest.ImportOptions{Paths: args, Stdin: cmd.InOrStdin(), Workers: o.Workers, BatchSize: o.BatchSize, Now: g.now,

@@ -74,7 +74,7 @@ unmatched_mx, mx_patterns, failures, trend.`,
 			return checkFormat(o.Format, "table", "json")
 		},
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return g.withStore(cmd.Context(), func(st *sqlite.DB) error {
+			return g.withExistingStore(cmd.Context(), func(st *sqlite.DB) error {
 				rs, err := query.Assess(cmd.Context(), st, normalizeDomains(o.Domains), asOf, o.Thresholds)
 				if err != nil {
 					return err

@@ -48,7 +48,7 @@ full: every policy and failure detail, its warnings, and the input it came in.`,
 			return err
 		},
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return g.withStore(cmd.Context(), func(st *sqlite.DB) error {
+			return g.withExistingStore(cmd.Context(), func(st *sqlite.DB) error {
 				return printReports(newPrinter(cmd.OutOrStdout(), o.Format), func(fn func(store.ReportInfo) error) error {
 					return st.EachReport(cmd.Context(), f, fn)
 				})
@@ -106,7 +106,7 @@ func newReportsShowCommand(g *globalOptions) *cobra.Command {
 			if err != nil {
 				return usageErr("report id %q is not a number", args[0])
 			}
-			return g.withStore(cmd.Context(), func(st *sqlite.DB) error {
+			return g.withExistingStore(cmd.Context(), func(st *sqlite.DB) error {
 				r, err := st.Report(cmd.Context(), id)
 				if err != nil {
 					return err

@@ -2,6 +2,9 @@ package main
 
 import (
 	"context"
+	"errors"
+	"fmt"
+	"io/fs"
 	"log/slog"
 	"os"
 	"strings"
@@ -46,7 +49,18 @@ func (g *globalOptions) openStore(ctx context.Context) (*sqlite.DB, error) {
 	return db, nil
 }
 
-// withStore opens the store, runs fn with it and closes it.
+// withExistingStore is withStore for the commands that only read: a path
+// with no database is a mistake to say, not an empty store to create (a
+// mistyped --db would look like a store with no reports).
+func (g *globalOptions) withExistingStore(ctx context.Context, fn func(*sqlite.DB) error) error {
+	if _, err := os.Stat(g.DB); errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("no database at %s: create one with tlsrpt --db %s import PATH (or serve, or fetch)", g.DB, g.DB)
+	}
+	return g.withStore(ctx, fn)
+}
+
+// withStore opens the store, creating it if needed, runs fn with it and
+// closes it.
 func (g *globalOptions) withStore(ctx context.Context, fn func(*sqlite.DB) error) error {
 	st, err := g.openStore(ctx)
 	if err != nil {
@@ -96,6 +110,26 @@ Every command reads the database from --db (or TLSRPT_DB), tlsrpt.db by default.
 		DisableAutoGenTag: true,
 	}
 	g.AddFlags(cmd.PersistentFlags())
+	// An unknown command is a usage error (exit 2), like any other.
+	cmd.SuggestionsMinimumDistance = 2
+	cmd.Args = func(cmd *cobra.Command, args []string) error {
+		if len(args) == 0 {
+			return nil
+		}
+		msg := fmt.Sprintf("unknown command %q for %q", args[0], cmd.CommandPath())
+		if s := cmd.SuggestionsFor(args[0]); len(s) > 0 {
+			msg += fmt.Sprintf(" (did you mean %s?)", strings.Join(s, " or "))
+		}
+		return usageErr("%s (see %s --help)", msg, cmd.CommandPath())
+	}
+	cmd.RunE = func(cmd *cobra.Command, args []string) error { return cmd.Help() }
+	cmd.PersistentPreRunE = func(cmd *cobra.Command, args []string) error {
+		var level slog.Level
+		if err := level.UnmarshalText([]byte(g.LogLevel)); err != nil {
+			return usageErr("--log-level %q: want debug, info, warn or error", g.LogLevel)
+		}
+		return nil
+	}
 	cmd.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
 		return usageErr("%v (see %s --help)", err, c.CommandPath())
 	})

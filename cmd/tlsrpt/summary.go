@@ -41,6 +41,9 @@ func (o *filterOptions) filter(now time.Time) (store.Filter, error) {
 	if f.Until, err = query.ParseTimeBound(o.Until, now); err != nil {
 		return f, usageErr("--until: %v", err)
 	}
+	if !f.Since.IsZero() && !f.Until.IsZero() && f.Until.Before(f.Since) {
+		return f, usageErr("--since %s is after --until %s: no day is in between", o.Since, o.Until)
+	}
 	return f, nil
 }
 
@@ -91,7 +94,7 @@ failures whose details named no MX host.
 			return err
 		},
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return g.withStore(cmd.Context(), func(st *sqlite.DB) error {
+			return g.withExistingStore(cmd.Context(), func(st *sqlite.DB) error {
 				if o.By != query.ByMX {
 					v, err := query.SummarizeBy(cmd.Context(), st, o.By, f)
 					if err != nil {

@@ -191,3 +191,39 @@ func TestReimportKeepsBytesOnce(t *testing.T) {
 		t.Errorf("%d inputs kept after four imports of 210 files, want 210", len(inputs))
 	}
 }
+
+// A newcomer's mistakes: a mistyped command or value is a usage error
+// (exit 2) saying what is wrong; a read-only command on a path with no
+// database says so (exit 1) and creates nothing.
+func TestNewcomerMistakes(t *testing.T) {
+	dir := t.TempDir()
+	db := filepath.Join(dir, "t.db")
+	for _, tt := range []struct {
+		args []string
+		code int
+		msg  string
+	}{
+		{[]string{"sumary"}, exitUsage, `unknown command "sumary" for "tlsrpt" (did you mean summary?)`},
+		{[]string{"--log-level", "loud", "summary"}, exitUsage, `--log-level "loud"`},
+		{[]string{"import", "--batch", "0", "x"}, exitUsage, "--batch at least 1"},
+		{[]string{"import", "--workers", "-1", "x"}, exitUsage, "--workers must be 0"},
+		{[]string{"failures", "-n", "-1"}, exitUsage, "--limit -1"},
+		{[]string{"summary", "--since", "2026-10-02", "--until", "2026-10-01"}, exitUsage, "--since 2026-10-02 is after --until 2026-10-01"},
+		{[]string{"summary"}, exitError, "no database at " + db + ": create one with tlsrpt --db " + db + " import"},
+		{[]string{"readiness"}, exitError, "no database at"},
+		{[]string{"reports"}, exitError, "no database at"},
+		{[]string{"failures"}, exitError, "no database at"},
+		{[]string{"check-new"}, exitError, "no database at"},
+	} {
+		_, errOut, code := run(t, "", append([]string{"--db", db}, tt.args...)...)
+		if code != tt.code || !strings.Contains(errOut, tt.msg) || strings.Count(errOut, "\n") != 1 {
+			t.Errorf("%v: exit %d, %q; want %d with %q", tt.args, code, errOut, tt.code, tt.msg)
+		}
+	}
+	if _, err := os.Stat(db); err == nil {
+		t.Error("a read-only command created the database")
+	}
+	if out, _, code := run(t, ""); code != exitOK || !strings.Contains(out, "Usage:") {
+		t.Errorf("tlsrpt alone: exit %d, %q", code, out)
+	}
+}
