@@ -80,11 +80,18 @@ type FetchStats struct {
 	Skipped  int // messages --keep had already processed
 	// Plan lists, with DryRun, what would be done: one line per message.
 	Plan []string
+	// DryRun says the pass changed nothing: the counts are what it saw.
+	DryRun bool
 }
 
 func (s FetchStats) String() string {
-	line := fmt.Sprintf("fetched %d messages: %s stored, %s, %d invalid, %d without a report",
-		s.Messages, plural(s.Stored, "report", "reports"), plural(s.Duplicates, "duplicate", "duplicates"), s.Invalid, s.NoReport)
+	if s.DryRun {
+		return fmt.Sprintf("dry run: %s looked at, nothing stored, moved or marked (the lines above say what would be done)",
+			plural(s.Messages, "message", "messages"))
+	}
+	line := fmt.Sprintf("fetched %s: %s stored, %s, %d invalid, %d without a report",
+		plural(s.Messages, "message", "messages"), plural(s.Stored, "report", "reports"),
+		plural(s.Duplicates, "duplicate", "duplicates"), s.Invalid, s.NoReport)
 	if s.Reused > 0 {
 		line += fmt.Sprintf(" (%s stored under a report-id used before with other figures: see their warnings)",
 			plural(s.Reused, "report", "reports"))
@@ -339,6 +346,7 @@ func processBatch(ctx context.Context, c *imapclient.Client, st SeenStore, p *pa
 	}
 	stats.Messages += len(inputs)
 	if o.DryRun {
+		stats.DryRun = true
 		for i, in := range inputs {
 			stats.Plan = append(stats.Plan, planLine(order[i], in, o))
 		}

@@ -227,6 +227,26 @@ func TestFetchDryRun(t *testing.T) {
 	if inputs, _ := st.Inputs(context.Background(), store.InputFilter{}); len(inputs) != 0 {
 		t.Errorf("dry run stored %d inputs", len(inputs))
 	}
+	if got := stats.String(); got != "dry run: 1 message looked at, nothing stored, moved or marked (the lines above say what would be done)" {
+		t.Errorf("summary line %q", got)
+	}
+}
+
+// The same invalid message fetched twice (the second time after it was
+// put back in the inbox) is kept once: its bytes are known.
+func TestFetchSameInvalidMessageKeptOnce(t *testing.T) {
+	srv := startMemServer(t, fullCaps)
+	bad := []byte("From: a@example.com\r\nSubject: x\r\nContent-Type: application/tlsrpt+json\r\n\r\n{\"organization-name\":\"x\"}\r\n")
+	st := testkit.OpenStore(t)
+	for range 2 {
+		srv.appendMail(t, "INBOX", bad)
+		if stats := fetch(t, st, srv.opts()); stats.Invalid != 1 {
+			t.Fatalf("stats %+v", stats)
+		}
+	}
+	if inputs, _ := st.Inputs(context.Background(), store.InputFilter{}); len(inputs) != 1 {
+		t.Errorf("%d inputs kept for the same message fetched twice, want 1", len(inputs))
+	}
 }
 
 func TestFetchConnectionCutThenRerun(t *testing.T) {

@@ -24,7 +24,7 @@ func TestFetchCommand(t *testing.T) {
 	args := []string{"--db", db, "fetch", "--server", srv.Addr, "--user", imaptest.User, "--ca-file", caFile}
 
 	out, errOut, code := run(t, "", append(args, "--password-file", pwFile)...)
-	if code != exitOK || out != "fetched 1 messages: 2 reports stored, 0 duplicates, 0 invalid, 0 without a report\n" {
+	if code != exitOK || out != "fetched 1 message: 2 reports stored, 0 duplicates, 0 invalid, 0 without a report\n" {
 		t.Errorf("exit %d, out %q, err %q", code, out, errOut)
 	}
 	if srv.Count("TLSRPT/Processed") != 1 {
