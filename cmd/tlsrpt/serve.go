@@ -5,11 +5,13 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"fmt"
+	"io"
 	"net/http"
 	"net/netip"
 	"os"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -100,6 +102,8 @@ func (o *serveOptions) serveOptions(g *globalOptions) (server.Options, error) {
 	acmeOpts := server.ACMEOptions{Domains: normalizeDomains(o.ACMEDomains), Directory: o.ACMEDirectory, Cache: o.ACMECache,
 		Email: o.ACMEEmail, HTTPListen: o.ACMEHTTPListen}
 	switch {
+	case o.InsecureHTTP && (len(o.ACMEDomains) > 0 || o.CertFile != ""):
+		return server.Options{}, usageErr("--insecure-http serves plain HTTP: give it without --acme-domain and --tls-cert")
 	case o.InsecureHTTP:
 	case len(o.ACMEDomains) > 0 && o.CertFile != "":
 		return server.Options{}, usageErr("give --tls-cert/--tls-key or --acme-domain, not both")
@@ -183,6 +187,7 @@ gracefully; SIGHUP re-reads the certificate.`,
 				if err != nil {
 					return err
 				}
+				printServing(cmd.ErrOrStderr(), srv, so)
 				hup := make(chan os.Signal, 1)
 				signal.Notify(hup, syscall.SIGHUP)
 				defer signal.Stop(hup)
@@ -193,7 +198,9 @@ gracefully; SIGHUP re-reads the certificate.`,
 						}
 					}
 				}()
-				return srv.Serve(cmd.Context())
+				err = srv.Serve(cmd.Context())
+				fmt.Fprintf(cmd.ErrOrStderr(), "tlsrpt serve: stopped on %s\n", srv.Addr())
+				return err
 			})
 		},
 	}
@@ -212,4 +219,36 @@ func (discardStore) Ingest(_ context.Context, inputs []store.Input) ([]store.Res
 		out[i].Outcome = store.OutcomeOf(out[i], in.NoReport)
 	}
 	return out, nil
+}
+
+// printServing says on stderr, whatever the log level, where serve listens
+// and what it takes, and warns when anyone may fill the store.
+func printServing(w io.Writer, srv *server.Server, o server.Options) {
+	mode := "HTTPS with certificate files"
+	switch {
+	case o.InsecureHTTP:
+		mode = "plain HTTP, for a reverse proxy that terminates TLS"
+	case len(o.ACME.Domains) > 0:
+		mode = "HTTPS with ACME certificates for " + strings.Join(o.ACME.Domains, ", ")
+	}
+	domains := "reports for any domain"
+	if len(o.Handler.Domains) > 0 {
+		domains = "reports for " + strings.Join(o.Handler.Domains, ", ") + " and their subdomains"
+	}
+	fmt.Fprintf(w, "tlsrpt serve: listening on %s (%s); %s", srv.Addr(), mode, domains)
+	if len(o.Policies) > 0 {
+		var hosted []string
+		for d := range o.Policies {
+			hosted = append(hosted, d)
+		}
+		slices.Sort(hosted)
+		fmt.Fprintf(w, "; MTA-STS policies for %s", strings.Join(hosted, ", "))
+	}
+	if o.Spool.Dir != "" {
+		fmt.Fprintf(w, "; spool %s", o.Spool.Dir)
+	}
+	fmt.Fprintln(w)
+	if len(o.Handler.Domains) == 0 {
+		fmt.Fprintln(w, "tlsrpt serve: warning: no --domain given: anyone who finds the endpoint can fill the store with reports for any domain")
+	}
 }

@@ -13,6 +13,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -321,5 +322,46 @@ func TestServeLockedDatabaseSpoolAcrossSIGKILL(t *testing.T) {
 	}
 	if left, _ := filepath.Glob(filepath.Join(db+".spool", "*.log")); len(left) != 0 {
 		t.Errorf("spool segments left after a clean stop: %q", left)
+	}
+}
+
+// serve says where it listens and what it takes, warns when anyone may
+// fill the store, and says when it stops, at the default log level; it
+// refuses contradictory flags.
+func TestServeSaysWhatItDoes(t *testing.T) {
+	if _, errOut, code := run(t, "", "serve", "--insecure-http", "--acme-domain", "reports.example.com"); code != exitUsage ||
+		!strings.Contains(errOut, "--insecure-http serves plain HTTP") {
+		t.Errorf("contradictory flags: exit %d, %q", code, errOut)
+	}
+	if testing.Short() {
+		t.Skip("builds and runs the binary")
+	}
+	bin := buildBinary(t)
+	addr := testkit.FreeAddr(t)
+	var stderr bytes.Buffer
+	cmd := exec.Command(bin, "--db", filepath.Join(t.TempDir(), "t.db"), "serve", "--insecure-http", "--listen", addr)
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		if resp, err := http.Get("http://" + addr + "/healthz"); err == nil {
+			resp.Body.Close()
+			break
+		}
+		if time.Now().After(deadline) {
+			cmd.Process.Kill()
+			t.Fatal("serve did not come up")
+		}
+	}
+	cmd.Process.Signal(syscall.SIGTERM)
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("serve: %v\n%s", err, stderr.String())
+	}
+	for _, want := range []string{"tlsrpt serve: listening on " + addr + " (plain HTTP, for a reverse proxy that terminates TLS); reports for any domain; spool ",
+		"tlsrpt serve: warning: no --domain given", "tlsrpt serve: stopped on " + addr} {
+		if !strings.Contains(stderr.String(), want) {
+			t.Errorf("stderr lacks %q:\n%s", want, stderr.String())
+		}
 	}
 }
