@@ -19,6 +19,9 @@ func newPolicyCommand(g *globalOptions) *cobra.Command {
 serves, and print the DNS records to publish with it. Every change prints a
 new id for the _mta-sts record: senders refetch the policy only when the id
 changes, and otherwise keep the cached one for up to max_age.`,
+		Example: `  tlsrpt policy init --domain example.com --mx mx1.example.com --rua mailto:tlsrpt@example.com
+  tlsrpt policy validate example.com.mta-sts.txt
+  tlsrpt readiness --domain example.com && tlsrpt policy set-mode enforce --domain example.com`,
 	}
 	cmd.AddCommand(newPolicyInitCommand(g), newPolicySetModeCommand(g), newPolicyValidateCommand())
 	return cmd
@@ -115,9 +118,10 @@ notice. Before enforce, ask "tlsrpt readiness --domain DOMAIN".`,
 
 func newPolicyValidateCommand() *cobra.Command {
 	return &cobra.Command{
-		Use:   "validate FILE",
-		Short: "Check a policy file against RFC 8461",
-		Args:  usageArgs(cobra.ExactArgs(1)),
+		Use:     "validate FILE",
+		Short:   "Check a policy file against RFC 8461",
+		Example: `  tlsrpt policy validate /etc/tlsrpt/example.com.mta-sts.txt`,
+		Args:    usageArgs(cobra.ExactArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			p, err := mtasts.ReadFile(args[0])
 			if err != nil {

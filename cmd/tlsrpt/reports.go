@@ -97,7 +97,10 @@ func newReportsShowCommand(g *globalOptions) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "show ID",
 		Short: "Print one stored report in full",
-		Args:  usageArgs(cobra.ExactArgs(1)),
+		Example: `  tlsrpt reports --domain example.com --limit 5    # the ids in the first column
+  tlsrpt reports show 42
+  tlsrpt reports show 42 --format json`,
+		Args: usageArgs(cobra.ExactArgs(1)),
 		PreRunE: func(cmd *cobra.Command, args []string) error {
 			return checkFormat(o.Format, "text", "json")
 		},
