@@ -2,8 +2,14 @@ package query_test
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
 	"maps"
+	"os"
+	"path/filepath"
+	"slices"
 	"testing"
+	"time"
 
 	"github.com/tlsrpt/tlsrpt/query"
 	"github.com/tlsrpt/tlsrpt/store"
@@ -43,5 +49,44 @@ func TestSummaryPolicyTypes(t *testing.T) {
 	}
 	if want := map[string]query.Sessions{"tlsa": {4, 1}, "no-policy-found": {2, 0}}; !maps.Equal(dane.PolicyTypes, want) {
 		t.Errorf("dane.example policy types %+v, want %+v", dane.PolicyTypes, want)
+	}
+}
+
+// summary --by sending-ip names the domain and sorts addresses as
+// numbers: 192.0.2.2 before 192.0.2.11, IPv4 before IPv6.
+func TestSendingIPViewOrder(t *testing.T) {
+	s := newSet(t)
+	for _, ip := range []string{"192.0.2.11", "2001:db8::1", "192.0.2.2", "not-an-ip"} {
+		s.addWithIP("Org", "ip.example", daysAgo(1), ip)
+	}
+	s.assess(query.DefaultThresholds)
+	v, err := query.SummarizeBy(context.Background(), s.db, query.BySendingIP, store.Filter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, r := range v.Rows {
+		got = append(got, *r.SendingMTAIP+" "+r.PolicyDomain)
+	}
+	want := []string{"192.0.2.2 ip.example", "192.0.2.11 ip.example", "2001:db8::1 ip.example", "not-an-ip ip.example"}
+	if !slices.Equal(got, want) {
+		t.Errorf("rows %q, want %q", got, want)
+	}
+}
+
+// addWithIP adds a report with one failure from a sending MTA IP.
+func (s *reportSet) addWithIP(org, domain string, day time.Time, ip string) {
+	s.n++
+	b, _ := json.Marshal(map[string]any{
+		"organization-name": org, "contact-info": "c", "report-id": fmt.Sprintf("ip%d", s.n),
+		"date-range": map[string]string{"start-datetime": day.Format(time.RFC3339), "end-datetime": day.Add(time.Hour).Format(time.RFC3339)},
+		"policies": []any{map[string]any{
+			"policy":          map[string]any{"policy-type": "sts", "policy-domain": domain},
+			"summary":         map[string]any{"total-successful-session-count": 1, "total-failure-session-count": 1},
+			"failure-details": []any{map[string]any{"result-type": "certificate-expired", "sending-mta-ip": ip, "failed-session-count": 1}},
+		}},
+	})
+	if err := os.WriteFile(filepath.Join(s.dir, fmt.Sprintf("%05d.json", s.n)), b, 0o644); err != nil {
+		s.t.Fatal(err)
 	}
 }

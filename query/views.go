@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"fmt"
+	"net/netip"
 	"slices"
 	"time"
 
@@ -116,10 +117,31 @@ func SummarizeBy(ctx context.Context, st store.Store, by string, f store.Filter)
 		if err != nil {
 			return nil, err
 		}
+		// Addresses in numeric order (192.0.2.2 before 192.0.2.11),
+		// IPv4 before IPv6, what is no address after them as text.
+		slices.SortStableFunc(ips, func(a, b store.IPTotal) int {
+			x, errA := netip.ParseAddr(a.IP)
+			y, errB := netip.ParseAddr(b.IP)
+			switch {
+			case errA == nil && errB == nil:
+				if c := x.Compare(y); c != 0 {
+					return c
+				}
+			case errA == nil:
+				return -1
+			case errB == nil:
+				return 1
+			default:
+				if c := cmp.Compare(a.IP, b.IP); c != 0 {
+					return c
+				}
+			}
+			return cmp.Or(cmp.Compare(a.Domain, b.Domain), cmp.Compare(a.ResultType, b.ResultType))
+		})
 		v.Rows = make([]ViewRow, 0, len(ips))
 		for i := range ips {
 			x := &ips[i]
-			v.Rows = append(v.Rows, ViewRow{SendingMTAIP: &x.IP, ResultType: &x.ResultType, FailedSessions: x.FailedSessions})
+			v.Rows = append(v.Rows, ViewRow{PolicyDomain: x.Domain, SendingMTAIP: &x.IP, ResultType: &x.ResultType, FailedSessions: x.FailedSessions})
 		}
 	default:
 		return nil, fmt.Errorf("query: no view %q (want one of %v)", by, Views)

@@ -54,8 +54,8 @@ type Store interface {
 	DayTotals(ctx context.Context, f Filter) ([]DayTotal, error)
 	// SenderTotals sums sessions per policy domain and sending organisation.
 	SenderTotals(ctx context.Context, f Filter) ([]SenderTotal, error)
-	// IPTotals sums failed sessions per sending MTA IP and result type over
-	// the domains the filter selects.
+	// IPTotals sums failed sessions per sending MTA IP, policy domain and
+	// result type over the domains the filter selects.
 	IPTotals(ctx context.Context, f Filter) ([]IPTotal, error)
 	// Policies lists the distinct policies senders applied to each domain,
 	// by domain.
@@ -255,10 +255,12 @@ type SenderTotal struct {
 	FailedSessions     int64
 }
 
-// IPTotal is the failed sessions from one sending MTA IP under one result
-// type. IP is empty for failure details that named none.
+// IPTotal is the failed sessions from one sending MTA IP to one policy
+// domain under one result type. IP is empty for failure details that named
+// none.
 type IPTotal struct {
 	IP             string
+	Domain         string
 	ResultType     string
 	FailedSessions int64
 }

@@ -127,7 +127,7 @@ func printView(p *printer, v *query.View) error {
 	case query.ByResult:
 		header = []string{"policy_domain", "result_type", "failed_sessions"}
 	case query.BySendingIP:
-		header = []string{"sending_mta_ip", "result_type", "failed_sessions"}
+		header = []string{"sending_mta_ip", "policy_domain", "result_type", "failed_sessions"}
 	}
 	str := func(s *string) string {
 		if s == nil {

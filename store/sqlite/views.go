@@ -81,15 +81,15 @@ sum(failed_sessions) FROM sender_days`+w+` GROUP BY policy_domain, organization_
 	return out, err
 }
 
-// IPTotals sums the sending-IP rollups per IP and result type.
+// IPTotals sums the sending-IP rollups per IP, result type and domain.
 func (db *DB) IPTotals(ctx context.Context, f store.Filter) ([]store.IPTotal, error) {
 	w, args := where(f, "policy_domain", "day")
 	var out []store.IPTotal
-	err := db.scanAll(ctx, "sending IP totals", `SELECT sending_mta_ip, result_type, sum(failed_sessions)
-FROM ip_days`+w+` GROUP BY sending_mta_ip, result_type ORDER BY sending_mta_ip, result_type`,
+	err := db.scanAll(ctx, "sending IP totals", `SELECT sending_mta_ip, result_type, policy_domain, sum(failed_sessions)
+FROM ip_days`+w+` GROUP BY sending_mta_ip, result_type, policy_domain ORDER BY sending_mta_ip, result_type, policy_domain`,
 		args, func(rows *sql.Rows) error {
 			var t store.IPTotal
-			err := rows.Scan(&t.IP, &t.ResultType, &t.FailedSessions)
+			err := rows.Scan(&t.IP, &t.ResultType, &t.Domain, &t.FailedSessions)
 			out = append(out, t)
 			return err
 		})

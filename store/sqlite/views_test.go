@@ -78,7 +78,7 @@ func TestViews(t *testing.T) {
 	}
 	ips, _ := db.IPTotals(ctx, store.Filter{})
 	it := func(ip, rt string, n int64) store.IPTotal {
-		return store.IPTotal{IP: ip, ResultType: rt, FailedSessions: n}
+		return store.IPTotal{IP: ip, Domain: "a.example", ResultType: rt, FailedSessions: n}
 	}
 	want := []store.IPTotal{it("", "starttls-not-supported", 1), it("192.0.2.1", "certificate-expired", 6), it("192.0.2.2", "certificate-expired", 4)}
 	if !reflect.DeepEqual(ips, want) {
