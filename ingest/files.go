@@ -69,6 +69,9 @@ type ImportStats struct {
 	MoreProblems int
 	// Unreadable counts paths that could not be read (nothing recorded).
 	Unreadable int
+	// Skipped counts files of the directories imported that are clearly
+	// no reports by name and content (notes, a README): not recorded.
+	Skipped int
 }
 
 // keepProblems bounds the problem lines an import keeps.
@@ -77,10 +80,15 @@ const keepProblems = 1000
 // source is one thing to read: a file, an mbox, or standard input.
 type source struct {
 	path string // "-" for stdin
+	// inDir is set for a file found in a directory, not named: one that
+	// is clearly no report (notReport) is skipped, not refused.
+	inDir bool
 }
 
 type prepared struct {
 	in store.Input
+	// skipped is a file of a directory that is clearly no report.
+	skipped bool
 	// weight is the bytes admitted (Import's in-flight budget) for this
 	// input, given back once its batch is committed.
 	weight int64
@@ -191,9 +199,13 @@ func Import(ctx context.Context, st store.Store, p *parse.Parser, opts ImportOpt
 	var batch importBatch
 	var batchBytes int
 	var readProblems []string
-	unreadable := 0
+	unreadable, skipped := 0, 0
 	for pr := range out {
 		batch.weight += pr.weight
+		if pr.skipped {
+			skipped++
+			continue
+		}
 		if pr.err != nil {
 			unreadable++
 			if len(readProblems) < keepProblems {
@@ -220,6 +232,7 @@ func Import(ctx context.Context, st store.Store, p *parse.Parser, opts ImportOpt
 	// stats is the writers' until they are done.
 	w := <-walked
 	stats.Unreadable += w.unreadable + unreadable
+	stats.Skipped += skipped
 	stats.problem(w.problems...)
 	stats.problem(readProblems...)
 	stats.MoreProblems += w.unreadable - len(w.problems) + unreadable - len(readProblems)
@@ -273,8 +286,10 @@ func (w *walker) walk(paths []string) {
 	}
 }
 
-func (w *walker) file(path string) {
-	if !w.stopped && !w.emit(source{path: path}) {
+func (w *walker) file(path string) { w.source(source{path: path}) }
+
+func (w *walker) source(s source) {
+	if !w.stopped && !w.emit(s) {
 		w.stopped = true
 	}
 }
@@ -319,7 +334,7 @@ func (w *walker) dir(path string) {
 					w.dir(child)
 				}
 			case e.Type().IsRegular() && !maildir && !skipped(e.Name()):
-				w.file(child)
+				w.source(source{path: child, inDir: true})
 			}
 		}
 		if errors.Is(err, io.EOF) {
@@ -347,6 +362,18 @@ func unwrapPath(err error) error {
 		return pe.Err
 	}
 	return err
+}
+
+// notReport reports whether a file found in a directory is clearly no
+// report, by its name and its content: notes, a README, a picture beside
+// the reports. Its name's extension is none a report or mail comes with,
+// and its bytes are neither JSON, gzip, zip nor a mail message.
+func notReport(path string, data []byte) bool {
+	switch strings.ToLower(filepath.Ext(path)) {
+	case "", ".json", ".gz", ".gzip", ".zip", ".eml", ".msg", ".mbox", ".mail":
+		return false
+	}
+	return parse.Sniff(data) == parse.FormatUnknown
 }
 
 // importBatch is inputs committed together and the bytes admitted for them.
@@ -397,6 +424,9 @@ func readSource(ctx context.Context, s source, stdin io.Reader, p *parse.Parser,
 			return
 		case err != nil:
 			send(prepared{at: s.path, err: err})
+			return
+		case ok && s.inDir && notReport(s.path, data):
+			send(prepared{at: s.path, skipped: true})
 			return
 		case ok && !bytes.HasPrefix(data, []byte("From ")):
 			send(prepared{in: Prepare(p, data, "import", origin, now())})

@@ -115,7 +115,7 @@ func TestImportBadInputs(t *testing.T) {
 		"negative.json":     good("n", "-1"),
 		"overflow.json":     good("o", "92233720368547758070"),
 		"empty.json":        {},
-		"binary.bin":        {0x00, 0x01, 0xfe, 0xff, 0x7f},
+		"binary":            {0x00, 0x01, 0xfe, 0xff, 0x7f}, // no extension: refused, not skipped
 	}
 	for name, data := range bad {
 		os.WriteFile(filepath.Join(dir, name), data, 0o644)

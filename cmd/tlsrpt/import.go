@@ -112,6 +112,9 @@ func printImportStats(out, errOut io.Writer, s ingest.ImportStats, quiet bool) {
 		if s.Known > 0 {
 			fmt.Fprintf(out, "kept before: %s with the same bytes: not kept again, the arrival noted\n", plural(s.Known, "input", "inputs"))
 		}
+		if s.Skipped > 0 {
+			fmt.Fprintf(out, "skipped:    %s that are no reports by name and content\n", plural(s.Skipped, "file", "files"))
+		}
 		if s.Unreadable > 0 {
 			fmt.Fprintf(out, "unreadable: %s\n", plural(s.Unreadable, "path", "paths"))
 		}

@@ -227,3 +227,34 @@ func TestNewcomerMistakes(t *testing.T) {
 		t.Errorf("tlsrpt alone: exit %d, %q", code, out)
 	}
 }
+
+// A folder of reports with notes beside them: the notes are skipped and
+// counted, the reports stored, and the import succeeds. A file named
+// explicitly is still refused when it is no report.
+func TestImportFolderWithOtherFiles(t *testing.T) {
+	dir := t.TempDir()
+	for name, body := range map[string]string{
+		"README.md":    "# Reports\n\nDaily TLS reports, kept for the audit.\n",
+		"notes.txt":    "mx2 had an expired certificate in October\n",
+		"logo.png":     "\x89PNG\r\n\x1a\n....",
+		"report.json":  `{"organization-name":"Org","date-range":{"start-datetime":"2026-10-01T00:00:00Z","end-datetime":"2026-10-01T23:59:59Z"},"contact-info":"c","report-id":"r1","policies":[{"policy":{"policy-type":"sts","policy-domain":"example.com"},"summary":{"total-successful-session-count":1,"total-failure-session-count":0}}]}`,
+		"broken.json":  `{"organization-name":"x"}`,
+		"unnamed-junk": "not a report, but no extension to tell",
+	} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	db := filepath.Join(t.TempDir(), "t.db")
+	out, errOut, code := run(t, "", "--db", db, "import", dir)
+	if !strings.Contains(out, "stored:     1 report\n") || !strings.Contains(out, "skipped:    3 files that are no reports by name and content\n") {
+		t.Errorf("stdout %q", out)
+	}
+	// broken.json and the extensionless junk are refused, not skipped.
+	if code != exitInvalid || !strings.Contains(errOut, "broken.json") || !strings.Contains(errOut, "unnamed-junk") || strings.Contains(errOut, "README") {
+		t.Errorf("exit %d, stderr %q", code, errOut)
+	}
+	if _, errOut, code := run(t, "", "--db", db, "import", filepath.Join(dir, "notes.txt")); code != exitInvalid || !strings.Contains(errOut, "notes.txt") {
+		t.Errorf("notes.txt named: exit %d, %q", code, errOut)
+	}
+}
