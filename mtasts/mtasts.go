@@ -38,10 +38,26 @@ func invalid(format string, args ...any) error {
 	return fmt.Errorf("%w: %s", ErrInvalid, fmt.Sprintf(format, args...))
 }
 
+// problems gathers what is wrong with a policy, to say it all at once.
+type problems []string
+
+func (ps *problems) add(format string, args ...any) { *ps = append(*ps, fmt.Sprintf(format, args...)) }
+
+// err is nil without problems, else one error wrapping ErrInvalid that
+// names every problem, on one line.
+func (ps problems) err() error {
+	if len(ps) == 0 {
+		return nil
+	}
+	return fmt.Errorf("%w: %s", ErrInvalid, strings.Join(ps, "; "))
+}
+
 // Parse reads a policy: "key: value" lines ended by CRLF or LF. Unknown
 // keys are ignored, as RFC 8461 section 3.2 asks; the result is validated.
+// The error names every problem found, not only the first.
 func Parse(text []byte) (*Policy, error) {
 	p := &Policy{MaxAge: -1}
+	var ps problems
 	seen := map[string]bool{}
 	for i, line := range strings.Split(strings.ReplaceAll(string(text), "\r\n", "\n"), "\n") {
 		line = strings.TrimSpace(line)
@@ -50,11 +66,13 @@ func Parse(text []byte) (*Policy, error) {
 		}
 		k, v, ok := strings.Cut(line, ":")
 		if !ok {
-			return nil, invalid("line %d %q is not \"key: value\"", i+1, line)
+			ps.add("line %d %q is not \"key: value\"", i+1, line)
+			continue
 		}
 		k, v = strings.TrimSpace(k), strings.TrimSpace(v)
 		if k != "mx" && seen[k] {
-			return nil, invalid("line %d: %s given twice", i+1, k)
+			ps.add("line %d: %s given twice", i+1, k)
+			continue
 		}
 		seen[k] = true
 		switch k {
@@ -67,39 +85,52 @@ func Parse(text []byte) (*Policy, error) {
 		case "max_age":
 			n, err := strconv.ParseInt(v, 10, 64)
 			if err != nil || n < 0 {
-				return nil, invalid("max_age %q is not a whole number of seconds", v)
+				ps.add("max_age %q is not a whole number of seconds", v)
+				continue
 			}
 			p.MaxAge = n
 		}
 	}
-	if p.MaxAge < 0 {
-		return nil, invalid("max_age missing")
+	if !seen["max_age"] {
+		ps.add("max_age missing")
 	}
-	return p, p.Validate()
+	p.check(&ps, !seen["max_age"] || p.MaxAge < 0)
+	if err := ps.err(); err != nil {
+		return nil, err
+	}
+	return p, nil
 }
 
-// Validate checks every field against RFC 8461 section 3.2.
+// Validate checks every field against RFC 8461 section 3.2; the error
+// names every problem.
 func (p *Policy) Validate() error {
+	var ps problems
+	p.check(&ps, false)
+	return ps.err()
+}
+
+// check adds what is wrong with p's fields to ps; the max_age is left
+// alone when Parse has said what is wrong with it.
+func (p *Policy) check(ps *problems, maxAgeSaid bool) {
 	if p.Version != "STSv1" {
-		return invalid("version %q: must be exactly STSv1", p.Version)
+		ps.add("version %q: must be exactly STSv1", p.Version)
 	}
 	switch p.Mode {
 	case ModeEnforce, ModeTesting, ModeNone:
 	default:
-		return invalid("mode %q: want enforce, testing or none", p.Mode)
+		ps.add("mode %q: want enforce, testing or none", p.Mode)
 	}
 	if len(p.MX) == 0 && p.Mode != ModeNone {
-		return invalid("no mx: a policy in mode %s names at least one MX pattern", p.Mode)
+		ps.add("no mx: a policy in mode %s names at least one MX pattern", p.Mode)
 	}
 	for _, mx := range p.MX {
 		if err := checkPattern(mx); err != nil {
-			return err
+			ps.add("%s", strings.TrimPrefix(err.Error(), ErrInvalid.Error()+": "))
 		}
 	}
-	if p.MaxAge < 0 || p.MaxAge > MaxMaxAge {
-		return invalid("max_age %d: must be 0 to %d seconds", p.MaxAge, MaxMaxAge)
+	if !maxAgeSaid && (p.MaxAge < 0 || p.MaxAge > MaxMaxAge) {
+		ps.add("max_age %d: must be 0 to %d seconds", p.MaxAge, MaxMaxAge)
 	}
-	return nil
 }
 
 // checkPattern accepts a host name, or "*." and a host name: the wildcard
@@ -148,9 +179,13 @@ func MatchMX(pattern, host string) bool {
 	return pattern == host
 }
 
-// NewID is a policy id for the _mta-sts record: the UTC time to the second,
-// 14 digits (RFC 8461 section 3.1 allows 1 to 32 alphanumerics).
-func NewID(t time.Time) string { return t.UTC().Format("20060102150405") }
+// NewID is a policy id for the _mta-sts record: the UTC time to the
+// microsecond, 20 digits (RFC 8461 section 3.1 allows 1 to 32
+// alphanumerics), so that two changes within a second get two ids.
+func NewID(t time.Time) string {
+	t = t.UTC()
+	return t.Format("20060102150405") + fmt.Sprintf("%06d", t.Nanosecond()/1000)
+}
 
 // STSRecord is the TXT record at _mta-sts.<domain> (RFC 8461 section 3.1).
 func STSRecord(domain, id string) string {

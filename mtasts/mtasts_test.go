@@ -66,7 +66,7 @@ func TestMatchMX(t *testing.T) {
 }
 
 func TestRecords(t *testing.T) {
-	if got := NewID(time.Date(2026, 11, 22, 16, 47, 5, 0, time.UTC)); got != "20261122164705" {
+	if got := NewID(time.Date(2026, 11, 22, 16, 47, 5, 123456789, time.UTC)); got != "20261122164705123456" {
 		t.Errorf("id = %s", got)
 	}
 	if got := STSRecord("example.com", "20261122164705"); got != `_mta-sts.example.com. 3600 IN TXT "v=STSv1; id=20261122164705"` {

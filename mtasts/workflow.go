@@ -37,8 +37,8 @@ type Written struct {
 	File    string
 	Policy  *Policy
 	OldMode string // SetMode: the mode before
-	// STSRecord is the _mta-sts record with a new id; TLSRPTRecord the
-	// _smtp._tls record (Init only).
+	// STSRecord is the _mta-sts record with a new id, empty when SetMode
+	// changed nothing; TLSRPTRecord the _smtp._tls record (Init only).
 	STSRecord, TLSRPTRecord string
 }
 
@@ -87,6 +87,11 @@ func SetMode(domain, file, mode string, now time.Time) (*Written, error) {
 		return nil, err
 	}
 	w := &Written{File: file, Policy: p, OldMode: p.Mode}
+	if p.Mode == mode {
+		// Nothing changes: the published id stays, senders need not
+		// refetch.
+		return w, nil
+	}
 	p.Mode = mode
 	if err := WriteFile(file, p); err != nil {
 		return nil, err

@@ -29,7 +29,7 @@ func TestInitAndSetMode(t *testing.T) {
 	}
 	w, err := mtasts.Init(mtasts.InitOptions{Domain: "example.com", Mode: "testing", MX: []string{"mx.example.com"},
 		MaxAge: 86400, RUA: []string{"mailto:r@example.com"}, File: file, Now: now})
-	if err != nil || w.STSRecord != `_mta-sts.example.com. 3600 IN TXT "v=STSv1; id=20261204100000"` ||
+	if err != nil || w.STSRecord != `_mta-sts.example.com. 3600 IN TXT "v=STSv1; id=20261204100000000000"` ||
 		!strings.Contains(w.TLSRPTRecord, "rua=mailto:r@example.com") {
 		t.Fatalf("init: %+v, %v", w, err)
 	}
@@ -38,7 +38,7 @@ func TestInitAndSetMode(t *testing.T) {
 		t.Errorf("init over an existing file: %v", err)
 	}
 	w, err = mtasts.SetMode("example.com", file, "enforce", now.Add(time.Hour))
-	if err != nil || w.OldMode != "testing" || w.Policy.Mode != "enforce" || !strings.Contains(w.STSRecord, "id=20261204110000") {
+	if err != nil || w.OldMode != "testing" || w.Policy.Mode != "enforce" || !strings.Contains(w.STSRecord, "id=20261204110000000000") {
 		t.Fatalf("set-mode: %+v, %v", w, err)
 	}
 	if p, err := mtasts.ReadFile(file); err != nil || p.Mode != "enforce" {
@@ -46,5 +46,14 @@ func TestInitAndSetMode(t *testing.T) {
 	}
 	if _, err := mtasts.SetMode("example.com", file, "loud", now); !errors.Is(err, mtasts.ErrUsage) {
 		t.Errorf("a bad mode: %v", err)
+	}
+}
+
+// Two changes within a second get two ids.
+func TestNewIDWithinASecond(t *testing.T) {
+	now := time.Date(2026, 12, 4, 10, 0, 0, 0, time.UTC)
+	a, b := mtasts.NewID(now), mtasts.NewID(now.Add(time.Microsecond))
+	if a == b || len(a) != 20 || len(a) > 32 {
+		t.Errorf("ids %q and %q", a, b)
 	}
 }

@@ -58,11 +58,11 @@ func newPolicyInitCommand(g *globalOptions) *cobra.Command {
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&o.Domain, "domain", "", "the mail domain the policy is for")
+	f.StringVar(&o.Domain, "domain", "", "the mail domain the policy is for, required")
 	f.StringVar(&o.Mode, "mode", mtasts.ModeTesting, "testing (report, deliver anyway), enforce, or none")
 	f.StringSliceVar(&o.MX, "mx", nil, "MX host name or *.pattern the policy allows (repeatable)")
 	f.Int64Var(&o.MaxAge, "max-age", 86400, "seconds senders may cache the policy (at most 31557600)")
-	f.StringSliceVar(&o.RUA, "rua", nil, "where reports go: mailto:address or https://url (repeatable)")
+	f.StringSliceVar(&o.RUA, "rua", nil, "where reports go, required: mailto:address or https://url (repeatable)")
 	f.StringVar(&o.File, "file", "", "policy file to write (default DOMAIN.mta-sts.txt)")
 	f.BoolVar(&o.Force, "force", false, "replace an existing file")
 	cmd.RegisterFlagCompletionFunc("mode", formatCompletion(mtasts.ModeTesting, mtasts.ModeEnforce, mtasts.ModeNone))
@@ -105,6 +105,10 @@ notice. Before enforce, ask "tlsrpt readiness --domain DOMAIN".`,
 			w, err := mtasts.SetMode(normalizeDomain(o.Domain), o.File, args[0], g.now())
 			if err != nil {
 				return policyErr(err)
+			}
+			if w.STSRecord == "" {
+				fmt.Fprintf(cmd.OutOrStdout(), "%s: mode is %s already; nothing changed, the published id stays\n", w.File, w.Policy.Mode)
+				return nil
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "%s: mode %s -> %s. Publish the new id, or senders keep the old policy for up to %d seconds:\n\n%s\n",
 				w.File, w.OldMode, w.Policy.Mode, w.Policy.MaxAge, w.STSRecord)

@@ -24,8 +24,21 @@ func TestPolicyCommands(t *testing.T) {
 		t.Errorf("second init: exit %d %q", code, errOut)
 	}
 	out, _, code = run(t, "", "policy", "set-mode", "enforce", "--domain", "example.com", "--file", file)
-	if code != exitOK || !strings.Contains(out, "mode testing -> enforce") || !strings.Contains(out, `_mta-sts.example.com. 3600 IN TXT "v=STSv1; id=20261101120000"`) {
+	if code != exitOK || !strings.Contains(out, "mode testing -> enforce") || !strings.Contains(out, `_mta-sts.example.com. 3600 IN TXT "v=STSv1; id=20261101120000000000"`) {
 		t.Errorf("set-mode: exit %d %q", code, out)
+	}
+	// The same mode again changes nothing and keeps the published id.
+	out, _, code = run(t, "", "policy", "set-mode", "enforce", "--domain", "example.com", "--file", file)
+	if code != exitOK || !strings.Contains(out, "mode is enforce already; nothing changed") || strings.Contains(out, "id=") {
+		t.Errorf("set-mode to the same mode: exit %d %q", code, out)
+	}
+	// Every problem of a file at once.
+	bad := filepath.Join(dir, "bad.txt")
+	os.WriteFile(bad, []byte("version: STSv2\nmode: strict\nmx: mx*.example.com\nmax_age: 40000000\n"), 0o644)
+	if _, errOut, code := run(t, "", "policy", "validate", bad); code != exitError || strings.Count(errOut, "\n") != 1 ||
+		!strings.Contains(errOut, `version "STSv2"`) || !strings.Contains(errOut, `mode "strict"`) ||
+		!strings.Contains(errOut, "wildcard may only") || !strings.Contains(errOut, "max_age 40000000") {
+		t.Errorf("validate a file with four problems: exit %d %q", code, errOut)
 	}
 	if out, _, code := run(t, "", "policy", "validate", file); code != exitOK || !strings.Contains(out, "valid (mode enforce, 2 mx") {
 		t.Errorf("validate: exit %d %q", code, out)
