@@ -66,11 +66,32 @@ func (r *CheckReport) add(name string, status Status, format string, args ...any
 type checker struct {
 	o        CheckOptions
 	resolver *net.Resolver
+	// silent is the error of a resolver that did not answer at all.
+	silent error
+}
+
+// ErrResolver is Check's error when the resolver did not answer at all
+// (a timeout, a refused or unreachable server): a failure of the check,
+// not a verdict on the domain.
+var ErrResolver = errors.New("mtasts: the resolver did not answer")
+
+// unanswered reports whether a lookup's error says the resolver did not
+// answer, rather than answering no or failing for the name (SERVFAIL).
+// Go's resolver keeps only the text of a dial or read error.
+func unanswered(err error) bool {
+	var dnsErr *net.DNSError
+	if !errors.As(err, &dnsErr) {
+		return false
+	}
+	return dnsErr.IsTimeout || strings.Contains(dnsErr.Err, "connection refused") ||
+		strings.Contains(dnsErr.Err, "network is unreachable") || strings.Contains(dnsErr.Err, "no route to host")
 }
 
 // Check does, step by step, what a sender does before delivering to domain
-// under MTA-STS (RFC 8461) and what a reporter needs (RFC 8460).
-func Check(ctx context.Context, domain string, o CheckOptions) *CheckReport {
+// under MTA-STS (RFC 8461) and what a reporter needs (RFC 8460). The error,
+// ErrResolver, says the resolver did not answer: the report then holds
+// the steps so far, and no verdict on the domain.
+func Check(ctx context.Context, domain string, o CheckOptions) (*CheckReport, error) {
 	if o.HTTPSPort == 0 {
 		o.HTTPSPort = 443
 	}
@@ -94,6 +115,9 @@ func Check(ctx context.Context, domain string, o CheckOptions) *CheckReport {
 	r := &CheckReport{Domain: domain, Verdict: Pass}
 
 	mxs := c.mx(ctx, r, domain)
+	if c.silent != nil {
+		return r, fmt.Errorf("%w: %v", ErrResolver, c.silent)
+	}
 	c.stsRecord(ctx, r, domain)
 	c.tlsrptRecord(ctx, r, domain)
 	policy := c.fetchPolicy(ctx, r, domain)
@@ -114,7 +138,7 @@ func Check(ctx context.Context, domain string, o CheckOptions) *CheckReport {
 	for _, mx := range mxs {
 		c.smtp(ctx, r, mx)
 	}
-	return r
+	return r, nil
 }
 
 func (c *checker) mx(ctx context.Context, r *CheckReport, domain string) []string {
@@ -122,6 +146,10 @@ func (c *checker) mx(ctx context.Context, r *CheckReport, domain string) []strin
 	defer cancel()
 	records, err := c.resolver.LookupMX(ctx, domain)
 	err = c.named(err)
+	if unanswered(err) {
+		c.silent = err
+		return nil
+	}
 	if err != nil || len(records) == 0 {
 		r.add("mx records", Fail, "no MX records for %s: %v", domain, err)
 		return nil

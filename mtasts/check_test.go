@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"crypto/tls"
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -227,7 +228,10 @@ func TestCheck(t *testing.T) {
 			if tt.smtp != nil {
 				o.SMTPPort = tt.smtp()
 			}
-			r := mtasts.Check(context.Background(), domain, o)
+			r, err := mtasts.Check(context.Background(), domain, o)
+			if err != nil {
+				t.Fatal(err)
+			}
 			if tt.step == "" {
 				if r.Verdict != mtasts.Pass || len(r.Steps) != 7 {
 					t.Errorf("verdict %s, steps %+v", r.Verdict, r.Steps)
@@ -273,11 +277,30 @@ func TestCheckNamesTheResolverAsked(t *testing.T) {
 	go srv.ActivateAndServe()
 	t.Cleanup(func() { srv.Shutdown() })
 	failing := pc.LocalAddr().String()
-	r := mtasts.Check(context.Background(), domain, mtasts.CheckOptions{Resolver: failing, Timeout: 2 * time.Second})
+	r, err := mtasts.Check(context.Background(), domain, mtasts.CheckOptions{Resolver: failing, Timeout: 2 * time.Second})
+	if err != nil {
+		t.Fatalf("a resolver answering SERVFAIL answered: %v", err)
+	}
 	if r.Verdict != mtasts.Fail || len(r.Steps) == 0 {
 		t.Fatalf("verdict %s, steps %+v", r.Verdict, r.Steps)
 	}
 	if s := r.Steps[0]; s.Status != mtasts.Fail || !strings.Contains(s.Detail, failing) {
 		t.Errorf("first step %+v does not name %s", s, failing)
+	}
+}
+
+// A resolver that does not answer at all (refused, or silent) fails the
+// check itself, not the domain: ErrResolver, naming the server.
+func TestCheckResolverDoesNotAnswer(t *testing.T) {
+	silent, err := net.ListenPacket("udp", "127.0.0.1:0") // reads nothing, answers nothing
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer silent.Close()
+	for _, addr := range []string{"127.0.0.1:9", silent.LocalAddr().String()} {
+		_, err := mtasts.Check(context.Background(), "example.test", mtasts.CheckOptions{Resolver: addr, Timeout: time.Second})
+		if !errors.Is(err, mtasts.ErrResolver) || !strings.Contains(err.Error(), addr) {
+			t.Errorf("%s: %v, want ErrResolver naming it", addr, err)
+		}
 	}
 }

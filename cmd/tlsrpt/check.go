@@ -64,7 +64,10 @@ Exits 0 when every step passes or warns, 5 when any fails. --resolver,
 			return nil
 		},
 		RunE: func(cmd *cobra.Command, args []string) error {
-			r := mtasts.Check(cmd.Context(), args[0], o.CheckOptions)
+			r, err := mtasts.Check(cmd.Context(), args[0], o.CheckOptions)
+			if err != nil {
+				return err // the resolver did not answer: no verdict to print
+			}
 			if o.Format == "json" {
 				if err := newPrinter(cmd.OutOrStdout(), "json").print(nil, nil, r); err != nil {
 					return err

@@ -1,10 +1,13 @@
 package main
 
 import (
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/miekg/dns"
 )
 
 func TestPolicyCommands(t *testing.T) {
@@ -63,10 +66,28 @@ func TestPolicyCommands(t *testing.T) {
 }
 
 func TestCheckCommandExitAndJSON(t *testing.T) {
-	// A resolver that refuses: every DNS step fails, quickly.
-	out, _, code := run(t, "", "check", "example.invalid", "--resolver", "127.0.0.1:9", "--timeout", "2s", "--format", "json")
+	// A resolver that refuses: the check cannot be made (exit 1), which
+	// is no verdict on the domain.
+	out, errOut, code := run(t, "", "check", "example.invalid", "--resolver", "127.0.0.1:9", "--timeout", "2s", "--format", "json")
+	if code != exitError || out != "" || !strings.Contains(errOut, "the resolver did not answer") || !strings.Contains(errOut, "127.0.0.1:9") {
+		t.Errorf("exit %d, %q %q", code, out, errOut)
+	}
+	// A resolver that answers "no such domain": a verdict, the check fails
+	// (exit 5).
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &dns.Server{PacketConn: pc, Handler: dns.HandlerFunc(func(w dns.ResponseWriter, req *dns.Msg) {
+		m := new(dns.Msg)
+		m.SetRcode(req, dns.RcodeNameError)
+		w.WriteMsg(m)
+	})}
+	go srv.ActivateAndServe()
+	t.Cleanup(func() { srv.Shutdown() })
+	out, _, code = run(t, "", "check", "example.invalid", "--resolver", pc.LocalAddr().String(), "--timeout", "2s", "--format", "json")
 	if code != exitCheck || !strings.Contains(out, `"verdict": "fail"`) || !strings.Contains(out, `"step": "mx records"`) {
-		t.Errorf("exit %d, %s", code, out)
+		t.Errorf("no such domain: exit %d, %s", code, out)
 	}
 	if _, errOut, code := run(t, "", "check"); code != exitUsage || !strings.Contains(errOut, "accepts 1 arg") {
 		t.Errorf("no domain: exit %d %q", code, errOut)
