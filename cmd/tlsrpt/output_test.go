@@ -172,3 +172,29 @@ func TestTerminalEscapesAreEscaped(t *testing.T) {
 		t.Errorf("CSV does not carry the text exactly:\n%q", out)
 	}
 }
+
+// JSON has one shape: snake_case keys, hex digests, lists never null, and
+// every list an object with a named key.
+func TestJSONShapes(t *testing.T) {
+	db := sampleDB(t)
+	out, _, code := run(t, "", "--db", db, "reports", "--since", "2020-01-01", "--limit", "2", "-f", "json")
+	var list struct {
+		Reports []map[string]any `json:"reports"`
+	}
+	if err := json.Unmarshal([]byte(out), &list); code != exitOK || err != nil || len(list.Reports) != 2 {
+		t.Fatalf("reports -f json: exit %d, %v\n%s", code, err, out)
+	}
+	out, _, code = run(t, "", "--db", db, "reports", "show", "1", "-f", "json")
+	var one map[string]any
+	if err := json.Unmarshal([]byte(out), &one); code != exitOK || err != nil {
+		t.Fatalf("reports show -f json: exit %d, %v\n%s", code, err, out)
+	}
+	input, _ := one["input"].(map[string]any)
+	sum, _ := input["sha256"].(string)
+	if _, ok := one["organization_name"]; !ok || len(sum) != 64 || strings.Contains(out, "null") || strings.Contains(out, `"ID"`) {
+		t.Errorf("reports show -f json:\n%s", out)
+	}
+	if w, ok := one["warnings"].([]any); !ok || w == nil {
+		t.Errorf("warnings %v, want a list", one["warnings"])
+	}
+}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/hex"
 	"fmt"
 	"io"
 	"strconv"
@@ -76,7 +77,7 @@ type reportJSON struct {
 // printReports lists the reports each yields, as they come.
 func printReports(p *printer, each func(fn func(store.ReportInfo) error) error) error {
 	header := []string{"id", "organization_name", "report_id", "start", "end", "domains", "successful_sessions", "failed_sessions", "warnings"}
-	l := p.list(header, "", "no reports match")
+	l := p.list(header, "reports", "no reports match")
 	err := each(func(r store.ReportInfo) error {
 		return l.add(func() []string {
 			return []string{strconv.FormatInt(r.ID, 10), r.OrganizationName, r.ReportID,
@@ -115,7 +116,7 @@ func newReportsShowCommand(g *globalOptions) *cobra.Command {
 					return err
 				}
 				if o.Format == "json" {
-					return newPrinter(cmd.OutOrStdout(), "json").print(nil, nil, r)
+					return newPrinter(cmd.OutOrStdout(), "json").print(nil, nil, storedReportJSON(r))
 				}
 				printReport(cmd.OutOrStdout(), r)
 				return nil
@@ -160,4 +161,76 @@ func printReport(w io.Writer, sr *store.StoredReport) {
 			fmt.Fprintln(w)
 		}
 	}
+}
+
+// reportShowJSON is reports show's JSON: snake_case like every other JSON
+// output, digests in hex, lists never null.
+type reportShowJSON struct {
+	ID               int64        `json:"id"`
+	OrganizationName string       `json:"organization_name"`
+	ReportID         string       `json:"report_id"`
+	ContactInfo      string       `json:"contact_info"`
+	Start            time.Time    `json:"start"`
+	End              time.Time    `json:"end"`
+	Warnings         []string     `json:"warnings"`
+	Input            inputJSON    `json:"input"`
+	Policies         []policyJSON `json:"policies"`
+}
+
+type inputJSON struct {
+	ID         int64     `json:"id"`
+	SHA256     string    `json:"sha256"`
+	Size       int64     `json:"size"`
+	Source     string    `json:"source"`
+	Origin     string    `json:"origin"`
+	ReceivedAt time.Time `json:"received_at"`
+	Outcome    string    `json:"outcome"`
+	Error      string    `json:"error"`
+}
+
+type policyJSON struct {
+	PolicyType         string       `json:"policy_type"`
+	PolicyDomain       string       `json:"policy_domain"`
+	PolicyString       []string     `json:"policy_string"`
+	MXHost             []string     `json:"mx_host"`
+	SuccessfulSessions int64        `json:"successful_sessions"`
+	FailedSessions     int64        `json:"failed_sessions"`
+	FailureDetails     []detailJSON `json:"failure_details"`
+}
+
+type detailJSON struct {
+	ResultType            string `json:"result_type"`
+	SendingMTAIP          string `json:"sending_mta_ip"`
+	ReceivingMXHostname   string `json:"receiving_mx_hostname"`
+	ReceivingMXHelo       string `json:"receiving_mx_helo"`
+	ReceivingIP           string `json:"receiving_ip"`
+	FailedSessions        int64  `json:"failed_sessions"`
+	AdditionalInformation string `json:"additional_information"`
+	FailureReasonCode     string `json:"failure_reason_code"`
+}
+
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}
+
+func storedReportJSON(sr *store.StoredReport) reportShowJSON {
+	r := sr.Report
+	out := reportShowJSON{ID: sr.ID, OrganizationName: r.OrganizationName, ReportID: r.ReportID, ContactInfo: r.ContactInfo,
+		Start: r.DateRange.Start, End: r.DateRange.End, Warnings: nonNil(r.Warnings),
+		Input: inputJSON{ID: sr.Input.ID, SHA256: hex.EncodeToString(sr.Input.SHA256), Size: sr.Input.Size, Source: sr.Input.Source,
+			Origin: sr.Input.Origin, ReceivedAt: sr.Input.ReceivedAt, Outcome: string(sr.Input.Outcome), Error: sr.Input.Error},
+		Policies: []policyJSON{}}
+	for _, p := range r.Policies {
+		pj := policyJSON{PolicyType: p.Type, PolicyDomain: p.Domain, PolicyString: nonNil(p.String), MXHost: nonNil(p.MXHosts),
+			SuccessfulSessions: p.SuccessfulSessions, FailedSessions: p.FailedSessions, FailureDetails: []detailJSON{}}
+		for _, d := range p.FailureDetails {
+			pj.FailureDetails = append(pj.FailureDetails, detailJSON{d.ResultType, d.SendingMTAIP, d.ReceivingMXHostname,
+				d.ReceivingMXHelo, d.ReceivingIP, d.FailedSessions, d.AdditionalInformation, d.FailureReasonCode})
+		}
+		out.Policies = append(out.Policies, pj)
+	}
+	return out
 }
