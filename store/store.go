@@ -29,6 +29,8 @@ type Store interface {
 	Raw(ctx context.Context, inputID int64) ([]byte, error)
 	// Reports lists stored reports, newest first.
 	Reports(ctx context.Context, f Filter) ([]ReportInfo, error)
+	// CountReports counts the reports f selects, its limit aside.
+	CountReports(ctx context.Context, f Filter) (int64, error)
 	// EachReport calls fn with each report Reports lists, in order, without
 	// holding the list. An error from fn stops it and is returned as is.
 	EachReport(ctx context.Context, f Filter, fn func(ReportInfo) error) error
@@ -62,6 +64,8 @@ type Store interface {
 	Policies(ctx context.Context, f Filter) ([]PolicySeen, error)
 	// Failures lists failure details as reported, newest report first.
 	Failures(ctx context.Context, f FailureFilter) ([]FailureRow, error)
+	// CountFailures counts the failure details f selects, its limit aside.
+	CountFailures(ctx context.Context, f FailureFilter) (int64, error)
 	// EachFailure calls fn with each detail Failures lists, in order,
 	// without holding the list. An error from fn stops it and is returned
 	// as is.

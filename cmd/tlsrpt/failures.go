@@ -55,9 +55,14 @@ the sending and receiving hosts, additional-information and failure-reason-code.
 		},
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return g.withExistingStore(cmd.Context(), func(st *sqlite.DB) error {
-				return printFailures(newPrinter(cmd.OutOrStdout(), o.Format), func(fn func(store.FailureRow) error) error {
-					return st.EachFailure(cmd.Context(), f, fn)
+				shown := 0
+				err := printFailures(newPrinter(cmd.OutOrStdout(), o.Format), func(fn func(store.FailureRow) error) error {
+					return st.EachFailure(cmd.Context(), f, func(r store.FailureRow) error { shown++; return fn(r) })
 				})
+				if err != nil || f.Limit == 0 || shown < f.Limit {
+					return err
+				}
+				return sayCut(cmd.ErrOrStderr(), shown, "failure details", func() (int64, error) { return st.CountFailures(cmd.Context(), f) })
 			})
 		},
 	}

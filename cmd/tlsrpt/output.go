@@ -459,3 +459,16 @@ func escRow(r []string) []string {
 	}
 	return r
 }
+
+// sayCut tells on stderr, when a listing stopped at its --limit, how many
+// rows match in all and how to see them: a listing is never cut silently.
+func sayCut(w io.Writer, shown int, many string, count func() (int64, error)) error {
+	n, err := count()
+	if err != nil {
+		return err
+	}
+	if n > int64(shown) {
+		fmt.Fprintf(w, "%d of %d %s shown, the newest: --limit N for more, --limit 0 for all\n", shown, n, many)
+	}
+	return nil
+}

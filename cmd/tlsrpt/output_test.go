@@ -198,3 +198,19 @@ func TestJSONShapes(t *testing.T) {
 		t.Errorf("warnings %v, want a list", one["warnings"])
 	}
 }
+
+// A listing cut at its --limit says so on stderr, with the count.
+func TestListingsSayWhenCut(t *testing.T) {
+	db := sampleDB(t)
+	_, errOut, code := run(t, "", "--db", db, "reports", "--since", "2020-01-01")
+	if code != exitOK || errOut != "50 of 231 reports shown, the newest: --limit N for more, --limit 0 for all\n" {
+		t.Errorf("reports: exit %d, stderr %q", code, errOut)
+	}
+	if _, errOut, _ := run(t, "", "--db", db, "reports", "--since", "2020-01-01", "--limit", "0"); errOut != "" {
+		t.Errorf("reports --limit 0: stderr %q", errOut)
+	}
+	_, errOut, _ = run(t, "", "--db", db, "failures", "--since", "2020-01-01", "-n", "3")
+	if !strings.HasPrefix(errOut, "3 of ") || !strings.Contains(errOut, "failure details shown") {
+		t.Errorf("failures -n 3: stderr %q", errOut)
+	}
+}

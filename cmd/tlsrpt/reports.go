@@ -50,9 +50,14 @@ full: every policy and failure detail, its warnings, and the input it came in.`,
 		},
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return g.withExistingStore(cmd.Context(), func(st *sqlite.DB) error {
-				return printReports(newPrinter(cmd.OutOrStdout(), o.Format), func(fn func(store.ReportInfo) error) error {
-					return st.EachReport(cmd.Context(), f, fn)
+				shown := 0
+				err := printReports(newPrinter(cmd.OutOrStdout(), o.Format), func(fn func(store.ReportInfo) error) error {
+					return st.EachReport(cmd.Context(), f, func(r store.ReportInfo) error { shown++; return fn(r) })
 				})
+				if err != nil || f.Limit == 0 || shown < f.Limit {
+					return err
+				}
+				return sayCut(cmd.ErrOrStderr(), shown, "reports", func() (int64, error) { return st.CountReports(cmd.Context(), f) })
 			})
 		},
 	}

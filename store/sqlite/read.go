@@ -241,14 +241,7 @@ func pageSize(last, limit, done int) int {
 // read transaction while fn runs. Reports stored while the listing runs
 // may or may not be part of it.
 func (db *DB) EachReport(ctx context.Context, f store.Filter, fn func(store.ReportInfo) error) error {
-	var conds []string
-	var args []any
-	if len(f.Domains) > 0 {
-		var sub []string
-		in("policy_domain", f.Domains, &sub, &args)
-		conds = append(conds, "r.id IN (SELECT report_id FROM policies WHERE "+sub[0]+")")
-	}
-	startedWithin(f.Since, f.Until, &conds, &args)
+	conds, args := reportConds(f)
 	var page []store.ReportInfo
 	var lastStart int64
 	for done := 0; ; {
@@ -349,6 +342,33 @@ FROM policies WHERE `
 		}
 	}
 	return nil
+}
+
+// reportConds are the conditions on reports r that f selects.
+func reportConds(f store.Filter) ([]string, []any) {
+	var conds []string
+	var args []any
+	if len(f.Domains) > 0 {
+		var sub []string
+		in("policy_domain", f.Domains, &sub, &args)
+		conds = append(conds, "r.id IN (SELECT report_id FROM policies WHERE "+sub[0]+")")
+	}
+	startedWithin(f.Since, f.Until, &conds, &args)
+	return conds, args
+}
+
+// CountReports counts the reports f selects, its limit aside.
+func (db *DB) CountReports(ctx context.Context, f store.Filter) (int64, error) {
+	conds, args := reportConds(f)
+	q := `SELECT count(*) FROM reports r`
+	if len(conds) > 0 {
+		q += " WHERE " + strings.Join(conds, " AND ")
+	}
+	var n int64
+	if err := db.read.QueryRowContext(ctx, q, args...).Scan(&n); err != nil {
+		return 0, fmt.Errorf("sqlite: counting reports: %w", err)
+	}
+	return n, nil
 }
 
 // Report loads one report in full.

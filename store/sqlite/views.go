@@ -175,6 +175,13 @@ func (db *DB) Failures(ctx context.Context, f store.FailureFilter) ([]store.Fail
 // filter, or a scan, then a sort), and the listing is one query, streamed:
 // re-running that plan for every page would cost a scan and a sort each.
 func (db *DB) EachFailure(ctx context.Context, f store.FailureFilter, fn func(store.FailureRow) error) error {
+	conds, args, filtered := failureConds(f)
+	return db.eachFailure(ctx, f, conds, args, filtered, fn)
+}
+
+// failureConds are the conditions on reports r, policies p and details d
+// that f selects; filtered says whether any is more than the days.
+func failureConds(f store.FailureFilter) ([]string, []any, bool) {
 	var conds []string
 	var args []any
 	in("p.policy_domain", f.Domains, &conds, &args)
@@ -191,6 +198,26 @@ func (db *DB) EachFailure(ctx context.Context, f store.FailureFilter, fn func(st
 	}
 	filtered := len(conds) > 0
 	startedWithin(f.Since, f.Until, &conds, &args)
+	return conds, args, filtered
+}
+
+// CountFailures counts the failure details f selects, its limit aside.
+func (db *DB) CountFailures(ctx context.Context, f store.FailureFilter) (int64, error) {
+	conds, args, _ := failureConds(f)
+	q := `SELECT count(*) FROM reports r JOIN policies p ON p.report_id = r.id
+JOIN failure_details d ON d.report_id = p.report_id AND d.policy_position = p.position`
+	if len(conds) > 0 {
+		q += " WHERE " + strings.Join(conds, " AND ")
+	}
+	var n int64
+	if err := db.read.QueryRowContext(ctx, q, args...).Scan(&n); err != nil {
+		return 0, fmt.Errorf("sqlite: counting failures: %w", err)
+	}
+	return n, nil
+}
+
+func (db *DB) eachFailure(ctx context.Context, f store.FailureFilter, conds []string, args []any, filtered bool,
+	fn func(store.FailureRow) error) error {
 	join := "CROSS JOIN"
 	if filtered {
 		join = "JOIN"
