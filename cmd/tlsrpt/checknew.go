@@ -51,7 +51,7 @@ does not move the mark, so the next run sends it again.`,
 						case o.Format == "json":
 							return newPrinter(cmd.OutOrStdout(), "json").print(nil, nil, n)
 						case len(n.Failures) > 0:
-							return printFailures(newPrinter(cmd.OutOrStdout(), "table"), eachOf(n.Failures))
+							return printFailures(newPrinter(cmd.OutOrStdout(), "table"), false, eachOf(n.Failures))
 						}
 						return nil
 					})

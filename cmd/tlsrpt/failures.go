@@ -19,6 +19,7 @@ type failuresOptions struct {
 	Senders     []string
 	Limit       int
 	Format      string
+	Wide        bool
 }
 
 func (o *failuresOptions) AddFlags(fs *pflag.FlagSet) {
@@ -28,6 +29,7 @@ func (o *failuresOptions) AddFlags(fs *pflag.FlagSet) {
 	fs.StringSliceVar(&o.Senders, "sender", nil, "only this reporting organisation, as in organization-name (repeatable)")
 	fs.IntVarP(&o.Limit, "limit", "n", 100, "at most this many, newest first (0: all)")
 	fs.StringVarP(&o.Format, "format", "f", "table", "output format: table, json, csv")
+	fs.BoolVar(&o.Wide, "wide", false, "table: every field (sender, policy type, IPs, additional information), not what fits 120 columns")
 }
 
 func newFailuresCommand(g *globalOptions) *cobra.Command {
@@ -56,7 +58,7 @@ the sending and receiving hosts, additional-information and failure-reason-code.
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return g.withExistingStore(cmd.Context(), func(st *sqlite.DB) error {
 				shown := 0
-				err := printFailures(newPrinter(cmd.OutOrStdout(), o.Format), func(fn func(store.FailureRow) error) error {
+				err := printFailures(newPrinter(cmd.OutOrStdout(), o.Format), o.Wide, func(fn func(store.FailureRow) error) error {
 					return st.EachFailure(cmd.Context(), f, func(r store.FailureRow) error { shown++; return fn(r) })
 				})
 				if err != nil || f.Limit == 0 || shown < f.Limit {
@@ -72,13 +74,30 @@ the sending and receiving hosts, additional-information and failure-reason-code.
 }
 
 // printFailures lists the failure details each yields, as they come.
-func printFailures(p *printer, each func(fn func(store.FailureRow) error) error) error {
+// A table of failures keeps to a terminal's width (about 120 columns)
+// unless wide: the report, day, domain, result type, MX host, count and
+// reason (cut at narrowReason). CSV and JSON always carry every field.
+const narrowReason = 40
+
+func printFailures(p *printer, wide bool, each func(fn func(store.FailureRow) error) error) error {
 	header := []string{"report", "start", "organization_name", "policy_domain", "policy_type", "result_type",
 		"receiving_mx_hostname", "sending_mta_ip", "receiving_ip", "failed_sessions", "failure_reason_code", "additional_information"}
+	narrow := p.format == "table" && !wide
+	if narrow {
+		header = []string{"report", "start", "policy_domain", "result_type", "receiving_mx_hostname", "failed_sessions", "failure_reason_code"}
+	}
 	l := p.list(header, "failures", "no failures match")
 	err := each(func(r store.FailureRow) error {
 		return l.add(func() []string {
 			d := r.Detail
+			if narrow {
+				reason := []rune(d.FailureReasonCode)
+				if len(reason) > narrowReason {
+					reason = append(reason[:narrowReason-1], '…')
+				}
+				return []string{strconv.FormatInt(r.ReportID, 10), r.Start.Format(time.DateOnly), r.Domain, d.ResultType,
+					d.ReceivingMXHostname, strconv.FormatInt(d.FailedSessions, 10), string(reason)}
+			}
 			return []string{strconv.FormatInt(r.ReportID, 10), r.Start.Format(time.DateOnly), r.Organization,
 				r.Domain, r.PolicyType, d.ResultType, d.ReceivingMXHostname, d.SendingMTAIP, d.ReceivingIP,
 				strconv.FormatInt(d.FailedSessions, 10), d.FailureReasonCode, d.AdditionalInformation}

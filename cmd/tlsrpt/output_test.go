@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"unicode/utf8"
 )
 
 // TestJSONListMatchesEncoder pins the streamed JSON to what json.Encoder
@@ -212,5 +213,21 @@ func TestListingsSayWhenCut(t *testing.T) {
 	_, errOut, _ = run(t, "", "--db", db, "failures", "--since", "2020-01-01", "-n", "3")
 	if !strings.HasPrefix(errOut, "3 of ") || !strings.Contains(errOut, "failure details shown") {
 		t.Errorf("failures -n 3: stderr %q", errOut)
+	}
+}
+
+// The failures table fits 120 columns; --wide shows every field.
+func TestFailuresTableWidth(t *testing.T) {
+	db := sampleDB(t)
+	for _, args := range [][]string{{"failures", "--since", "2020-01-01", "-n", "0"}, {"failures", "--since", "2020-01-01", "-n", "0", "--wide"}} {
+		out, _, code := run(t, "", append([]string{"--db", db}, args...)...)
+		widest := 0
+		for _, line := range strings.Split(out, "\n") {
+			widest = max(widest, utf8.RuneCountInString(line))
+		}
+		wide := len(args) == 6
+		if code != exitOK || (!wide && widest > 120) || (wide && !strings.Contains(out, "ADDITIONAL INFORMATION")) {
+			t.Errorf("%v: exit %d, widest line %d", args, code, widest)
+		}
 	}
 }
