@@ -77,14 +77,14 @@ the sending and receiving hosts, additional-information and failure-reason-code.
 // A table of failures keeps to a terminal's width (about 120 columns)
 // unless wide: the report, day, domain, result type, MX host, count and
 // reason (cut at narrowReason). CSV and JSON always carry every field.
-const narrowReason = 40
+const narrowReason = 24
 
 func printFailures(p *printer, wide bool, each func(fn func(store.FailureRow) error) error) error {
 	header := []string{"report", "start", "organization_name", "policy_domain", "policy_type", "result_type",
 		"receiving_mx_hostname", "sending_mta_ip", "receiving_ip", "failed_sessions", "failure_reason_code", "additional_information"}
 	narrow := p.format == "table" && !wide
 	if narrow {
-		header = []string{"report", "start", "policy_domain", "result_type", "receiving_mx_hostname", "failed_sessions", "failure_reason_code"}
+		header = []string{"report", "start", "policy_domain", "result_type", "mx_host", "failed", "reason"}
 	}
 	l := p.list(header, "failures", "no failures match")
 	err := each(func(r store.FailureRow) error {
