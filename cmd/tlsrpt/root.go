@@ -146,6 +146,19 @@ Every command reads the database from --db (or TLSRPT_DB), tlsrpt.db by default.
 		newPolicyCommand(g),
 		newCheckCommand(g),
 	)
+	// The commands that never open a database do not show its flags (the
+	// completion command is made as the command runs: its help is
+	// adjusted then).
+	defaultHelp := cmd.HelpFunc()
+	cmd.SetHelpFunc(func(c *cobra.Command, args []string) {
+		for p := c; p != nil; p = p.Parent() {
+			if p.Name() == "policy" || p.Name() == "check" || p.Name() == "completion" {
+				withoutGlobalFlags(c)
+				break
+			}
+		}
+		defaultHelp(c, args)
+	})
 	return cmd
 }
 
@@ -174,4 +187,16 @@ func formatCompletion(allowed ...string) func(*cobra.Command, []string, string) 
 	return func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
 		return allowed, cobra.ShellCompDirectiveNoFileComp
 	}
+}
+
+// withoutGlobalFlags leaves the global flags (--db, --busy-timeout,
+// --log-level) out of c's help.
+func withoutGlobalFlags(c *cobra.Command) {
+	tmpl := c.UsageTemplate()
+	if i := strings.Index(tmpl, "{{if .HasAvailableInheritedFlags}}"); i >= 0 {
+		if j := strings.Index(tmpl[i:], "{{end}}"); j >= 0 {
+			tmpl = tmpl[:i] + tmpl[i+j+len("{{end}}"):]
+		}
+	}
+	c.SetUsageTemplate(tmpl)
 }

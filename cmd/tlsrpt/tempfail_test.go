@@ -258,3 +258,21 @@ func TestImportFolderWithOtherFiles(t *testing.T) {
 		t.Errorf("notes.txt named: exit %d, %q", code, errOut)
 	}
 }
+
+// The help of the commands that never open a database leaves out its
+// flags; the others show them.
+func TestHelpShowsTheFlagsACommandUses(t *testing.T) {
+	for _, tt := range []struct {
+		args []string
+		db   bool
+	}{
+		{[]string{"policy", "--help"}, false}, {[]string{"policy", "validate", "--help"}, false},
+		{[]string{"check", "--help"}, false}, {[]string{"completion", "bash", "--help"}, false},
+		{[]string{"summary", "--help"}, true}, {[]string{"import", "--help"}, true},
+	} {
+		out, _, code := run(t, "", tt.args...)
+		if code != exitOK || strings.Contains(out, "--db string") != tt.db {
+			t.Errorf("%v: exit %d, --db shown %v, want %v", tt.args, code, strings.Contains(out, "--db string"), tt.db)
+		}
+	}
+}
