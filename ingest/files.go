@@ -39,9 +39,10 @@ type ImportOptions struct {
 	// memory must not grow with them.
 	MaxInFlight int64
 	// Progress, when set, is called after each batch with the number of
-	// inputs done and of sources (files, standard input) found so far: the
-	// walk goes on beside the import.
-	Progress func(done, total int)
+	// inputs done and of sources (files, standard input) found so far, and
+	// whether that total is final: the walk goes on beside the import, and
+	// its total only grows until it is over.
+	Progress func(done, total int, final bool)
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 	// Skip are files never read, such as the database itself and its WAL
@@ -130,6 +131,7 @@ func Import(ctx context.Context, st store.Store, p *parse.Parser, opts ImportOpt
 	// the number of files.
 	jobs := make(chan source, 256)
 	var found atomic.Int64
+	var walkDone atomic.Bool
 	walked := make(chan walker, 1) // the walk's problems, when it is over
 	go func() {
 		defer close(jobs)
@@ -143,6 +145,7 @@ func Import(ctx context.Context, st store.Store, p *parse.Parser, opts ImportOpt
 			}
 		}}
 		w.walk(opts.Paths)
+		walkDone.Store(true)
 		walked <- w
 	}()
 	out := make(chan prepared, opts.Workers*16)
@@ -189,7 +192,8 @@ func Import(ctx context.Context, st store.Store, p *parse.Parser, opts ImportOpt
 				if opts.Progress != nil {
 					// An mbox is one source and many inputs: the total is
 					// never less than what is done.
-					opts.Progress(done, max(done, int(found.Load())))
+					final := walkDone.Load()
+					opts.Progress(done, max(done, int(found.Load())), final)
 				}
 				statsMu.Unlock()
 			}

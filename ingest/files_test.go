@@ -272,9 +272,18 @@ func TestImportLargeDirectoryBoundsProblems(t *testing.T) {
 		os.WriteFile(filepath.Join(nested, fmt.Sprintf("r-%03d.json", i)), good(fmt.Sprint("n", i), "1"), 0o644)
 	}
 	var progress [][2]int
+	var finals []int
 	st := testkit.OpenStore(t)
 	stats, err := ingest.Import(context.Background(), st, parse.New(parse.Limits{}), ingest.ImportOptions{Paths: []string{dir},
-		BatchSize: 500, Progress: func(done, total int) { progress = append(progress, [2]int{done, total}) }})
+		BatchSize: 500, Progress: func(done, total int, final bool) {
+			if final && len(finals) > 0 && total != finals[len(finals)-1] {
+				t.Errorf("the final total changed: %d after %d", total, finals[len(finals)-1])
+			}
+			if final {
+				finals = append(finals, total)
+			}
+			progress = append(progress, [2]int{done, total})
+		}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -282,7 +291,7 @@ func TestImportLargeDirectoryBoundsProblems(t *testing.T) {
 		t.Errorf("stats: %d inputs, %d stored, %d invalid, %d problem lines and %d more",
 			stats.Inputs, stats.Stored, stats.Invalid, len(stats.Problems), stats.MoreProblems)
 	}
-	if last := progress[len(progress)-1]; last != [2]int{1400, 1400} {
-		t.Errorf("progress ended at %v", last)
+	if last := progress[len(progress)-1]; last != [2]int{1400, 1400} || len(finals) == 0 {
+		t.Errorf("progress ended at %v, final totals %v", last, finals)
 	}
 }

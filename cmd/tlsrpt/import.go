@@ -60,16 +60,26 @@ valid ones.`,
 			return g.withStore(cmd.Context(), func(st *sqlite.DB) error {
 				opts := ingest.ImportOptions{Paths: args, Stdin: cmd.InOrStdin(), Workers: o.Workers, BatchSize: o.BatchSize, Now: g.now,
 					Skip: []string{g.DB, g.DB + "-wal", g.DB + "-shm", g.DB + "-journal"}}
+				finish := func() {}
 				if isTerminal(os.Stderr) && !o.Quiet {
+					// A count while the walk goes on (its total only grows),
+					// a bar once the total is final: it never moves back, and
+					// ends at 100% with the rate.
 					bar := progressbar.NewOptions(-1, progressbar.OptionSetWriter(os.Stderr), progressbar.OptionShowCount(),
-						progressbar.OptionSetDescription("importing"), progressbar.OptionClearOnFinish(), progressbar.OptionThrottle(100e6))
-					opts.Progress = func(done, total int) {
-						bar.ChangeMax(total)
+						progressbar.OptionShowIts(), progressbar.OptionSetItsString("inputs"),
+						progressbar.OptionSetDescription("importing"), progressbar.OptionThrottle(100e6))
+					sized := false
+					opts.Progress = func(done, total int, final bool) {
+						if final && !sized {
+							bar.ChangeMax(total)
+							sized = true
+						}
 						bar.Set(done)
 					}
-					defer bar.Finish()
+					finish = func() { bar.Finish(); fmt.Fprintln(os.Stderr) }
 				}
 				stats, err := ingest.Import(cmd.Context(), st, parse.New(parse.Limits{}), opts)
+				finish() // the bar's last frame, at 100%, before the counts
 				if err != nil {
 					// What was committed stays: say how much, and where the
 					// import stopped.
