@@ -276,3 +276,34 @@ func TestHelpShowsTheFlagsACommandUses(t *testing.T) {
 		}
 	}
 }
+
+// The readiness example in docs/REFERENCE.md is what the command prints on
+// the sample.
+func TestReadinessExampleInReference(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "t.db")
+	if _, errOut, code := run(t, "", "--db", db, "import", "-q", "../../testdata/sample"); code != exitOK {
+		t.Fatal(errOut)
+	}
+	out, _, _ := run(t, "", "--db", db, "readiness", "--as-of", "2026-11-01")
+	ref, err := os.ReadFile("../../docs/REFERENCE.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(ref), "$ tlsrpt readiness --as-of 2026-11-01\n"+out+"```") {
+		t.Errorf("docs/REFERENCE.md's readiness example is not what the command prints:\n%s", out)
+	}
+}
+
+// The README's first example is what the commands print.
+func TestReadmeTryIt(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "demo.db")
+	imp, _, _ := run(t, "", "--db", db, "import", "../../testdata/sample")
+	sum, _, _ := run(t, "", "--db", db, "summary")
+	readme, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(readme), "```\n"+imp+sum+"```") {
+		t.Errorf("README's Try it is not what the commands print:\n%s%s", imp, sum)
+	}
+}
