@@ -316,13 +316,16 @@ func (c *checker) fetchPolicy(ctx context.Context, r *CheckReport, domain string
 		r.add("policy fetch", Fail, "the policy is larger than 64 KiB")
 		return nil
 	}
-	p, err := Parse(body)
+	p, notes, err := ParseAsSender(body)
 	if err != nil {
 		r.add("policy fetch", Fail, "%v", err)
 		return nil
 	}
 	tlsv := tls.VersionName(resp.TLS.Version)
 	r.add("policy fetch", Pass, "mode %s, mx %s, max_age %d, over %s", p.Mode, strings.Join(p.MX, " "), p.MaxAge, tlsv)
+	for _, n := range notes {
+		r.add("policy fields", Warn, "%s", n)
+	}
 	if p.Mode != ModeEnforce {
 		r.add("policy mode", Warn, "mode %s: senders deliver even when TLS fails (tlsrpt readiness says when to enforce)", p.Mode)
 	}

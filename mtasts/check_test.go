@@ -197,6 +197,9 @@ func TestCheck(t *testing.T) {
 		{name: "max_age too large", https: func() int {
 			return servePolicyRaw(t, ca, strings.Replace(enforcePolicy, "604800", "40000000", 1))
 		}, step: "policy fetch", status: mtasts.Fail, detail: "max_age 40000000"},
+		{name: "mode given twice", https: func() int {
+			return servePolicyRaw(t, ca, strings.Replace(enforcePolicy, "mode: enforce\n", "mode: enforce\nmode: testing\n", 1))
+		}, step: "policy fields", status: mtasts.Warn, detail: `mode given twice (line 3: "testing"): RFC 8461 section 3.2 applies the first`},
 		{name: "mx not matched", zone: func(z zone) {
 			z["example.test."] = append(z["example.test."], rr(t, "example.test. 300 IN MX 30 other.example.test."))
 		}, step: "mx match", status: mtasts.Fail, detail: "other.example.test not matched"},

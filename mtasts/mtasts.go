@@ -54,10 +54,24 @@ func (ps problems) err() error {
 
 // Parse reads a policy: "key: value" lines ended by CRLF or LF. Unknown
 // keys are ignored, as RFC 8461 section 3.2 asks; the result is validated.
-// The error names every problem found, not only the first.
+// The error names every problem found, not only the first. A field other
+// than mx given twice is refused: tlsrpt does not publish a policy senders
+// may read two ways.
 func Parse(text []byte) (*Policy, error) {
+	p, _, err := parse(text, false)
+	return p, err
+}
+
+// ParseAsSender reads a policy as a conforming sender does (RFC 8461
+// section 3.2): a field other than mx given twice keeps its first value.
+// Each such field is named in the notes, with what a sender reading the
+// last value would apply instead: senders do not all agree.
+func ParseAsSender(text []byte) (*Policy, []string, error) { return parse(text, true) }
+
+func parse(text []byte, firstWins bool) (*Policy, []string, error) {
 	p := &Policy{MaxAge: -1}
 	var ps problems
+	var notes []string
 	seen := map[string]bool{}
 	for i, line := range strings.Split(strings.ReplaceAll(string(text), "\r\n", "\n"), "\n") {
 		line = strings.TrimSpace(line)
@@ -71,7 +85,11 @@ func Parse(text []byte) (*Policy, error) {
 		}
 		k, v = strings.TrimSpace(k), strings.TrimSpace(v)
 		if k != "mx" && seen[k] {
-			ps.add("line %d: %s given twice", i+1, k)
+			if firstWins {
+				notes = append(notes, fmt.Sprintf("%s given twice (line %d: %q): RFC 8461 section 3.2 applies the first; some senders apply the last", k, i+1, v))
+			} else {
+				ps.add("line %d: %s given twice", i+1, k)
+			}
 			continue
 		}
 		seen[k] = true
@@ -96,9 +114,9 @@ func Parse(text []byte) (*Policy, error) {
 	}
 	p.check(&ps, !seen["max_age"] || p.MaxAge < 0)
 	if err := ps.err(); err != nil {
-		return nil, err
+		return nil, notes, err
 	}
-	return p, nil
+	return p, notes, nil
 }
 
 // Validate checks every field against RFC 8461 section 3.2; the error
