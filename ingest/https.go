@@ -134,6 +134,43 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		"outcome", outcome, "detail", detail, "bytes", r.ContentLength, "duration", time.Since(start))
 }
 
+// Guard puts next behind the endpoint's own limits: the per-address rate
+// limit (429 with the wait) and a slot of the client's share, with one log
+// line per request, as for report posts. For what else the public
+// listener serves (the MTA-STS policy).
+func (h *Handler) Guard(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		client := h.clientAddr(r)
+		rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
+		outcome := "served"
+		if wait, ok := h.limiter.allow(client); !ok {
+			retry := strconv.FormatInt(int64(math.Ceil(wait.Seconds())), 10)
+			w.Header().Set("Retry-After", retry)
+			reply(rec, http.StatusTooManyRequests, "too many requests from "+client+"; retry after "+retry+" s")
+			outcome = "rate-limited"
+		} else if err := h.slots.acquire(r.Context(), client); err != nil {
+			outcome = "gone"
+		} else {
+			next.ServeHTTP(rec, r)
+			h.slots.release(client)
+		}
+		h.o.Logger.Info("request", "client", client, "method", r.Method, "host", r.Host, "path", r.URL.Path,
+			"status", rec.status, "outcome", outcome, "duration", time.Since(start))
+	})
+}
+
+// statusRecorder remembers the status a handler wrote, for the log.
+type statusRecorder struct {
+	http.ResponseWriter
+	status int
+}
+
+func (s *statusRecorder) WriteHeader(code int) {
+	s.status = code
+	s.ResponseWriter.WriteHeader(code)
+}
+
 // reply writes a status with a one-line text body.
 func reply(w http.ResponseWriter, status int, msg string) {
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")

@@ -203,12 +203,16 @@ func Listen(st store.Store, p *parse.Parser, o Options) (*Server, error) {
 	mux.Handle("GET /healthz", Healthz(st, checks...))
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	o.Handler.MaxConcurrent = o.MaxConcurrent
-	mux.Handle("/", ingest.NewHandler(p, s.sink, o.Handler))
+	reports := ingest.NewHandler(p, s.sink, o.Handler)
+	mux.Handle("/", reports)
 	var root http.Handler = mux
 	if policyHost != nil {
+		// The policy's requests pass the reports' limits and are logged
+		// like them.
+		policy := reports.Guard(policyHost)
 		root = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			if policyHost.Handles(r) {
-				policyHost.ServeHTTP(w, r)
+				policy.ServeHTTP(w, r)
 				return
 			}
 			mux.ServeHTTP(w, r)

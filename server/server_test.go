@@ -7,6 +7,7 @@ import (
 	"crypto/x509"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"os"
@@ -19,6 +20,7 @@ import (
 
 	"github.com/miekg/dns"
 
+	"github.com/tlsrpt/tlsrpt/ingest"
 	"github.com/tlsrpt/tlsrpt/internal/testkit"
 	"github.com/tlsrpt/tlsrpt/parse"
 	"github.com/tlsrpt/tlsrpt/server"
@@ -315,7 +317,10 @@ func waitHTTPS(t *testing.T, c *http.Client, url string, log *bytes.Buffer) {
 func TestServeHostsPolicyBesideReports(t *testing.T) {
 	file := filepath.Join(t.TempDir(), "policy.txt")
 	os.WriteFile(file, []byte("version: STSv1\nmode: testing\nmx: mx.example.com\nmax_age: 86400\n"), 0o644)
-	srv, ca, _, _ := served(t, server.Options{Policies: map[string]string{"example.com": file}})
+	var logs syncBuffer
+	srv, ca, _, _ := served(t, server.Options{Policies: map[string]string{"example.com": file},
+		Logger:  slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelInfo})),
+		Handler: ingest.HandlerOptions{Rate: 0.01, Burst: 3}})
 	client := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: ca.Pool}},
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	req, _ := http.NewRequest(http.MethodGet, "https://"+srv.Addr().String()+"/.well-known/mta-sts.txt", nil)
@@ -338,4 +343,39 @@ func TestServeHostsPolicyBesideReports(t *testing.T) {
 	if resp.StatusCode != http.StatusCreated {
 		t.Errorf("report beside the policy: %d", resp.StatusCode)
 	}
+	// The policy's requests are logged, and pass the same limits: the
+	// burst of 3 is spent (a policy GET and a report), the next is 429.
+	if !strings.Contains(logs.String(), `host=mta-sts.example.com path=/.well-known/mta-sts.txt status=200 outcome=served`) {
+		t.Errorf("no log line for the policy request:\n%s", logs.String())
+	}
+	codes := []int{}
+	for range 2 {
+		resp, err := client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		codes = append(codes, resp.StatusCode)
+	}
+	if codes[len(codes)-1] != http.StatusTooManyRequests {
+		t.Errorf("policy requests past the burst: %v, want the last 429", codes)
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe for the server's goroutines.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
