@@ -24,31 +24,41 @@ var goSteps = map[string]func(context.Context, *sql.Tx) error{
 // SHA-256.
 func contentKey(sum []byte) int64 { return int64(binary.BigEndian.Uint64(sum)) }
 
-// keyContents fills input_hashes from the inputs kept, in id order: the
-// first input of each content stands for it.
+// keyContents fills input_hashes from the inputs kept, in id order, a
+// page at a time: the first input of each content stands for it.
 func keyContents(ctx context.Context, tx *sql.Tx) error {
-	rows, err := tx.QueryContext(ctx, `SELECT id, sha256 FROM inputs ORDER BY id`)
-	if err != nil {
-		return err
-	}
-	var keys [][]any
-	for rows.Next() {
-		var id int64
-		var sum []byte
-		if err := rows.Scan(&id, &sum); err != nil {
-			rows.Close()
+	const page = 100_000
+	var after int64
+	for {
+		rows, err := tx.QueryContext(ctx, `SELECT id, sha256 FROM inputs WHERE id > ? ORDER BY id LIMIT ?`, after, page)
+		if err != nil {
 			return err
 		}
-		if len(sum) == sha256.Size {
-			keys = append(keys, []any{contentKey(sum), id})
+		var keys [][]any
+		n := 0
+		for ; rows.Next(); n++ {
+			var sum []byte
+			if err := rows.Scan(&after, &sum); err != nil {
+				rows.Close()
+				return err
+			}
+			if len(sum) == sha256.Size {
+				keys = append(keys, []any{contentKey(sum), after})
+			}
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		if n == 0 {
+			return nil
+		}
+		err = insertTx(ctx, tx, []tableRows{{head: `INSERT INTO input_hashes (content_key, input_id) VALUES `,
+			tail: ` ON CONFLICT (content_key) DO NOTHING`, rows: keys}})
+		if err != nil {
+			return err
 		}
 	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return err
-	}
-	return insertTx(ctx, tx, []tableRows{{head: `INSERT INTO input_hashes (content_key, input_id) VALUES `,
-		tail: ` ON CONFLICT (content_key) DO NOTHING`, rows: keys}})
 }
 
 // recount brings a database of schema 5, whose rollups counted the largest
