@@ -288,11 +288,19 @@ func (s *Spool) keep(in store.Input) (*spoolEntry, uint64, error) {
 	return e, seq, nil
 }
 
-// moveAside writes a record's payload to failed/, where an operator finds
-// it (the header line, then the input's bytes).
+// moveAside writes an input's bytes to failed/NAME.input, as they
+// arrived, so that "tlsrpt import <spool>/failed" takes them again once
+// the cause is fixed; where they came from is logged. A payload whose
+// header cannot be read is written whole.
 func (s *Spool) moveAside(name string, payload []byte) {
 	path := filepath.Join(s.o.Dir, "failed", name+".input")
-	if err := os.WriteFile(path, payload, 0o600); err != nil {
+	data := payload
+	if hdr, body, err := splitPayload(payload); err == nil {
+		data = body
+		s.o.Logger.Error("spool: input set aside", "file", path, "source", hdr.Source, "origin", hdr.Origin,
+			"received", time.UnixMilli(hdr.Received).UTC())
+	}
+	if err := os.WriteFile(path, data, 0o600); err != nil {
 		s.o.Logger.Error("spool: writing an input aside", "file", path, "error", err)
 	}
 }

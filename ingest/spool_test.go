@@ -281,12 +281,18 @@ func TestSpoolMovesAsideWhatTheStoreRefuses(t *testing.T) {
 	if len(failed) != 1 {
 		t.Fatalf("moved aside: %q", failed)
 	}
-	if b, _ := os.ReadFile(failed[0]); !bytes.Contains(b, []byte(`"refuse-me"`)) || !bytes.Contains(b, []byte(`"origin":"192.0.2.1"`)) {
+	// The bytes as they arrived: importable again once the cause is fixed.
+	if b, _ := os.ReadFile(failed[0]); !bytes.Equal(b, good("refuse-me", "1")) {
 		t.Errorf("moved aside:\n%s", b)
 	}
+
 	list, err := st.Reports(context.Background(), store.Filter{})
 	if err != nil || len(list) != 2 {
 		t.Errorf("%d reports stored, %v; want the two others", len(list), err)
+	}
+	stats, err := ingest.Import(context.Background(), st, parse.New(parse.Limits{}), ingest.ImportOptions{Paths: []string{filepath.Join(dir, "failed")}})
+	if err != nil || stats.Stored != 1 {
+		t.Errorf("importing failed/: %+v, %v", stats, err)
 	}
 }
 
