@@ -144,10 +144,7 @@ func (h *Handler) Guard(next http.Handler) http.Handler {
 		client := h.clientAddr(r)
 		rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
 		outcome := "served"
-		if wait, ok := h.limiter.allow(client); !ok {
-			retry := strconv.FormatInt(int64(math.Ceil(wait.Seconds())), 10)
-			w.Header().Set("Retry-After", retry)
-			reply(rec, http.StatusTooManyRequests, "too many requests from "+client+"; retry after "+retry+" s")
+		if !h.withinRate(rec, client) {
 			outcome = "rate-limited"
 		} else if err := h.slots.acquire(r.Context(), client); err != nil {
 			outcome = "gone"
@@ -158,6 +155,18 @@ func (h *Handler) Guard(next http.Handler) http.Handler {
 		h.o.Logger.Info("request", "client", client, "method", r.Method, "host", r.Host, "path", r.URL.Path,
 			"status", rec.status, "outcome", outcome, "duration", time.Since(start))
 	})
+}
+
+// withinRate takes a token of client's rate limit; without one it answers
+// 429 with the limiter's actual wait as Retry-After, and says so.
+func (h *Handler) withinRate(w http.ResponseWriter, client string) bool {
+	wait, ok := h.limiter.allow(client)
+	if !ok {
+		retry := strconv.FormatInt(int64(math.Ceil(wait.Seconds())), 10)
+		w.Header().Set("Retry-After", retry)
+		reply(w, http.StatusTooManyRequests, "too many requests from "+client+"; retry after "+retry+" s")
+	}
+	return ok
 }
 
 // statusRecorder remembers the status a handler wrote, for the log.
@@ -189,10 +198,7 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, client string) (
 		reply(w, http.StatusMethodNotAllowed, "only POST: RFC 8460 section 5.4")
 		return http.StatusMethodNotAllowed, "method", r.Method
 	}
-	if wait, ok := h.limiter.allow(client); !ok {
-		retry := strconv.FormatInt(int64(math.Ceil(wait.Seconds())), 10)
-		w.Header().Set("Retry-After", retry)
-		reply(w, http.StatusTooManyRequests, "too many requests from "+client+"; retry after "+retry+" s")
+	if !h.withinRate(w, client) {
 		return http.StatusTooManyRequests, "rate-limited", ""
 	}
 	if r.ContentLength > h.o.MaxBody {

@@ -18,16 +18,16 @@ func Healthz(st store.Store, checks ...func() error) http.Handler {
 		ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
 		defer cancel()
 		if err := st.Ping(ctx); err != nil {
-			reply(w, http.StatusServiceUnavailable, "store unreachable: "+err.Error())
+			http.Error(w, "store unreachable: "+err.Error(), http.StatusServiceUnavailable)
 			return
 		}
 		for _, check := range checks {
 			if err := check(); err != nil {
-				reply(w, http.StatusServiceUnavailable, err.Error())
+				http.Error(w, err.Error(), http.StatusServiceUnavailable)
 				return
 			}
 		}
-		reply(w, http.StatusOK, "ok")
+		http.Error(w, "ok", http.StatusOK) // text/plain, nosniff, one line
 	})
 }
 
@@ -44,12 +44,4 @@ func DiskCheck(dir string, min int64) func() error {
 		}
 		return nil
 	}
-}
-
-// reply writes a status with a one-line text body.
-func reply(w http.ResponseWriter, status int, msg string) {
-	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-	w.Header().Set("X-Content-Type-Options", "nosniff")
-	w.WriteHeader(status)
-	fmt.Fprintln(w, msg)
 }
