@@ -8,11 +8,12 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"runtime"
 	"strings"
 	"unicode/utf8"
 
 	"golang.org/x/term"
+
+	"github.com/tlsrpt/tlsrpt/internal/jsonout"
 )
 
 // printer writes a command's result as a table, JSON or CSV.
@@ -36,12 +37,10 @@ func (p *printer) print(header []string, rows [][]string, jsonValue any) error {
 func (p *printer) write(w *bufio.Writer, header []string, rows [][]string, jsonValue any) error {
 	switch p.format {
 	case "json":
-		if l, ok := jsonValue.(jsonList); ok {
-			return l.encode(w)
+		if l, ok := jsonValue.(jsonout.List); ok {
+			return l.Encode(w)
 		}
-		enc := json.NewEncoder(w)
-		enc.SetIndent("", "  ")
-		return enc.Encode(jsonValue)
+		return jsonout.Value(w, jsonValue)
 	case "csv":
 		cw := csv.NewWriter(w)
 		if err := cw.Write(header); err != nil {
@@ -131,7 +130,7 @@ func tableHeader(header []string) []string {
 // past that, it writes what it holds and then each row as it comes, with
 // the widths of the rows held (a wider cell pushes the rest of its line
 // only). The JSON is byte for byte what the printer writes for a jsonList
-// of the same items.
+// of the same items (jsonout.List).
 type listing struct {
 	p      *printer
 	bw     *bufio.Writer
@@ -260,149 +259,6 @@ func (l *listing) close() error {
 		}
 	}
 	return l.bw.Flush()
-}
-
-// jsonList is a JSON answer made mostly of one long list: an array, or an
-// object whose last member is the list ({"by": "day", "rows": [...]}).
-// The printer writes it an element at a time, byte for byte as json.Encoder
-// with a two-space indent writes the whole, so that a view of a million
-// rows never sits in memory as one buffer.
-type jsonList struct {
-	head []jsonMember // members before the list; none for a bare array
-	key  string       // the list's member name; "" for a bare array
-	n    int
-	item func(i int) any
-}
-
-type jsonMember struct {
-	name  string
-	value any
-}
-
-func listJSON[T any](key string, items []T, head ...jsonMember) jsonList {
-	return jsonList{head: head, key: key, n: len(items), item: func(i int) any { return items[i] }}
-}
-
-func (l jsonList) encode(bw *bufio.Writer) error {
-	indent := ""
-	if l.key != "" {
-		bw.WriteString("{\n")
-		for _, m := range l.head {
-			if err := writeJSONMember(bw, m.name, m.value); err != nil {
-				return err
-			}
-			bw.WriteString(",\n")
-		}
-		name, _ := json.Marshal(l.key)
-		fmt.Fprintf(bw, "  %s: ", name)
-		indent = "  "
-	}
-	if l.n == 0 {
-		bw.WriteString("[]")
-	} else {
-		bw.WriteString("[\n")
-		if err := l.encodeItems(bw, indent+"  "); err != nil {
-			return err
-		}
-		bw.WriteString(indent + "]")
-	}
-	if l.key != "" {
-		bw.WriteString("\n}")
-	}
-	return bw.WriteByte('\n') // the printer flushes
-}
-
-// encodeItems writes the list's elements, each on its lines after prefix
-// and all but the last followed by a comma. Chunks of elements are encoded
-// by one goroutine per CPU and written in order: encoding is most of the
-// time of a large answer. At most two chunks per CPU wait to be written,
-// and their buffers are reused.
-func (l jsonList) encodeItems(w *bufio.Writer, prefix string) error {
-	const chunk = 256
-	chunks := (l.n + chunk - 1) / chunk
-	type encoded struct {
-		b   []byte
-		err error
-	}
-	results := make([]chan encoded, chunks)
-	for i := range results {
-		results[i] = make(chan encoded, 1)
-	}
-	workers := min(runtime.GOMAXPROCS(0), chunks)
-	next := make(chan int)
-	window := make(chan struct{}, 2*workers)
-	free := make(chan []byte, 2*workers) // written chunks' buffers, reused
-	done := make(chan struct{})
-	defer close(done)
-	go func() {
-		defer close(next)
-		for c := range chunks {
-			select {
-			case window <- struct{}{}:
-			case <-done:
-				return
-			}
-			select {
-			case next <- c:
-			case <-done:
-				return
-			}
-		}
-	}()
-	for range workers {
-		go func() {
-			var buf bytes.Buffer
-			enc := json.NewEncoder(&buf)
-			enc.SetIndent(prefix, "  ")
-			for c := range next {
-				var out []byte
-				select {
-				case out = <-free:
-				default:
-				}
-				var err error
-				for i := c * chunk; i < min((c+1)*chunk, l.n) && err == nil; i++ {
-					buf.Reset()
-					err = enc.Encode(l.item(i))
-					out = append(out, prefix...)
-					out = append(out, bytes.TrimSuffix(buf.Bytes(), []byte("\n"))...)
-					if i < l.n-1 {
-						out = append(out, ',')
-					}
-					out = append(out, '\n')
-				}
-				results[c] <- encoded{out, err}
-			}
-		}()
-	}
-	for c := range chunks {
-		r := <-results[c]
-		if r.err != nil {
-			return r.err
-		}
-		if _, err := w.Write(r.b); err != nil {
-			return err
-		}
-		select {
-		case free <- r.b[:0]:
-		default:
-		}
-		<-window
-	}
-	return nil
-}
-
-func writeJSONMember(w *bufio.Writer, name string, value any) error {
-	n, err := json.Marshal(name)
-	if err != nil {
-		return err
-	}
-	v, err := json.MarshalIndent(value, "  ", "  ")
-	if err != nil {
-		return err
-	}
-	fmt.Fprintf(w, "  %s: %s", n, v)
-	return nil
 }
 
 // isTerminal reports whether w is a terminal (progress bars go only there).

@@ -9,52 +9,9 @@ import (
 	"strings"
 	"testing"
 	"unicode/utf8"
-)
 
-// TestJSONListMatchesEncoder pins the streamed JSON to what json.Encoder
-// writes for the whole value, empty lists and escaping included.
-func TestJSONListMatchesEncoder(t *testing.T) {
-	type item struct {
-		Name  string           `json:"name"`
-		N     *int64           `json:"n,omitempty"`
-		Map   map[string]int64 `json:"map"`
-		Inner []string         `json:"inner"`
-	}
-	n := int64(7)
-	items := []item{{Name: "a<b>&c", N: &n, Map: map[string]int64{"z": 1, "a": 2}, Inner: []string{"x", "\u2028"}}, {Name: "", Inner: []string{}}}
-	var many []item // several chunks, encoded in parallel and written in order
-	for i := range 1000 {
-		many = append(many, item{Name: fmt.Sprint(i), Inner: []string{strings.Repeat("x", i%7)}})
-	}
-	for _, tt := range []struct {
-		name  string
-		list  jsonList
-		whole any
-	}{
-		{"object", listJSON("rows", items, jsonMember{"by", "day"}), map[string]any{"by": "day", "rows": items}},
-		{"object without head", listJSON("domains", items), map[string]any{"domains": items}},
-		{"empty", listJSON("domains", []item{}), map[string]any{"domains": []item{}}},
-		{"array", listJSON("", items), items},
-		{"long", listJSON("rows", many, jsonMember{"by", "day"}), map[string]any{"by": "day", "rows": many}},
-		{"long array", listJSON("", many), many},
-		{"empty array", listJSON("", []item{}), []item{}},
-	} {
-		t.Run(tt.name, func(t *testing.T) {
-			var want, got bytes.Buffer
-			enc := json.NewEncoder(&want)
-			enc.SetIndent("", "  ")
-			if err := enc.Encode(tt.whole); err != nil {
-				t.Fatal(err)
-			}
-			if err := newPrinter(&got, "json").print(nil, nil, tt.list); err != nil {
-				t.Fatal(err)
-			}
-			if got.String() != want.String() {
-				t.Errorf("streamed:\n%s\nencoder:\n%s", got.String(), want.String())
-			}
-		})
-	}
-}
+	"github.com/tlsrpt/tlsrpt/internal/jsonout"
+)
 
 // TestListingMatchesPrint pins a listing written a row at a time to what
 // the printer writes for all the rows at once, in every format.
@@ -78,7 +35,7 @@ func TestListingMatchesPrint(t *testing.T) {
 					var want, got bytes.Buffer
 					if format == "table" && count == 0 {
 						want.WriteString("nothing matches\n")
-					} else if err := newPrinter(&want, format).print(header, rows, listJSON(key, append([]item{}, items...))); err != nil {
+					} else if err := newPrinter(&want, format).print(header, rows, jsonout.ListOf(key, append([]item{}, items...))); err != nil {
 						t.Fatal(err)
 					}
 					l := newPrinter(&got, format).list(header, key, "nothing matches")

@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
+	"github.com/tlsrpt/tlsrpt/internal/jsonout"
 	"github.com/tlsrpt/tlsrpt/query"
 	"github.com/tlsrpt/tlsrpt/store/sqlite"
 )
@@ -80,7 +81,7 @@ unmatched_mx, mx_patterns, failures, trend.`,
 					return err
 				}
 				if o.Format == "json" {
-					return newPrinter(cmd.OutOrStdout(), "json").print(nil, nil, listJSON("domains", rs))
+					return newPrinter(cmd.OutOrStdout(), "json").print(nil, nil, jsonout.ListOf("domains", rs))
 				}
 				w := bufio.NewWriterSize(cmd.OutOrStdout(), 64<<10)
 				printReadiness(w, rs)

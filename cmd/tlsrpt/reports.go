@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/hex"
 	"fmt"
 	"io"
 	"strconv"
@@ -11,6 +10,7 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
+	"github.com/tlsrpt/tlsrpt/query"
 	"github.com/tlsrpt/tlsrpt/store"
 	"github.com/tlsrpt/tlsrpt/store/sqlite"
 )
@@ -67,18 +67,6 @@ full: every policy and failure detail, its warnings, and the input it came in.`,
 	return cmd
 }
 
-type reportJSON struct {
-	ID                 int64     `json:"id"`
-	OrganizationName   string    `json:"organization_name"`
-	ReportID           string    `json:"report_id"`
-	Start              time.Time `json:"start"`
-	End                time.Time `json:"end"`
-	Domains            []string  `json:"domains"`
-	SuccessfulSessions int64     `json:"successful_sessions"`
-	FailedSessions     int64     `json:"failed_sessions"`
-	Warnings           int       `json:"warnings"`
-}
-
 // printReports lists the reports each yields, as they come.
 func printReports(p *printer, each func(fn func(store.ReportInfo) error) error) error {
 	header := []string{"id", "organization_name", "report_id", "start", "end", "domains", "successful_sessions", "failed_sessions", "warnings"}
@@ -89,7 +77,7 @@ func printReports(p *printer, each func(fn func(store.ReportInfo) error) error) 
 				r.Start.Format(time.RFC3339), r.End.Format(time.RFC3339), strings.Join(r.Domains, " "),
 				strconv.FormatInt(r.SuccessfulSessions, 10), strconv.FormatInt(r.FailedSessions, 10), strconv.Itoa(r.Warnings)}
 		}, func() any {
-			return reportJSON{r.ID, r.OrganizationName, r.ReportID, r.Start, r.End, r.Domains, r.SuccessfulSessions, r.FailedSessions, r.Warnings}
+			return query.ReportOf(r)
 		})
 	})
 	if err != nil {
@@ -121,7 +109,7 @@ func newReportsShowCommand(g *globalOptions) *cobra.Command {
 					return err
 				}
 				if o.Format == "json" {
-					return newPrinter(cmd.OutOrStdout(), "json").print(nil, nil, storedReportJSON(r))
+					return newPrinter(cmd.OutOrStdout(), "json").print(nil, nil, query.StoredReportOf(r))
 				}
 				printReport(cmd.OutOrStdout(), r)
 				return nil
@@ -166,76 +154,4 @@ func printReport(w io.Writer, sr *store.StoredReport) {
 			fmt.Fprintln(w)
 		}
 	}
-}
-
-// reportShowJSON is reports show's JSON: snake_case like every other JSON
-// output, digests in hex, lists never null.
-type reportShowJSON struct {
-	ID               int64        `json:"id"`
-	OrganizationName string       `json:"organization_name"`
-	ReportID         string       `json:"report_id"`
-	ContactInfo      string       `json:"contact_info"`
-	Start            time.Time    `json:"start"`
-	End              time.Time    `json:"end"`
-	Warnings         []string     `json:"warnings"`
-	Input            inputJSON    `json:"input"`
-	Policies         []policyJSON `json:"policies"`
-}
-
-type inputJSON struct {
-	ID         int64     `json:"id"`
-	SHA256     string    `json:"sha256"`
-	Size       int64     `json:"size"`
-	Source     string    `json:"source"`
-	Origin     string    `json:"origin"`
-	ReceivedAt time.Time `json:"received_at"`
-	Outcome    string    `json:"outcome"`
-	Error      string    `json:"error"`
-}
-
-type policyJSON struct {
-	PolicyType         string       `json:"policy_type"`
-	PolicyDomain       string       `json:"policy_domain"`
-	PolicyString       []string     `json:"policy_string"`
-	MXHost             []string     `json:"mx_host"`
-	SuccessfulSessions int64        `json:"successful_sessions"`
-	FailedSessions     int64        `json:"failed_sessions"`
-	FailureDetails     []detailJSON `json:"failure_details"`
-}
-
-type detailJSON struct {
-	ResultType            string `json:"result_type"`
-	SendingMTAIP          string `json:"sending_mta_ip"`
-	ReceivingMXHostname   string `json:"receiving_mx_hostname"`
-	ReceivingMXHelo       string `json:"receiving_mx_helo"`
-	ReceivingIP           string `json:"receiving_ip"`
-	FailedSessions        int64  `json:"failed_sessions"`
-	AdditionalInformation string `json:"additional_information"`
-	FailureReasonCode     string `json:"failure_reason_code"`
-}
-
-func nonNil(s []string) []string {
-	if s == nil {
-		return []string{}
-	}
-	return s
-}
-
-func storedReportJSON(sr *store.StoredReport) reportShowJSON {
-	r := sr.Report
-	out := reportShowJSON{ID: sr.ID, OrganizationName: r.OrganizationName, ReportID: r.ReportID, ContactInfo: r.ContactInfo,
-		Start: r.DateRange.Start, End: r.DateRange.End, Warnings: nonNil(r.Warnings),
-		Input: inputJSON{ID: sr.Input.ID, SHA256: hex.EncodeToString(sr.Input.SHA256), Size: sr.Input.Size, Source: sr.Input.Source,
-			Origin: sr.Input.Origin, ReceivedAt: sr.Input.ReceivedAt, Outcome: string(sr.Input.Outcome), Error: sr.Input.Error},
-		Policies: []policyJSON{}}
-	for _, p := range r.Policies {
-		pj := policyJSON{PolicyType: p.Type, PolicyDomain: p.Domain, PolicyString: nonNil(p.String), MXHost: nonNil(p.MXHosts),
-			SuccessfulSessions: p.SuccessfulSessions, FailedSessions: p.FailedSessions, FailureDetails: []detailJSON{}}
-		for _, d := range p.FailureDetails {
-			pj.FailureDetails = append(pj.FailureDetails, detailJSON{d.ResultType, d.SendingMTAIP, d.ReceivingMXHostname,
-				d.ReceivingMXHelo, d.ReceivingIP, d.FailedSessions, d.AdditionalInformation, d.FailureReasonCode})
-		}
-		out.Policies = append(out.Policies, pj)
-	}
-	return out
 }

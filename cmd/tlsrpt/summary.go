@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
+	"github.com/tlsrpt/tlsrpt/internal/jsonout"
 	"github.com/tlsrpt/tlsrpt/query"
 	"github.com/tlsrpt/tlsrpt/store"
 	"github.com/tlsrpt/tlsrpt/store/sqlite"
@@ -153,7 +154,7 @@ func printView(p *printer, v *query.View) error {
 		}
 		return strconv.FormatFloat(*r, 'f', -1, 64)
 	}
-	js := listJSON("rows", v.Rows, jsonMember{"by", v.By})
+	js := jsonout.ListOf("rows", v.Rows, jsonout.Member{Name: "by", Value: v.By})
 	switch {
 	case p.format == "json":
 		return p.print(nil, nil, js)
@@ -196,7 +197,7 @@ func printView(p *printer, v *query.View) error {
 
 func printSummary(p *printer, s *query.Summary) error {
 	if p.format == "json" {
-		return p.print(nil, nil, listJSON("domains", s.Domains))
+		return p.print(nil, nil, jsonout.ListOf("domains", s.Domains))
 	}
 	header := []string{"row", "policy_domain", "mx_host", "result_type", "reports", "successful_sessions", "failed_sessions", "failure_rate"}
 	var rows [][]string
@@ -232,7 +233,7 @@ func printSummary(p *printer, s *query.Summary) error {
 			return nil
 		}
 	}
-	return p.print(header, rows, listJSON("domains", s.Domains))
+	return p.print(header, rows, jsonout.ListOf("domains", s.Domains))
 }
 
 func sortByCount(keys []string, counts map[string]int64) {
