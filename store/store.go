@@ -147,6 +147,7 @@ func OutcomeOf(r Result, noReport bool) Outcome {
 type InputFilter struct {
 	Outcomes []Outcome // empty: all
 	AfterID  int64     // only inputs with a larger id, for paging
+	BeforeID int64     // only inputs with a smaller id (0: no bound), for paging newest first
 	// SHA256 selects the input with these bytes, when its id is above
 	// AfterID, and every later arrival of them (as InputInfo with that
 	// input's id and the arrival's source, origin and time); nil: all.

@@ -426,6 +426,9 @@ func (db *DB) inputsQuery(f store.InputFilter) (string, error) {
 	}
 	q := `SELECT i.id, i.sha256, i.size, i.source, i.origin, i.received_at, i.outcome, i.error
 FROM inputs i WHERE i.id > ?`
+	if f.BeforeID > 0 {
+		q += fmt.Sprintf(" AND i.id < %d", f.BeforeID)
+	}
 	if len(f.Outcomes) > 0 {
 		// Literals, not parameters: only then can SQLite use the partial
 		// index on the outcomes reprocess asks for. Outcomes are a closed

@@ -111,6 +111,16 @@ func TestInvalidAndNoReportInputsAreKept(t *testing.T) {
 	if list, _ := db.Reports(ctx, store.Filter{}); len(list) != 0 {
 		t.Errorf("reports from invalid input: %+v", list)
 	}
+	// Refused inputs newest first, a page at a time (the dashboard's).
+	refused := []store.Outcome{store.OutcomeInvalid, store.OutcomeNoReport}
+	page, err := db.Inputs(ctx, store.InputFilter{Outcomes: refused, Newest: true, Limit: 1})
+	if err != nil || len(page) != 1 || page[0].Outcome != store.OutcomeNoReport {
+		t.Fatalf("newest refused = %+v, %v", page, err)
+	}
+	page, err = db.Inputs(ctx, store.InputFilter{Outcomes: refused, Newest: true, Limit: 1, BeforeID: page[0].ID})
+	if err != nil || len(page) != 1 || page[0].ID != bad[0].ID {
+		t.Fatalf("next page = %+v, %v", page, err)
+	}
 	// Reprocessing replaces the outcome of the same input, raw kept.
 	fixed := store.Input{ID: bad[0].ID, Data: []byte("garbage"), Reports: []*parse.Report{report("Org", "late", 2, pol("example.com", 1, 0))}}
 	if res := ingest(t, db, fixed); res[0].Outcome != store.OutcomeStored || res[0].InputID != bad[0].ID {
