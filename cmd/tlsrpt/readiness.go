@@ -131,10 +131,4 @@ func printReadiness(w io.Writer, rs []query.Readiness) {
 	}
 }
 
-func normalizeDomains(ds []string) []string {
-	var out []string
-	for _, d := range ds {
-		out = append(out, strings.TrimSuffix(strings.ToLower(strings.TrimSpace(d)), "."))
-	}
-	return out
-}
+func normalizeDomains(ds []string) []string { return query.NormalizeDomains(ds) }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"cmp"
+	"errors"
 	"fmt"
 	"slices"
 	"strconv"
@@ -31,19 +32,12 @@ func (o *filterOptions) AddFlags(fs *pflag.FlagSet) {
 }
 
 func (o *filterOptions) filter(now time.Time) (store.Filter, error) {
-	var f store.Filter
-	for _, d := range o.Domains {
-		f.Domains = append(f.Domains, strings.TrimSuffix(strings.ToLower(strings.TrimSpace(d)), "."))
+	f, err := query.NewFilter(o.Domains, o.Since, o.Until, now)
+	if oe, ok := errors.AsType[*query.OrderError](err); ok {
+		return f, usageErr("--since %s is after --until %s: no day is in between", oe.Since, oe.Until)
 	}
-	var err error
-	if f.Since, err = query.ParseTimeBound(o.Since, now); err != nil {
-		return f, usageErr("--since: %v", err)
-	}
-	if f.Until, err = query.ParseTimeBound(o.Until, now); err != nil {
-		return f, usageErr("--until: %v", err)
-	}
-	if !f.Since.IsZero() && !f.Until.IsZero() && f.Until.Before(f.Since) {
-		return f, usageErr("--since %s is after --until %s: no day is in between", o.Since, o.Until)
+	if err != nil {
+		return f, usageErr("--%v", err)
 	}
 	return f, nil
 }
