@@ -84,7 +84,7 @@ type Server struct {
 	sink ingest.Sink
 	// closeSink stores what the sink holds, or keeps it for the next start.
 	closeSink func(context.Context) error
-	certs     *certReloader
+	certs     *CertReloader
 	acme      bool
 	// challenges answers ACME http-01 challenges on challengeLn.
 	challenges  *http.Server
@@ -166,11 +166,11 @@ func Listen(st store.Store, p *parse.Parser, o Options) (*Server, error) {
 		if o.CertFile == "" || o.KeyFile == "" {
 			return nil, errors.New("ingest: serving HTTPS needs a certificate and key (or plain HTTP behind a proxy)")
 		}
-		s.certs = &certReloader{certFile: o.CertFile, keyFile: o.KeyFile, logger: o.Logger}
-		if err := s.certs.Reload(); err != nil {
+		var err error
+		if s.certs, err = NewCertReloader(o.CertFile, o.KeyFile, o.Logger); err != nil {
 			return nil, err
 		}
-		tlsConf = &tls.Config{MinVersion: tls.VersionTLS12, GetCertificate: s.certs.get}
+		tlsConf = &tls.Config{MinVersion: tls.VersionTLS12, GetCertificate: s.certs.GetCertificate}
 	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -302,9 +302,9 @@ func (s *Server) Serve(ctx context.Context) error {
 	return nil
 }
 
-// certReloader serves a certificate from files, read again when their
+// CertReloader serves a certificate from files, read again when their
 // modification time changes (checked at most once a second) or on Reload.
-type certReloader struct {
+type CertReloader struct {
 	certFile, keyFile string
 	logger            *slog.Logger
 	mu                sync.Mutex
@@ -313,8 +313,17 @@ type certReloader struct {
 	checked           time.Time
 }
 
+// NewCertReloader reads the certificate and key files.
+func NewCertReloader(certFile, keyFile string, logger *slog.Logger) (*CertReloader, error) {
+	c := &CertReloader{certFile: certFile, keyFile: keyFile, logger: logger}
+	if err := c.Reload(); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
 // Reload reads the files; on error the certificate in use stays.
-func (c *certReloader) Reload() error {
+func (c *CertReloader) Reload() error {
 	cert, err := tls.LoadX509KeyPair(c.certFile, c.keyFile)
 	if err != nil {
 		return fmt.Errorf("loading the certificate %s and key %s: %w", c.certFile, c.keyFile, err)
@@ -334,7 +343,8 @@ func modTime(path string) time.Time {
 	return fi.ModTime()
 }
 
-func (c *certReloader) get(*tls.ClientHelloInfo) (*tls.Certificate, error) {
+// GetCertificate is for tls.Config.GetCertificate.
+func (c *CertReloader) GetCertificate(*tls.ClientHelloInfo) (*tls.Certificate, error) {
 	c.mu.Lock()
 	stale := time.Since(c.checked) > time.Second
 	if stale {

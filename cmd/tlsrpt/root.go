@@ -145,6 +145,7 @@ Every command reads the database from --db (or TLSRPT_DB), tlsrpt.db by default.
 		newServeCommand(g),
 		newPolicyCommand(g),
 		newCheckCommand(g),
+		newWebCommand(g),
 	)
 	// The commands that never open a database do not show its flags (the
 	// completion command is made as the command runs: its help is
