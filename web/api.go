@@ -240,4 +240,3 @@ func (h *Handler) inputs(w http.ResponseWriter, r *http.Request) error {
 	}
 	return writeJSON(w, jsonout.ListOf("inputs", out))
 }
-

@@ -223,4 +223,3 @@ func SetPassword(path, user, password string) (replaced bool, err error) {
 	}
 	return replaced, os.Rename(tmp.Name(), path)
 }
-
