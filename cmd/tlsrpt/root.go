@@ -153,7 +153,7 @@ Every command reads the database from --db (or TLSRPT_DB), tlsrpt.db by default.
 	defaultHelp := cmd.HelpFunc()
 	cmd.SetHelpFunc(func(c *cobra.Command, args []string) {
 		for p := c; p != nil; p = p.Parent() {
-			if p.Name() == "policy" || p.Name() == "check" || p.Name() == "completion" {
+			if p.Name() == "policy" || p.Name() == "check" || p.Name() == "completion" || c.CommandPath() == "tlsrpt web passwd" {
 				withoutGlobalFlags(c)
 				break
 			}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -25,6 +26,7 @@ import (
 	"github.com/tlsrpt/tlsrpt/server"
 	"github.com/tlsrpt/tlsrpt/store"
 	"github.com/tlsrpt/tlsrpt/store/sqlite"
+	"github.com/tlsrpt/tlsrpt/web"
 )
 
 type serveOptions struct {
@@ -52,6 +54,7 @@ type serveOptions struct {
 	Spool          string
 	SpoolMax       int64
 	StoreWait      time.Duration
+	Web            webOptions
 }
 
 func (o *serveOptions) AddFlags(fs *pflag.FlagSet) {
@@ -78,6 +81,7 @@ func (o *serveOptions) AddFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&o.ACMEEmail, "acme-email", "", "contact address given to the ACME CA")
 	fs.StringVar(&o.ACMECAFile, "acme-ca-file", "", "PEM CA of a private ACME directory's HTTPS certificate")
 	fs.StringArrayVar(&o.Policies, "mta-sts-policy", nil, "serve DOMAIN=FILE's MTA-STS policy to requests for mta-sts.DOMAIN (repeatable)")
+	o.Web.AddFlags(fs, "web-", "")
 	fs.BoolVar(&o.Discard, "discard-reports", false, "benchmarks only: parse and answer, store nothing")
 	fs.MarkHidden("discard-reports")
 }
@@ -144,6 +148,8 @@ func (o *serveOptions) serveOptions(g *globalOptions) (server.Options, error) {
 func newServeCommand(g *globalOptions) *cobra.Command {
 	var o serveOptions
 	var so server.Options
+	var wo web.Options
+	var lo web.ListenOptions
 	cmd := &cobra.Command{
 		Use:   "serve",
 		Short: "Receive reports POSTed to your rua=https:// endpoint",
@@ -168,13 +174,26 @@ DOMAIN=FILE the same process serves the MTA-STS policy to requests for
 mta-sts.DOMAIN (GET and HEAD of /.well-known/mta-sts.txt, text/plain, never a
 redirect), re-reading FILE when it changes. One log line per
 request (log/slog on stderr; --log-level info). SIGTERM or SIGINT stop it
-gracefully; SIGHUP re-reads the certificate.`,
+gracefully; SIGHUP re-reads the certificate.
+
+With --web-listen ADDR the same process serves the dashboard and its JSON API
+(see tlsrpt web) on its own listener, never on the report endpoint's: on a
+loopback address without login, on any other only with --web-basic-auth-file
+or --web-trusted-auth-header.`,
 		Example: `  tlsrpt serve --tls-cert /etc/tlsrpt/cert.pem --tls-key /etc/tlsrpt/key.pem --domain example.com
   tlsrpt serve --acme-domain reports.example.com --acme-email hostmaster@example.com --acme-cache /var/lib/tlsrpt/acme
-  tlsrpt serve --insecure-http --listen 127.0.0.1:8080 --trusted-proxy 127.0.0.1/32 --path /tlsrpt`,
+  tlsrpt serve --insecure-http --listen 127.0.0.1:8080 --trusted-proxy 127.0.0.1/32 --path /tlsrpt
+  tlsrpt serve --tls-cert cert.pem --tls-key key.pem --web-listen 127.0.0.1:8081`,
 		Args: usageArgs(cobra.NoArgs),
 		PreRunE: func(cmd *cobra.Command, args []string) (err error) {
-			so, err = o.serveOptions(g)
+			if so, err = o.serveOptions(g); err != nil {
+				return err
+			}
+			if o.Web.Listen != "" {
+				wo, lo, err = o.Web.options(g)
+			} else if o.Web.BasicAuthFile != "" || o.Web.TrustedHeader != "" || o.Web.CertFile != "" {
+				return usageErr("the --web-* flags configure the dashboard: give --web-listen too")
+			}
 			return err
 		},
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -188,6 +207,27 @@ gracefully; SIGHUP re-reads the certificate.`,
 					return err
 				}
 				printServing(cmd.ErrOrStderr(), srv, so)
+				ctx, cancel := context.WithCancel(cmd.Context())
+				defer cancel()
+				webDone := make(chan error, 1)
+				if o.Web.Listen != "" {
+					dash, err := o.Web.start(ctx, db, wo, lo)
+					if err != nil {
+						cancel()
+						srv.Serve(ctx) // lets go of the spool and the listener
+						return err
+					}
+					printWeb(cmd.ErrOrStderr(), dash, wo.Auth)
+					go func() {
+						err := dash.Serve(ctx)
+						if err != nil {
+							cancel() // the endpoint stops with its dashboard
+						}
+						webDone <- err
+					}()
+				} else {
+					webDone <- nil
+				}
 				hup := make(chan os.Signal, 1)
 				signal.Notify(hup, syscall.SIGHUP)
 				defer signal.Stop(hup)
@@ -198,7 +238,9 @@ gracefully; SIGHUP re-reads the certificate.`,
 						}
 					}
 				}()
-				err = srv.Serve(cmd.Context())
+				err = srv.Serve(ctx)
+				cancel()
+				err = errors.Join(err, <-webDone)
 				fmt.Fprintf(cmd.ErrOrStderr(), "tlsrpt serve: stopped on %s\n", srv.Addr())
 				return err
 			})

@@ -36,8 +36,11 @@ type webOptions struct {
 
 func (o *webOptions) AddFlags(fs *pflag.FlagSet, prefix, defaultListen string) {
 	o.prefix = prefix
-	env := "TLSRPT_" + strings.ToUpper(strings.ReplaceAll(prefix, "-", "_"))
-	fs.StringVar(&o.Listen, prefix+"listen", envOr(env+"LISTEN", defaultListen), "address of the dashboard; one other than loopback needs authentication (env "+env+"LISTEN)")
+	listenHelp := "address of the dashboard; one other than loopback needs authentication"
+	if prefix == "" {
+		listenHelp += " (env TLSRPT_WEB_LISTEN)"
+	}
+	fs.StringVar(&o.Listen, prefix+"listen", defaultListen, listenHelp)
 	fs.StringVar(&o.BasicAuthFile, prefix+"basic-auth-file", envOr("TLSRPT_WEB_BASIC_AUTH_FILE", ""), "htpasswd file of bcrypt hashes for HTTP basic authentication (tlsrpt web passwd writes it; env TLSRPT_WEB_BASIC_AUTH_FILE)")
 	fs.StringVar(&o.TrustedHeader, prefix+"trusted-auth-header", "", "header in which an authenticating reverse proxy gives the user (X-Forwarded-User), believed from --"+prefix+"trusted-proxy only")
 	fs.StringSliceVar(&o.TrustedProxies, prefix+"trusted-proxy", nil, "CIDR of the reverse proxy whose --"+prefix+"trusted-auth-header is believed (repeatable)")
