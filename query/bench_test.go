@@ -2,58 +2,16 @@ package query_test
 
 import (
 	"context"
-	"fmt"
-	"os"
-	"path/filepath"
-	"strconv"
 	"testing"
 	"time"
 
-	"github.com/tlsrpt/tlsrpt/internal/reportgen"
-	"github.com/tlsrpt/tlsrpt/parse"
+	"github.com/tlsrpt/tlsrpt/internal/testkit"
 	"github.com/tlsrpt/tlsrpt/query"
 	"github.com/tlsrpt/tlsrpt/store"
 	"github.com/tlsrpt/tlsrpt/store/sqlite"
 )
 
-// benchStore returns a store holding TLSRPT_BENCH_REPORTS generated reports
-// (default 100,000) over 10,000 domains and 30 days. It is built once and
-// kept in the temporary directory, since building 1,000,000 takes a minute.
-func benchStore(b *testing.B) (*sqlite.DB, int) {
-	n := 100_000
-	if v, err := strconv.Atoi(os.Getenv("TLSRPT_BENCH_REPORTS")); err == nil && v > 0 {
-		n = v
-	}
-	path := filepath.Join(os.TempDir(), fmt.Sprintf("tlsrpt-bench-%d.db", n))
-	ctx := context.Background()
-	_, statErr := os.Stat(path)
-	db, err := sqlite.Open(ctx, path)
-	if err != nil {
-		b.Fatal(err)
-	}
-	if statErr == nil {
-		return db, n
-	}
-	g := reportgen.New(reportgen.Options{Domains: 10_000, Days: 30})
-	p := parse.New(parse.Limits{})
-	for done := 0; done < n; {
-		batch := make([]store.Input, 0, 2000)
-		for ; len(batch) < cap(batch) && done < n; done++ {
-			r, name := g.Next()
-			data := r.JSON()
-			rep, err := p.ParseReport(data)
-			if err != nil {
-				b.Fatal(err)
-			}
-			batch = append(batch, store.Input{Data: data, Source: "bench", Origin: name, Reports: []*parse.Report{rep}})
-		}
-		if _, err := db.Ingest(ctx, batch); err != nil {
-			os.Remove(path)
-			b.Fatal(err)
-		}
-	}
-	return db, n
-}
+func benchStore(b *testing.B) (*sqlite.DB, int) { return testkit.BenchStore(b) }
 
 func BenchmarkSummary(b *testing.B) {
 	db, n := benchStore(b)

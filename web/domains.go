@@ -5,8 +5,10 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"math"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -33,7 +35,28 @@ type DomainRow struct {
 	LastDay            string        `json:"last_day"`
 	// DailyFailureRate has one rate per day of the window, oldest first,
 	// null on a day without sessions.
-	DailyFailureRate []*float64 `json:"daily_failure_rate"`
+	DailyFailureRate rates `json:"daily_failure_rate"`
+}
+
+// rates are daily failure rates, NaN for a day without sessions (null in
+// JSON): four bytes a day, since a view of 10,000 domains over 365 days
+// holds 3.65 million of them.
+type rates []float32
+
+func (r rates) MarshalJSON() ([]byte, error) {
+	b := make([]byte, 0, 2+len(r)*7)
+	b = append(b, '[')
+	for i, v := range r {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		if math.IsNaN(float64(v)) {
+			b = append(b, "null"...)
+		} else {
+			b = strconv.AppendFloat(b, float64(v), 'f', -1, 32)
+		}
+	}
+	return append(b, ']'), nil
 }
 
 // domainsKey selects a domains view: the readiness thresholds (the window
@@ -59,12 +82,12 @@ type snapshot struct {
 }
 
 // domainCache holds the domains views asked for lately. Computing one over
-// a million reports takes most of a second (readiness for every domain,
-// and every domain's days), too long for a page: a view is computed once
-// and answered from memory while no report has arrived since; once one
-// has, the view in memory is answered while its successor is computed in
-// the background, so a page is never kept waiting twice for the same view,
-// and the one after sees the new reports.
+// a million reports takes about a second (readiness for every domain, and
+// every domain's days), too long for a page: a view is computed once and
+// answered from memory while no report has arrived since; once one has,
+// the view in memory is answered while its successor is computed in the
+// background (at most once every minRefresh), so a page is never kept
+// waiting twice for the same view, and a later poll sees the new reports.
 type domainCache struct {
 	st      store.Store
 	log     *slog.Logger
@@ -73,8 +96,13 @@ type domainCache struct {
 	entries map[domainsKey]*snapshot
 }
 
-// maxViews bounds the views kept; the oldest made goes first.
-const maxViews = 8
+// maxViews bounds the views kept; the oldest made goes first. A view of
+// 10,000 domains over 365 days is about 16 MB.
+const maxViews = 4
+
+// minRefresh is the least time between two computations of a view while
+// reports keep arriving: each reads the whole window.
+const minRefresh = 30 * time.Second
 
 func newDomainCache(st store.Store, log *slog.Logger) *domainCache {
 	return &domainCache{st: st, log: log, entries: map[domainsKey]*snapshot{}}
@@ -109,6 +137,9 @@ func (c *domainCache) get(ctx context.Context, k domainsKey) (*snapshot, error) 
 		return s, nil
 	}
 	if s != nil {
+		if time.Since(s.made) < minRefresh {
+			return s, nil
+		}
 		// Stale: answer it, and compute its successor once.
 		go func() {
 			if _, err, _ := c.flight.Do(fmt.Sprint(k), compute); err != nil {
@@ -165,25 +196,26 @@ func computeSnapshot(ctx context.Context, st store.Store, k domainsKey) (*snapsh
 	for d := first; !d.After(k.asOf); d = d.Add(24 * time.Hour) {
 		s.days = append(s.days, d.Format(time.DateOnly))
 	}
-	// Day totals come by domain, then day: walk them beside the verdicts.
-	rates := make([]float64, len(days))
 	byDomain := map[string][]int{}
 	for i, d := range days {
-		rates[i] = query.Rate(d.FailedSessions, d.SuccessfulSessions+d.FailedSessions)
 		byDomain[d.Domain] = append(byDomain[d.Domain], i)
 	}
+	nan := float32(math.NaN())
 	for _, r := range rs {
 		row := DomainRow{PolicyDomain: r.PolicyDomain, Verdict: r.Verdict, Reasons: r.Reasons, PolicyMode: r.PolicyMode,
 			SuccessfulSessions: r.SuccessfulSessions, FailedSessions: r.FailedSessions, FailureRate: r.FailureRate,
 			Reporters: r.Reporters, DaysCovered: r.DaysCovered, LastDay: r.LastDay,
-			DailyFailureRate: make([]*float64, len(s.days))}
+			DailyFailureRate: make(rates, len(s.days))}
+		for j := range row.DailyFailureRate {
+			row.DailyFailureRate[j] = nan
+		}
 		for _, i := range byDomain[r.PolicyDomain] {
 			d := days[i]
 			if d.SuccessfulSessions+d.FailedSessions == 0 {
 				continue
 			}
 			if j := int(d.Day.Sub(first) / (24 * time.Hour)); j >= 0 && j < len(s.days) {
-				row.DailyFailureRate[j] = &rates[i]
+				row.DailyFailureRate[j] = float32(query.Rate(d.FailedSessions, d.SuccessfulSessions+d.FailedSessions))
 			}
 		}
 		s.rows = append(s.rows, row)

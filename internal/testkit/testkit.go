@@ -12,13 +12,18 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
+	"fmt"
 	"math/big"
 	"net"
 	"os"
 	"path/filepath"
+	"strconv"
 	"testing"
 	"time"
 
+	"github.com/tlsrpt/tlsrpt/internal/reportgen"
+	"github.com/tlsrpt/tlsrpt/parse"
+	"github.com/tlsrpt/tlsrpt/store"
 	"github.com/tlsrpt/tlsrpt/store/sqlite"
 )
 
@@ -128,4 +133,43 @@ func (ca *CA) IssueFiles(t testing.TB, certFile, keyFile string, names ...string
 	}
 	leaf, _ := x509.ParseCertificate(cert.Certificate[0])
 	return leaf
+}
+
+// BenchStore returns a store holding TLSRPT_BENCH_REPORTS generated reports
+// (default 100,000) over 10,000 domains and 30 days. It is built once and
+// kept in the temporary directory, since building 1,000,000 takes a minute.
+func BenchStore(b *testing.B) (*sqlite.DB, int) {
+	n := 100_000
+	if v, err := strconv.Atoi(os.Getenv("TLSRPT_BENCH_REPORTS")); err == nil && v > 0 {
+		n = v
+	}
+	path := filepath.Join(os.TempDir(), fmt.Sprintf("tlsrpt-bench-%d.db", n))
+	ctx := context.Background()
+	_, statErr := os.Stat(path)
+	db, err := sqlite.Open(ctx, path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if statErr == nil {
+		return db, n
+	}
+	g := reportgen.New(reportgen.Options{Domains: 10_000, Days: 30})
+	p := parse.New(parse.Limits{})
+	for done := 0; done < n; {
+		batch := make([]store.Input, 0, 2000)
+		for ; len(batch) < cap(batch) && done < n; done++ {
+			r, name := g.Next()
+			data := r.JSON()
+			rep, err := p.ParseReport(data)
+			if err != nil {
+				b.Fatal(err)
+			}
+			batch = append(batch, store.Input{Data: data, Source: "bench", Origin: name, Reports: []*parse.Report{rep}})
+		}
+		if _, err := db.Ingest(ctx, batch); err != nil {
+			os.Remove(path)
+			b.Fatal(err)
+		}
+	}
+	return db, n
 }
