@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/emulation"
 	cdplog "github.com/chromedp/cdproto/log"
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/cdproto/runtime"
@@ -236,7 +237,7 @@ func (p *page) screenshot(t testing.TB, name string) {
 	if dir == "" {
 		return
 	}
-	png, err := chromedp.Run(p.ctx, chromedp.FullScreenshot(100))
+	png, err := chromedp.Run(p.ctx, chromedp.CaptureScreenshot())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -469,6 +470,52 @@ func TestBrowserUpdatesItself(t *testing.T) {
 	p.eval(t, `document.querySelector('#inputs tbody').textContent`, &text)
 	if !strings.Contains(text, "late.txt") {
 		t.Errorf("the page did not update: %q", text)
+	}
+	p.clean(t)
+}
+
+// TestBrowserKeyboardPhoneAndDark: sorting works from the keyboard, a
+// phone's width does not make the page wider than the screen (tables
+// scroll in their own box), and a browser that prefers dark gets dark.
+func TestBrowserKeyboardPhoneAndDark(t *testing.T) {
+	st := seeded(t)
+	origin := startWeb(t, st, web.Options{})
+	p := newPage(t, origin)
+	p.open(t, "/")
+	n := p.loads(t)
+	p.eval(t, `document.querySelector('#domains th[data-sort="failure_rate"] button').focus(), true`, new(bool))
+	p.do(t, chromedp.KeyEvent("\r"))
+	p.waitLoaded(t, n)
+	var search, sorted string
+	p.eval(t, `location.search`, &search)
+	p.eval(t, `document.querySelector('#domains th[data-sort="failure_rate"]').getAttribute('aria-sort')`, &sorted)
+	if search != "?sort=failure_rate" || sorted != "descending" {
+		t.Errorf("after Enter on the failure rate header: URL %q, aria-sort %q", search, sorted)
+	}
+
+	for _, path := range []string{"/", "/domains/example.org", "/inputs"} {
+		p.do(t, chromedp.EmulateViewport(390, 844, chromedp.EmulateMobile))
+		p.open(t, path)
+		var widths struct{ Page, Screen int }
+		p.eval(t, `({Page: document.documentElement.scrollWidth, Screen: window.innerWidth})`, &widths)
+		if widths.Screen != 390 || widths.Page > widths.Screen {
+			t.Errorf("%s on a phone: the page is %d pixels wide on a %d pixel screen", path, widths.Page, widths.Screen)
+		}
+	}
+	p.do(t, chromedp.EmulateReset())
+
+	background := func() string {
+		var bg string
+		p.eval(t, `getComputedStyle(document.body).backgroundColor`, &bg)
+		return bg
+	}
+	light := background()
+	dark := []*emulation.MediaFeature{{Name: "prefers-color-scheme", Value: "dark"}}
+	if _, err := chromedp.Call(p.ctx, emulation.SetEmulatedMedia, emulation.SetEmulatedMediaParams{Features: dark}); err != nil {
+		t.Fatal(err)
+	}
+	if got := background(); got != "rgb(13, 17, 23)" || light != "rgb(255, 255, 255)" {
+		t.Errorf("background light %s, dark %s", light, got)
 	}
 	p.clean(t)
 }
