@@ -178,7 +178,7 @@ func (p *page) waitLoaded(t testing.TB, after int) {
 	var loads int
 	deadline := time.Now().Add(30 * time.Second)
 	for time.Now().Before(deadline) {
-		p.eval(t, `document.body.dataset.state || ''`, &state)
+		p.eval(t, `(document.body && document.body.dataset.state) || ''`, &state)
 		p.eval(t, `(window.tlsrpt && window.tlsrpt.loads) || 0`, &loads)
 		if state == "error" {
 			var msg string
@@ -191,6 +191,19 @@ func (p *page) waitLoaded(t testing.TB, after int) {
 		time.Sleep(50 * time.Millisecond)
 	}
 	t.Fatalf("the page did not load its data (state %q, %d loads)", state, loads)
+}
+
+// waitPath waits for a navigation to path, and for the new page's data.
+func (p *page) waitPath(t testing.TB, path string) {
+	t.Helper()
+	var got string
+	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		if p.eval(t, `location.pathname`, &got); got == path {
+			p.waitLoaded(t, 0)
+			return
+		}
+	}
+	t.Fatalf("the browser is at %s, not %s", got, path)
 }
 
 func (p *page) loads(t testing.TB) int {
@@ -315,6 +328,21 @@ func TestBrowserDomainsPage(t *testing.T) {
 		t.Errorf("bookmarked view: rows %v, window %s", shown, window)
 	}
 
+	// As of another day: the verdicts then, and domain pages over those days.
+	p.open(t, "/?as_of=2026-10-20")
+	var counts, href string
+	p.eval(t, `document.getElementById('counts').textContent`, &counts)
+	p.eval(t, `document.querySelector('#domains tbody tr[data-domain="example.org"] a').getAttribute('href')`, &href)
+	if !strings.Contains(counts, "30 days to 2026-10-20") || href != "/domains/example.org?since=2026-09-21&until=2026-10-20" {
+		t.Errorf("as of 2026-10-20: %q, link %q", counts, href)
+	}
+	p.open(t, "/?as_of=2025-01-01")
+	var empty string
+	p.eval(t, `document.querySelector('#domains tbody').textContent`, &empty)
+	if !strings.Contains(empty, "No reports in the 30 days to 2025-01-01") {
+		t.Errorf("an empty window says %q", empty)
+	}
+
 	// Sorting by a column is a click on its header.
 	n = p.loads(t)
 	p.do(t, chromedp.Click(chromedp.CSS(`#domains th[data-sort="policy_domain"] button`)))
@@ -327,12 +355,7 @@ func TestBrowserDomainsPage(t *testing.T) {
 	// A click on a domain opens its page.
 	p.open(t, "/")
 	p.do(t, chromedp.Click(chromedp.CSS(`#domains tbody tr[data-domain="example.org"] a`)))
-	p.waitLoaded(t, 0)
-	var path string
-	p.eval(t, `location.pathname`, &path)
-	if path != "/domains/example.org" {
-		t.Errorf("after the click: %s", path)
-	}
+	p.waitPath(t, "/domains/example.org")
 	p.clean(t)
 }
 
@@ -390,8 +413,10 @@ func TestBrowserDomainPage(t *testing.T) {
 
 	// A failure links to its report, whose page shows its details.
 	p.open(t, "/domains/example.org")
+	var link string
+	p.eval(t, `document.querySelector('#failures tbody a').getAttribute('href')`, &link)
 	p.do(t, chromedp.Click(chromedp.CSS(`#failures tbody a`)))
-	p.waitLoaded(t, 0)
+	p.waitPath(t, link)
 	var details, raw string
 	p.eval(t, `document.getElementById('policies').textContent`, &details)
 	p.eval(t, `document.getElementById('raw').getAttribute('href')`, &raw)
@@ -434,7 +459,7 @@ func TestBrowserReportAndInputsPages(t *testing.T) {
 	p.do(t, chromedp.Navigate(origin+"/reports/999999"))
 	var state, msg string
 	for range 100 {
-		p.eval(t, `document.body.dataset.state || ''`, &state)
+		p.eval(t, `(document.body && document.body.dataset.state) || ''`, &state)
 		if state != "" {
 			break
 		}

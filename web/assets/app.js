@@ -181,6 +181,7 @@
       const p = urlParams();
       return {
         window: p.get('window') || '30',
+        asOf: p.get('as_of') || '',
         verdict: p.get('verdict') || '',
         q: p.get('q') || '',
         sort: p.get('sort') || 'verdict',
@@ -191,6 +192,7 @@
     const write = (s, push) => {
       const p = new URLSearchParams();
       if (s.window !== '30') p.set('window', s.window);
+      if (s.asOf) p.set('as_of', s.asOf);
       if (s.verdict) p.set('verdict', s.verdict);
       if (s.q) p.set('q', s.q);
       if (s.sort !== 'verdict') p.set('sort', s.sort);
@@ -200,6 +202,7 @@
     };
     const controls = (s) => {
       $('window').value = s.window;
+      $('as_of').value = s.asOf;
       $('verdict').value = s.verdict;
       if (document.activeElement !== $('q')) $('q').value = s.q;
       for (const th of document.querySelectorAll('#domains th[data-sort]')) {
@@ -224,7 +227,7 @@
       controls(s);
       try {
         const d = await api('domains', {
-          window: s.window, verdict: s.verdict, q: s.q, sort: s.sort, order: s.order,
+          window: s.window, as_of: s.asOf, verdict: s.verdict, q: s.q, sort: s.sort, order: s.order,
           offset: (s.page - 1) * pageSize, limit: pageSize,
         });
         shownNewest = d.newest_report_id;
@@ -232,8 +235,11 @@
         $('counts').textContent = `${num(d.total)} domains with reports in the ${d.window} days to ${d.as_of}: ` +
           `${num(v['not-ready'] || 0)} not ready, ${num(v['insufficient-data'] || 0)} with insufficient data, ${num(v.ready || 0)} ready` +
           (d.matched !== d.total ? `; ${num(d.matched)} match` : '') + '.';
+        // A domain's page shows the same days.
+        let range = s.window !== '30' ? '?range=' + s.window : '';
+        if (s.asOf) range = `?since=${d.days[0]}&until=${d.as_of}`;
         fill(tbody, d.domains.map((r) => {
-          const link = el('a', { href: '/domains/' + encodeURIComponent(r.policy_domain) + (s.window !== '30' ? '?range=' + s.window : '') }, r.policy_domain);
+          const link = el('a', { href: '/domains/' + encodeURIComponent(r.policy_domain) + range }, r.policy_domain);
           const reasons = r.reasons.join('\n');
           return el('tr', { 'data-domain': r.policy_domain },
             el('th', { scope: 'row' }, link),
@@ -245,7 +251,7 @@
             td(sparkline(r.daily_failure_rate, `Daily failure rate of ${r.policy_domain}, ${d.days[0]} to ${d.days[d.days.length - 1]}`)),
             numTd(r.reporters),
             td(day(r.last_day)));
-        }), 9, 'No domain matches.');
+        }), 9, d.total ? 'No domain matches.' : `No reports in the ${d.window} days to ${d.as_of}: choose an earlier "As of" day for older reports.`);
         pager(d, s);
         loaded();
       } catch (e) {
@@ -272,6 +278,7 @@
     }
     $('window').addEventListener('change', () => { write({ ...read(), window: $('window').value, page: 1 }, true); load(); });
     $('verdict').addEventListener('change', () => { write({ ...read(), verdict: $('verdict').value, page: 1 }, true); load(); });
+    $('as_of').addEventListener('change', () => { write({ ...read(), asOf: $('as_of').value, page: 1 }, true); load(); });
     let typing;
     $('q').addEventListener('input', () => {
       clearTimeout(typing);
