@@ -2,8 +2,11 @@ package web_test
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -541,6 +544,67 @@ func TestBrowserKeyboardPhoneAndDark(t *testing.T) {
 	}
 	if got := background(); got != "rgb(13, 17, 23)" || light != "rgb(255, 255, 255)" {
 		t.Errorf("background light %s, dark %s", light, got)
+	}
+	p.clean(t)
+}
+
+// TestBrowserRefusedWithoutLogin: a dashboard on every address (not only
+// loopback) answers a browser without credentials 401, data unseen.
+func TestBrowserRefusedWithoutLogin(t *testing.T) {
+	st := seeded(t)
+	file := filepath.Join(t.TempDir(), "htpasswd")
+	if _, err := web.SetPassword(file, "alice", "correct horse"); err != nil {
+		t.Fatal(err)
+	}
+	h, err := web.New(st, web.Options{Auth: web.Auth{BasicFile: file}, Now: func() time.Time { return now }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	open, err := web.New(st, web.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := web.Listen(open, web.ListenOptions{Addr: ":0"}); !errors.Is(err, web.ErrOpen) {
+		t.Fatalf("every address without authentication: %v", err)
+	}
+	srv, err := web.Listen(h, web.ListenOptions{Addr: ":0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ctx) }()
+	defer func() { cancel(); <-done }()
+	origin := fmt.Sprintf("http://127.0.0.1:%d", srv.Addr().(*net.TCPAddr).Port)
+	p := newPage(t, origin)
+	for _, path := range []string{"/", "/api/v1/summary"} {
+		resp, err := chromedp.Run(p.ctx, chromedp.NavigateResponse(origin+path))
+		if err != nil && strings.Contains(err.Error(), "ERR_INVALID_AUTH_CREDENTIALS") {
+			continue // the 401's challenge, with no credentials to answer it
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		var text string
+		p.eval(t, `document.body ? document.body.innerText : ''`, &text)
+		if resp.Status != 401 || strings.Contains(text, "example.org") {
+			t.Errorf("%s without a login: %d, %q", path, resp.Status, text)
+		}
+	}
+	// With the login, the same browser sees the dashboard (the 401s logged
+	// errors, as they should).
+	p.mu.Lock()
+	p.errs = nil
+	p.mu.Unlock()
+	auth := network.Headers{"Authorization": "Basic " + base64.StdEncoding.EncodeToString([]byte("alice:correct horse"))}
+	if _, err := chromedp.Call(p.ctx, network.SetExtraHTTPHeaders, network.SetExtraHTTPHeadersParams{Headers: auth}); err != nil {
+		t.Fatal(err)
+	}
+	p.open(t, "/")
+	var rows int
+	p.eval(t, `document.querySelectorAll('#domains tbody tr[data-domain]').length`, &rows)
+	if rows != 3 {
+		t.Errorf("logged in, %d domains shown", rows)
 	}
 	p.clean(t)
 }
