@@ -593,6 +593,7 @@ func TestBrowserRefusedWithoutLogin(t *testing.T) {
 	}
 	// With the login, the same browser sees the dashboard (the 401s logged
 	// errors, as they should).
+	p.do(t, chromedp.Navigate("about:blank"))
 	p.mu.Lock()
 	p.errs = nil
 	p.mu.Unlock()
