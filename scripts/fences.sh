@@ -3,8 +3,9 @@
 # they exist), run by CI after the test suite:
 # - internal/capi calls the C API of modernc.org/sqlite/lib through
 #   modernc.org/libc: the libc in go.mod must be the very version
-#   modernc.org/sqlite requires, the store and the server are tested
-#   under the race detector, and everything builds for a 32-bit target
+#   modernc.org/sqlite requires, the store, the server and the dashboard
+#   (its views computed beside the requests) are tested under the race
+#   detector, and everything builds for a 32-bit target
 #   (pointers read at the platform's size).
 # - internal/inflate and the JSON reading in parse are fuzzed against the
 #   standard library for a fixed short time each.
@@ -23,7 +24,7 @@ echo "fences: modernc.org/libc $have is the one modernc.org/sqlite $sqlite requi
 GOARCH=386 CGO_ENABLED=0 go build ./...
 GOARCH=386 go vet ./store/...
 echo "fences: builds for 386"
-go test -count=1 -race ./store/... ./ingest/...
+go test -count=1 -race ./store/... ./ingest/... ./web/...
 for target in FuzzGunzip FuzzRoundTrip FuzzInflate; do
   go test -run - -fuzz "^$target\$" -fuzztime "${secs}s" ./internal/inflate
 done

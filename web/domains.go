@@ -102,7 +102,7 @@ const maxViews = 4
 
 // minRefresh is the least time between two computations of a view while
 // reports keep arriving: each reads the whole window.
-const minRefresh = 30 * time.Second
+var minRefresh = 30 * time.Second
 
 func newDomainCache(st store.Store, log *slog.Logger) *domainCache {
 	return &domainCache{st: st, log: log, entries: map[domainsKey]*snapshot{}}

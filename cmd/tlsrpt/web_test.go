@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -16,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tlsrpt/tlsrpt/internal/testkit"
 	"github.com/tlsrpt/tlsrpt/store/sqlite"
 	"github.com/tlsrpt/tlsrpt/web"
 )
@@ -352,5 +354,28 @@ func TestServeWithDashboard(t *testing.T) {
 	_, errOut, code = run(t, "", "--db", db, "serve", "--insecure-http", "--web-basic-auth-file", "x")
 	if code != exitUsage || !strings.Contains(errOut, "give --web-listen too") {
 		t.Errorf("web flags without --web-listen: exit %d: %s", code, errOut)
+	}
+}
+
+// TestWebOverHTTPS: --tls-cert and --tls-key serve the dashboard over
+// HTTPS with a certificate a client verifies.
+func TestWebOverHTTPS(t *testing.T) {
+	db := sampleDB(t)
+	ca := testkit.NewCA(t)
+	dir := t.TempDir()
+	cert, key := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+	ca.IssueFiles(t, cert, key, "127.0.0.1")
+	addr := runUntil(t, `dashboard on https://(\S+)/`, "--db", db, "web", "--listen", "127.0.0.1:0", "--tls-cert", cert, "--tls-key", key)
+	client := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: ca.Pool}}}
+	resp, err := client.Get("https://" + addr + "/api/v1/status")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 || resp.TLS == nil {
+		t.Errorf("HTTPS: %d, TLS %v", resp.StatusCode, resp.TLS != nil)
+	}
+	if _, errOut, code := run(t, "", "--db", db, "web", "--tls-cert", cert); code != exitUsage || !strings.Contains(errOut, "--tls-key") {
+		t.Errorf("a certificate without its key: exit %d: %s", code, errOut)
 	}
 }
