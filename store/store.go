@@ -52,6 +52,10 @@ type Store interface {
 	// sts mode, each policy's own figures (not counted once across types
 	// as DomainTotals counts them), domains in name order.
 	PolicyTypeTotals(ctx context.Context, f Filter) ([]PolicyTypeTotal, error)
+	// UntrustedTotals sums, per policy domain, the sessions of the reports
+	// that are not trusted (Trusted): how much of a verdict rests on them.
+	// Days counts the days with such reports.
+	UntrustedTotals(ctx context.Context, f Filter) ([]DomainTotal, error)
 	// DayTotals sums sessions per policy domain and UTC day.
 	DayTotals(ctx context.Context, f Filter) ([]DayTotal, error)
 	// SenderTotals sums sessions per policy domain and sending organisation.
@@ -90,7 +94,30 @@ const (
 	OutcomeInvalid Outcome = "invalid"
 	// OutcomeNoReport: it holds no report at all.
 	OutcomeNoReport Outcome = "no-report"
+	// OutcomeUnauthenticated: mail whose reports were refused for want of
+	// a DKIM signature of the reporter (--dkim require).
+	OutcomeUnauthenticated Outcome = "unauthenticated"
 )
+
+// Reprocessable are the outcomes reprocess parses again.
+var Reprocessable = []Outcome{OutcomeInvalid, OutcomeNoReport, OutcomeUnauthenticated}
+
+// Auth is the DKIM verification of a mailed input (package mailauth), as
+// it was when the mail arrived.
+type Auth struct {
+	DKIM          string // pass, fail, none, temperror
+	Domain        string // the signing domain (d=), "" for none
+	Authenticated bool   // a signature of the reporter's organisation verified
+	Reason        string // why not authenticated, one line
+}
+
+// Trusted reports whether an input's reports count as evidence no
+// stranger can forge: those that came by HTTPS (RFC 8460 defines no
+// authentication for it; the endpoint is the domain owner's), and those in
+// authenticated mail.
+func Trusted(source string, a *Auth) bool {
+	return source == "https" || (a != nil && a.Authenticated)
+}
 
 // Input is one thing that arrived, and what the parser made of it.
 type Input struct {
@@ -107,6 +134,14 @@ type Input struct {
 	Errors []string
 	// NoReport is set when the input holds no report at all.
 	NoReport bool
+	// Auth is the DKIM verification of a mailed input; nil when none was
+	// made (not mail, HTTPS, --dkim off). Reprocessing keeps the recorded
+	// one by giving it here again.
+	Auth *Auth
+	// Unauthenticated refuses the input's reports for want of
+	// authentication (--dkim require): the input is kept with the outcome
+	// unauthenticated, its reports are not stored.
+	Unauthenticated bool
 }
 
 // Result is the outcome of one Input.
@@ -119,6 +154,9 @@ type Result struct {
 	Reused     int
 	Duplicates int // reports already in the store
 	Invalid    int // reports or inputs refused
+	// Unauthenticated counts the reports refused with the input for want
+	// of authentication (Input.Unauthenticated).
+	Unauthenticated int
 	// ReportIDs are the store ids of the reports stored now.
 	ReportIDs []int64
 	// Known is set when the input's bytes were kept already (InputID is
@@ -131,6 +169,8 @@ type Result struct {
 // OutcomeOf derives an input's outcome from its counts.
 func OutcomeOf(r Result, noReport bool) Outcome {
 	switch {
+	case r.Unauthenticated > 0:
+		return OutcomeUnauthenticated
 	case noReport:
 		return OutcomeNoReport
 	case r.Stored > 0:
@@ -166,6 +206,7 @@ type InputInfo struct {
 	ReceivedAt time.Time
 	Outcome    Outcome
 	Error      string
+	Auth       *Auth // nil when no DKIM verification was recorded
 }
 
 // Filter selects reports by policy domain and by the UTC day their date
@@ -175,6 +216,10 @@ type Filter struct {
 	// Since and Until are UTC days, both included.
 	Since, Until time.Time
 	Limit        int
+	// Trusted selects only the reports that came by HTTPS or in
+	// authenticated mail (--authenticated-only). The totals are then read
+	// from the reports themselves, not the rollups: slower.
+	Trusted bool
 }
 
 // ReportInfo is a line in a list of reports.
@@ -187,6 +232,8 @@ type ReportInfo struct {
 	SuccessfulSessions int64
 	FailedSessions     int64
 	Warnings           int
+	Source             string // the input's: import, https, imap...
+	Auth               *Auth  // the input's DKIM verification, nil when none
 }
 
 // StoredReport is a report as kept, with where it came from.

@@ -30,7 +30,7 @@ type batch struct {
 	taken   map[int64]bool
 	results []store.Result
 
-	inputs, hashes, arrivals, reports, policies, details, updates [][]any
+	inputs, hashes, arrivals, auths, reports, policies, details, updates [][]any
 	// warned are stored reports (their ids) that a report of this batch
 	// reused the key of, with the warning each gets.
 	warned  [][]any
@@ -64,8 +64,10 @@ func (b *batch) shift(nextInput, nextReport int64) {
 	for _, r := range b.hashes {
 		r[1] = r[1].(int64) + nextInput
 	}
-	for _, r := range b.arrivals {
-		r[0] = r[0].(int64) + nextInput
+	for _, rows := range [][][]any{b.arrivals, b.auths} {
+		for _, r := range rows {
+			r[0] = r[0].(int64) + nextInput
+		}
 	}
 	for _, r := range b.reports {
 		r[0], r[1] = r[0].(int64)+nextReport, r[1].(int64)+nextInput
@@ -102,7 +104,12 @@ func (b *batch) add(in *store.Input) store.Result {
 			b.kept[sum] = res.InputID
 		}
 	}
-	for _, r := range in.Reports {
+	trusted := store.Trusted(in.Source, in.Auth)
+	reports := in.Reports
+	if in.Unauthenticated {
+		res.Unauthenticated, reports = len(in.Reports), nil
+	}
+	for _, r := range reports {
 		k := reportKey{r.OrganizationName, r.ReportID}
 		fp := store.Fingerprint(r)
 		stored := b.existing[k]
@@ -123,7 +130,7 @@ func (b *batch) add(in *store.Input) store.Result {
 		id := b.nextReport
 		b.nextReport++
 		b.existing[k] = append(stored, variant{fingerprint: fp, number: number, id: id, row: len(b.reports)})
-		b.addReport(id, res.InputID, r, fp, number, warnings)
+		b.addReport(id, res.InputID, r, fp, number, warnings, trusted)
 		res.Stored++
 		res.ReportIDs = append(res.ReportIDs, id)
 	}
@@ -132,6 +139,12 @@ func (b *batch) add(in *store.Input) store.Result {
 	}
 	res.Outcome = store.OutcomeOf(res, in.NoReport)
 	errText := strings.Join(in.Errors, "\n")
+	if in.Unauthenticated && in.Auth != nil {
+		errText = strings.TrimPrefix(errText+"\nunauthenticated: "+in.Auth.Reason, "\n")
+	}
+	if a := in.Auth; a != nil && !res.Known {
+		b.auths = append(b.auths, b.row(res.InputID, a.DKIM, a.Domain, boolInt(a.Authenticated), a.Reason))
+	}
 	if in.ID != 0 {
 		b.updates = append(b.updates, []any{string(res.Outcome), int64(res.Stored), int64(res.Duplicates), int64(res.Invalid), errText, in.ID})
 		return res
@@ -173,9 +186,9 @@ func (b *batch) warnEarlier(stored []variant, w string) {
 	}
 }
 
-func (b *batch) addReport(id, inputID int64, r *parse.Report, fp [32]byte, number int64, warnings []string) {
+func (b *batch) addReport(id, inputID int64, r *parse.Report, fp [32]byte, number int64, warnings []string, trusted bool) {
 	b.reports = append(b.reports, b.row(id, inputID, r.OrganizationName, r.ReportID, r.ContactInfo,
-		r.DateRange.Start.Unix(), r.DateRange.End.Unix(), strings.Join(warnings, "\n"), fp[:], number))
+		r.DateRange.Start.Unix(), r.DateRange.End.Unix(), strings.Join(warnings, "\n"), fp[:], number, boolInt(trusted)))
 	day := dayOf(r.DateRange.Start)
 	counted := store.Counted(r)
 	for i, p := range r.Policies {
@@ -189,6 +202,9 @@ func (b *batch) addReport(id, inputID int64, r *parse.Report, fp [32]byte, numbe
 		}
 	}
 	b.rollups.addSessions(r, day)
+	if !trusted {
+		b.rollups.addUntrusted(r, day)
+	}
 }
 
 func boolInt(b bool) int64 {
@@ -222,7 +238,9 @@ type rollups struct {
 	ipDays       map[ipDay]int64
 	policyDays   map[policyDay]*sessionSums
 	policiesSeen map[policySeen]*policyRollup
-	roller       store.Roller
+	// untrustedDays are domainDays of the reports not trusted alone.
+	untrustedDays map[domainDay]*sessionSums
+	roller        store.Roller
 }
 
 type domainDay struct {
@@ -256,7 +274,15 @@ type policyRollup struct{ first, last, reports int64 }
 func newRollups(n int) *rollups {
 	return &rollups{domainDays: make(map[domainDay]*sessionSums, n), mxSeries: make(map[mxGroup]series, n),
 		senderDays: make(map[senderDay]*sessionSums, n), ipDays: make(map[ipDay]int64, n),
-		policyDays: make(map[policyDay]*sessionSums, n), policiesSeen: make(map[policySeen]*policyRollup, n)}
+		policyDays: make(map[policyDay]*sessionSums, n), policiesSeen: make(map[policySeen]*policyRollup, n),
+		untrustedDays: map[domainDay]*sessionSums{}}
+}
+
+// addUntrusted counts a report that is not trusted in untrustedDays too.
+func (ro *rollups) addUntrusted(r *parse.Report, day int64) {
+	for _, d := range store.Rollup(r).Domains {
+		addSums(ro.untrustedDays, domainDay{d.Domain, day}, d.SuccessfulSessions, d.FailedSessions)
+	}
 }
 
 // addSessions adds a report's sessions on its day.
@@ -302,7 +328,11 @@ func addSums[K comparable](m map[K]*sessionSums, k K, successful, failed int64) 
 // follow the key touch each B-tree page once, where map order jumps around
 // the tree. row makes a row.
 func (ro *rollups) tables(row func(...any) []any) []tableRows {
-	var domainRows, mxRows, senderRows, ipRows, typeRows, policyRows [][]any
+	var domainRows, mxRows, senderRows, ipRows, typeRows, policyRows, untrustedRows [][]any
+	for k, v := range ro.untrustedDays {
+		untrustedRows = append(untrustedRows, row(k.domain, k.day, v.reports, v.successful, v.failed))
+	}
+	sortRows(untrustedRows, 2)
 	for k, v := range ro.domainDays {
 		domainRows = append(domainRows, row(k.domain, k.day, v.reports, v.successful, v.failed))
 	}
@@ -334,6 +364,7 @@ func (ro *rollups) tables(row func(...any) []any) []tableRows {
 		{sqlIPDays, sqlIPDaysUpsert, ipRows, false},
 		{sqlPolicyDays, sqlPolicyDaysUpsert, typeRows, false},
 		{sqlPoliciesSeen, sqlPoliciesSeenUpsert, policyRows, false},
+		{sqlUntrustedDays, sqlUntrustedDaysUpsert, untrustedRows, false},
 	}
 }
 
@@ -350,8 +381,11 @@ invalid, error, data) VALUES `
 	sqlInputHashes         = `INSERT OR ROLLBACK INTO input_hashes (content_key, input_id) VALUES `
 	sqlInputHashesSkipKept = ` ON CONFLICT (content_key) DO NOTHING`
 	sqlArrivals            = `INSERT OR ROLLBACK INTO arrivals (input_id, source, origin, received_at) VALUES `
-	sqlReports             = `INSERT OR ROLLBACK INTO reports (id, input_id, organization_name, report_id, contact_info, start_time,
-end_time, warnings, fingerprint, variant) VALUES `
+	sqlInputAuth           = `INSERT OR ROLLBACK INTO input_auth (input_id, dkim, dkim_domain, authenticated, reason) VALUES `
+	sqlInputAuthUpsert     = ` ON CONFLICT (input_id) DO UPDATE SET dkim = excluded.dkim, dkim_domain = excluded.dkim_domain,
+authenticated = excluded.authenticated, reason = excluded.reason`
+	sqlReports = `INSERT OR ROLLBACK INTO reports (id, input_id, organization_name, report_id, contact_info, start_time,
+end_time, warnings, fingerprint, variant, trusted) VALUES `
 	// A report whose key and variant are stored already is left out, which
 	// insert notices (whole).
 	sqlReportsSkipStored = ` ON CONFLICT (organization_name, report_id, variant) DO NOTHING`
@@ -384,6 +418,10 @@ failed_sessions = failed_sessions + excluded.failed_sessions`
 	sqlPoliciesSeen       = `INSERT OR ROLLBACK INTO domain_policies (policy_domain, policy_type, policy_string, mx_host, first_day, last_day, reports) VALUES `
 	sqlPoliciesSeenUpsert = ` ON CONFLICT (policy_domain, policy_type, policy_string, mx_host) DO UPDATE SET
 first_day = min(first_day, excluded.first_day), last_day = max(last_day, excluded.last_day), reports = reports + excluded.reports`
+	sqlUntrustedDays       = `INSERT OR ROLLBACK INTO untrusted_days (policy_domain, day, reports, successful_sessions, failed_sessions) VALUES `
+	sqlUntrustedDaysUpsert = ` ON CONFLICT (policy_domain, day) DO UPDATE SET reports = reports + excluded.reports,
+successful_sessions = successful_sessions + excluded.successful_sessions,
+failed_sessions = failed_sessions + excluded.failed_sessions`
 	sqlInputUpdate = `UPDATE inputs SET outcome = ?, stored = ?, duplicates = ?, invalid = ?, error = ? WHERE id = ?`
 	// A stored report whose key was reused gets the warning once.
 	sqlWarnReport = `UPDATE reports SET warnings = CASE WHEN warnings = '' THEN ?1 ELSE warnings || char(10) || ?1 END
@@ -409,6 +447,7 @@ func (b *batch) write(ctx context.Context, db *DB) error {
 		{sqlInputs, "", b.inputs, false},
 		{sqlInputHashes, sqlInputHashesSkipKept, b.hashes, true},
 		{sqlArrivals, "", b.arrivals, false},
+		{sqlInputAuth, sqlInputAuthUpsert, b.auths, false},
 		{sqlReports, sqlReportsSkipStored, b.reports, true},
 		{sqlPolicies, "", b.policies, false},
 		{sqlDetails, "", b.details, false},

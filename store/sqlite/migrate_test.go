@@ -220,8 +220,8 @@ func TestEveryForeignKeyDeferred(t *testing.T) {
 	if err := rows.Err(); err != nil {
 		t.Fatal(err)
 	}
-	if tables != 5 {
-		t.Errorf("%d tables with foreign keys, want 5 (reports, policies, failure_details, input_hashes, arrivals)", tables)
+	if tables != 6 {
+		t.Errorf("%d tables with foreign keys, want 6 (reports, policies, failure_details, input_hashes, arrivals, input_auth)", tables)
 	}
 }
 

@@ -37,9 +37,18 @@ func where(f store.Filter, domainCol, dayCol string) (string, []any) {
 
 // DomainTotals sums the domain rollups.
 func (db *DB) DomainTotals(ctx context.Context, f store.Filter) ([]store.DomainTotal, error) {
+	return db.domainTotals(ctx, f, "domain_days")
+}
+
+func (db *DB) domainTotals(ctx context.Context, f store.Filter, table string) ([]store.DomainTotal, error) {
 	w, args := where(f, "policy_domain", "day")
+	src, sargs := table, []any(nil)
+	if table == "domain_days" {
+		src, sargs = from(f, table)
+	}
+	args = append(sargs, args...)
 	q := `SELECT policy_domain, sum(reports), sum(successful_sessions), sum(failed_sessions), count(*), min(day), max(day)
-FROM domain_days` + w + ` GROUP BY policy_domain ORDER BY policy_domain`
+FROM ` + src + w + ` GROUP BY policy_domain ORDER BY policy_domain`
 	var out []store.DomainTotal
 	err := db.scanAll(ctx, "domain totals", q, args, func(rows *sql.Rows) error {
 		var t store.DomainTotal
@@ -55,8 +64,10 @@ FROM domain_days` + w + ` GROUP BY policy_domain ORDER BY policy_domain`
 // Reporters counts the distinct reporting organisations per domain.
 func (db *DB) Reporters(ctx context.Context, f store.Filter) (map[string]int, error) {
 	w, args := where(f, "policy_domain", "day")
+	src, sargs := from(f, "sender_days")
+	args = append(sargs, args...)
 	out := map[string]int{}
-	err := db.scanAll(ctx, "reporters", `SELECT policy_domain, count(DISTINCT organization_name) FROM sender_days`+w+
+	err := db.scanAll(ctx, "reporters", `SELECT policy_domain, count(DISTINCT organization_name) FROM `+src+w+
 		` GROUP BY policy_domain`, args, func(rows *sql.Rows) error {
 		var d string
 		var n int
@@ -77,7 +88,7 @@ func (db *DB) PeriodTotals(ctx context.Context, f store.Filter, periods []store.
 	if !f.Until.IsZero() {
 		hi = dayOf(f.Until)
 	}
-	scan := store.Filter{Domains: f.Domains, Since: f.Since, Until: f.Until}
+	scan := store.Filter{Domains: f.Domains, Since: f.Since, Until: f.Until, Trusted: f.Trusted}
 	wider := false
 	for _, p := range periods {
 		if !scan.Since.IsZero() && p.Since.Before(scan.Since) {
@@ -111,7 +122,9 @@ func (db *DB) PeriodTotals(ctx context.Context, f store.Filter, periods []store.
 		}
 	}
 	w, wargs := where(scan, "policy_domain", "day")
-	q := "SELECT policy_domain, " + strings.Join(cols, ", ") + " FROM domain_days" + w + " GROUP BY policy_domain"
+	src, sargs := from(scan, "domain_days")
+	wargs = append(sargs, wargs...)
+	q := "SELECT policy_domain, " + strings.Join(cols, ", ") + " FROM " + src + w + " GROUP BY policy_domain"
 	if wider {
 		q += " HAVING count(CASE WHEN " + inRange + " THEN 1 END) > 0"
 	}
@@ -137,6 +150,9 @@ func (db *DB) PeriodTotals(ctx context.Context, f store.Filter, periods []store.
 // over its days. Rows arrive in key order, a domain's together; the series
 // are read in place, and strings are made only for what is returned.
 func (db *DB) MXTotals(ctx context.Context, f store.Filter, fn func(string, []store.MXTotal) error) error {
+	if f.Trusted {
+		return db.trustedMXTotals(ctx, f, fn)
+	}
 	var conds []string
 	var args []any
 	in("policy_domain", f.Domains, &conds, &args)
@@ -249,7 +265,9 @@ func (db *DB) EachReport(ctx context.Context, f store.Filter, fn func(store.Repo
 		if n <= 0 {
 			return nil
 		}
-		q := `SELECT r.id, r.organization_name, r.report_id, r.start_time, r.end_time, r.warnings FROM reports r`
+		q := `SELECT r.id, r.organization_name, r.report_id, r.start_time, r.end_time, r.warnings, i.source,
+a.dkim, a.dkim_domain, a.authenticated, a.reason
+FROM reports r JOIN inputs i ON i.id = r.input_id LEFT JOIN input_auth a ON a.input_id = r.input_id`
 		pconds, pargs := conds, args
 		if done > 0 { // after the last report listed, in the listing's order
 			pconds = append(slices.Clip(conds), "(r.start_time, r.id) < (?, ?)")
@@ -264,9 +282,12 @@ func (db *DB) EachReport(ctx context.Context, f store.Filter, fn func(store.Repo
 			var ri store.ReportInfo
 			var end int64
 			var warnings string
-			if err := rows.Scan(&ri.ID, &ri.OrganizationName, &ri.ReportID, &lastStart, &end, &warnings); err != nil {
+			var auth nullAuth
+			if err := rows.Scan(&ri.ID, &ri.OrganizationName, &ri.ReportID, &lastStart, &end, &warnings, &ri.Source,
+				&auth.dkim, &auth.domain, &auth.authenticated, &auth.reason); err != nil {
 				return err
 			}
+			ri.Auth = auth.get()
 			ri.Start, ri.End = time.Unix(lastStart, 0).UTC(), time.Unix(end, 0).UTC()
 			if warnings != "" {
 				ri.Warnings = strings.Count(warnings, "\n") + 1
@@ -354,7 +375,23 @@ func reportConds(f store.Filter) ([]string, []any) {
 		conds = append(conds, "r.id IN (SELECT report_id FROM policies WHERE "+sub[0]+")")
 	}
 	startedWithin(f.Since, f.Until, &conds, &args)
+	if f.Trusted {
+		conds = append(conds, "r.trusted = 1")
+	}
 	return conds, args
+}
+
+// nullAuth scans input_auth's columns through a LEFT JOIN.
+type nullAuth struct {
+	dkim, domain, reason sql.NullString
+	authenticated        sql.NullBool
+}
+
+func (a *nullAuth) get() *store.Auth {
+	if !a.dkim.Valid {
+		return nil
+	}
+	return &store.Auth{DKIM: a.dkim.String, Domain: a.domain.String, Authenticated: a.authenticated.Bool, Reason: a.reason.String}
 }
 
 // CountReports counts the reports f selects, its limit aside.
@@ -376,12 +413,15 @@ func (db *DB) Report(ctx context.Context, id int64) (*store.StoredReport, error)
 	var sr store.StoredReport
 	var start, end, received int64
 	var warnings string
+	var auth nullAuth
 	err := db.read.QueryRowContext(ctx, `SELECT r.id, r.organization_name, r.report_id, r.contact_info, r.start_time,
-r.end_time, r.warnings, i.id, i.sha256, i.size, i.source, i.origin, i.received_at, i.outcome, i.error
-FROM reports r JOIN inputs i ON i.id = r.input_id WHERE r.id = ?`, id).Scan(
+r.end_time, r.warnings, i.id, i.sha256, i.size, i.source, i.origin, i.received_at, i.outcome, i.error,
+a.dkim, a.dkim_domain, a.authenticated, a.reason
+FROM reports r JOIN inputs i ON i.id = r.input_id LEFT JOIN input_auth a ON a.input_id = i.id WHERE r.id = ?`, id).Scan(
 		&sr.ID, &sr.Report.OrganizationName, &sr.Report.ReportID, &sr.Report.ContactInfo, &start, &end, &warnings,
 		&sr.Input.ID, &sr.Input.SHA256, &sr.Input.Size, &sr.Input.Source, &sr.Input.Origin, &received,
-		&sr.Input.Outcome, &sr.Input.Error)
+		&sr.Input.Outcome, &sr.Input.Error, &auth.dkim, &auth.domain, &auth.authenticated, &auth.reason)
+	sr.Input.Auth = auth.get()
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, fmt.Errorf("report %d: %w", id, store.ErrNotFound)
 	}
@@ -411,11 +451,15 @@ func (db *DB) loadPolicies(ctx context.Context, reportID int64) ([]parse.Policy,
 // sqlInputsOfContent is Inputs with a SHA256: the input holding the
 // content (found by input_hashes, not by reading inputs) when its id is
 // above the first argument, and the content's arrivals since.
-const sqlInputsOfContent = `SELECT i.id, i.sha256, i.size, i.source, i.origin, i.received_at, i.outcome, i.error
-FROM input_hashes h JOIN inputs i ON i.id = h.input_id WHERE h.content_key = ?3 AND i.sha256 = ?2 AND i.id > ?1
+const sqlInputsOfContent = `SELECT i.id, i.sha256, i.size, i.source, i.origin, i.received_at, i.outcome, i.error,
+au.dkim, au.dkim_domain, au.authenticated, au.reason
+FROM input_hashes h JOIN inputs i ON i.id = h.input_id LEFT JOIN input_auth au ON au.input_id = i.id
+WHERE h.content_key = ?3 AND i.sha256 = ?2 AND i.id > ?1
 UNION ALL
-SELECT i.id, i.sha256, i.size, a.source, a.origin, a.received_at, i.outcome, i.error
+SELECT i.id, i.sha256, i.size, a.source, a.origin, a.received_at, i.outcome, i.error,
+au.dkim, au.dkim_domain, au.authenticated, au.reason
 FROM input_hashes h JOIN inputs i ON i.id = h.input_id JOIN arrivals a ON a.input_id = h.input_id
+LEFT JOIN input_auth au ON au.input_id = i.id
 WHERE h.content_key = ?3 AND i.sha256 = ?2`
 
 // inputsQuery builds the query of Inputs; its arguments are f.AfterID,
@@ -424,8 +468,9 @@ func (db *DB) inputsQuery(f store.InputFilter) (string, error) {
 	if f.SHA256 != nil {
 		return sqlInputsOfContent, nil
 	}
-	q := `SELECT i.id, i.sha256, i.size, i.source, i.origin, i.received_at, i.outcome, i.error
-FROM inputs i WHERE i.id > ?`
+	q := `SELECT i.id, i.sha256, i.size, i.source, i.origin, i.received_at, i.outcome, i.error,
+au.dkim, au.dkim_domain, au.authenticated, au.reason
+FROM inputs i LEFT JOIN input_auth au ON au.input_id = i.id WHERE i.id > ?`
 	if f.BeforeID > 0 {
 		q += fmt.Sprintf(" AND i.id < %d", f.BeforeID)
 	}
@@ -436,7 +481,7 @@ FROM inputs i WHERE i.id > ?`
 		var lits []string
 		for _, o := range f.Outcomes {
 			switch o {
-			case store.OutcomeStored, store.OutcomeDuplicate, store.OutcomeInvalid, store.OutcomeNoReport:
+			case store.OutcomeStored, store.OutcomeDuplicate, store.OutcomeInvalid, store.OutcomeNoReport, store.OutcomeUnauthenticated:
 				lits = append(lits, "'"+string(o)+"'")
 			default:
 				return "", fmt.Errorf("sqlite: listing inputs: unknown outcome %q", o)
@@ -476,9 +521,12 @@ func (db *DB) Inputs(ctx context.Context, f store.InputFilter) ([]store.InputInf
 	for rows.Next() {
 		var in store.InputInfo
 		var received int64
-		if err := rows.Scan(&in.ID, &in.SHA256, &in.Size, &in.Source, &in.Origin, &received, &in.Outcome, &in.Error); err != nil {
+		var auth nullAuth
+		if err := rows.Scan(&in.ID, &in.SHA256, &in.Size, &in.Source, &in.Origin, &received, &in.Outcome, &in.Error,
+			&auth.dkim, &auth.domain, &auth.authenticated, &auth.reason); err != nil {
 			return nil, err
 		}
+		in.Auth = auth.get()
 		in.ReceivedAt = time.UnixMilli(received).UTC()
 		out = append(out, in)
 	}

@@ -18,6 +18,7 @@ import (
 var goSteps = map[string]func(context.Context, *sql.Tx) error{
 	"0006_count_every_policy.sql": recount,
 	"0007_input_hashes.sql":       keyContents,
+	"0009_dkim.sql":               widenOutcomes,
 }
 
 // contentKey is an input's key in input_hashes: the first 8 bytes of its

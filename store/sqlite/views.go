@@ -30,15 +30,17 @@ func (db *DB) scanAll(ctx context.Context, what, q string, args []any, scan func
 // DayTotals reads the domain rollups day by day.
 func (db *DB) DayTotals(ctx context.Context, f store.Filter) ([]store.DayTotal, error) {
 	w, args := where(f, "policy_domain", "day")
+	src, sargs := from(f, "domain_days")
+	args = append(sargs, args...)
 	// Counted first: growing a slice of hundreds of thousands of rows
 	// costs more than reading them twice.
 	var n int
-	if err := db.read.QueryRowContext(ctx, `SELECT count(*) FROM domain_days`+w, args...).Scan(&n); err != nil {
+	if err := db.read.QueryRowContext(ctx, `SELECT count(*) FROM `+src+w, args...).Scan(&n); err != nil {
 		return nil, fmt.Errorf("sqlite: day totals: %w", err)
 	}
 	out := make([]store.DayTotal, 0, n)
 	err := db.scanAll(ctx, "day totals", `SELECT policy_domain, day, reports, successful_sessions, failed_sessions
-FROM domain_days`+w+` ORDER BY policy_domain, day`, args, func(rows *sql.Rows) error {
+FROM `+src+w+` ORDER BY policy_domain, day`, args, func(rows *sql.Rows) error {
 		var t store.DayTotal
 		var day int64
 		err := rows.Scan(&t.Domain, &day, &t.Reports, &t.SuccessfulSessions, &t.FailedSessions)
@@ -51,6 +53,9 @@ FROM domain_days`+w+` ORDER BY policy_domain, day`, args, func(rows *sql.Rows) e
 
 // PolicyTypeTotals sums the policy-type rollups (migration 0006).
 func (db *DB) PolicyTypeTotals(ctx context.Context, f store.Filter) ([]store.PolicyTypeTotal, error) {
+	if f.Trusted {
+		return db.trustedPolicyTypeTotals(ctx, f)
+	}
 	w, args := where(f, "policy_domain", "day")
 	var out []store.PolicyTypeTotal
 	err := db.scanAll(ctx, "policy type totals", `SELECT policy_domain, policy_type, mode, sum(reports), sum(successful_sessions),
@@ -69,9 +74,11 @@ ORDER BY policy_domain, policy_type, mode`, args, func(rows *sql.Rows) error {
 // SenderTotals sums the sender rollups.
 func (db *DB) SenderTotals(ctx context.Context, f store.Filter) ([]store.SenderTotal, error) {
 	w, args := where(f, "policy_domain", "day")
+	src, sargs := from(f, "sender_days")
+	args = append(sargs, args...)
 	var out []store.SenderTotal
 	err := db.scanAll(ctx, "sender totals", `SELECT policy_domain, organization_name, sum(reports), sum(successful_sessions),
-sum(failed_sessions) FROM sender_days`+w+` GROUP BY policy_domain, organization_name ORDER BY policy_domain, organization_name`,
+sum(failed_sessions) FROM `+src+w+` GROUP BY policy_domain, organization_name ORDER BY policy_domain, organization_name`,
 		args, func(rows *sql.Rows) error {
 			var t store.SenderTotal
 			err := rows.Scan(&t.Domain, &t.Organization, &t.Reports, &t.SuccessfulSessions, &t.FailedSessions)
@@ -84,9 +91,11 @@ sum(failed_sessions) FROM sender_days`+w+` GROUP BY policy_domain, organization_
 // IPTotals sums the sending-IP rollups per IP, result type and domain.
 func (db *DB) IPTotals(ctx context.Context, f store.Filter) ([]store.IPTotal, error) {
 	w, args := where(f, "policy_domain", "day")
+	src, sargs := from(f, "ip_days")
+	args = append(sargs, args...)
 	var out []store.IPTotal
 	err := db.scanAll(ctx, "sending IP totals", `SELECT sending_mta_ip, result_type, policy_domain, sum(failed_sessions)
-FROM ip_days`+w+` GROUP BY sending_mta_ip, result_type, policy_domain ORDER BY sending_mta_ip, result_type, policy_domain`,
+FROM `+src+w+` GROUP BY sending_mta_ip, result_type, policy_domain ORDER BY sending_mta_ip, result_type, policy_domain`,
 		args, func(rows *sql.Rows) error {
 			var t store.IPTotal
 			err := rows.Scan(&t.IP, &t.ResultType, &t.Domain, &t.FailedSessions)
@@ -110,7 +119,9 @@ func (db *DB) Policies(ctx context.Context, f store.Filter) ([]store.PolicySeen,
 		conds = append(conds, "first_day <= ?")
 		args = append(args, dayOf(f.Until))
 	}
-	q := `SELECT policy_domain, policy_type, policy_string, mx_host, first_day, last_day, reports FROM domain_policies`
+	src, sargs := from(f, "domain_policies")
+	args = append(sargs, args...)
+	q := `SELECT policy_domain, policy_type, policy_string, mx_host, first_day, last_day, reports FROM ` + src
 	if len(conds) > 0 {
 		q += " WHERE " + strings.Join(conds, " AND ")
 	}

@@ -205,7 +205,7 @@ func TestBackfillMatchesRollups(t *testing.T) {
 func TestReprocessUsesPartialIndex(t *testing.T) {
 	db := testDB(t)
 	var plan strings.Builder
-	q, _ := db.inputsQuery(store.InputFilter{Outcomes: []store.Outcome{store.OutcomeInvalid, store.OutcomeNoReport}})
+	q, _ := db.inputsQuery(store.InputFilter{Outcomes: store.Reprocessable})
 	rows, err := db.read.Query("EXPLAIN QUERY PLAN "+q, int64(0))
 	if err != nil {
 		t.Fatal(err)
