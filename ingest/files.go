@@ -48,6 +48,8 @@ type ImportOptions struct {
 	// Skip are files never read, such as the database itself and its WAL
 	// when a directory that holds them is imported.
 	Skip []string
+	// DKIM verifies mailed reports (--dkim).
+	DKIM DKIM
 }
 
 // ImportStats counts what an import did.
@@ -73,6 +75,12 @@ type ImportStats struct {
 	// Skipped counts files of the directories imported that are clearly
 	// no reports by name and content (notes, a README): not recorded.
 	Skipped int
+	// Unauthenticated counts mails whose reports were refused for want of
+	// a DKIM signature of the reporter (--dkim require); kept, reprocessable.
+	Unauthenticated int
+	// Deferred counts mails not recorded at all because their DKIM keys
+	// could not be looked up for now (--dkim require): try again later.
+	Deferred int
 }
 
 // keepProblems bounds the problem lines an import keeps.
@@ -90,6 +98,8 @@ type prepared struct {
 	in store.Input
 	// skipped is a file of a directory that is clearly no report.
 	skipped bool
+	// deferred is a mail left for a later run (DKIM.authenticate).
+	deferred bool
 	// weight is the bytes admitted (Import's in-flight budget) for this
 	// input, given back once its batch is committed.
 	weight int64
@@ -156,6 +166,9 @@ func Import(ctx context.Context, st store.Store, p *parse.Parser, opts ImportOpt
 			defer wg.Done()
 			for s := range jobs {
 				readSource(ctx, s, opts.Stdin, p, now, admit, func(pr prepared) {
+					if pr.err == nil && !pr.skipped && !opts.DKIM.authenticate(&pr.in) {
+						pr.deferred = true
+					}
 					select {
 					case out <- pr:
 					case <-ctx.Done():
@@ -203,11 +216,18 @@ func Import(ctx context.Context, st store.Store, p *parse.Parser, opts ImportOpt
 	var batch importBatch
 	var batchBytes int
 	var readProblems []string
-	unreadable, skipped := 0, 0
+	unreadable, skipped, deferred := 0, 0, 0
 	for pr := range out {
 		batch.weight += pr.weight
 		if pr.skipped {
 			skipped++
+			continue
+		}
+		if pr.deferred {
+			deferred++
+			if len(readProblems) < keepProblems {
+				readProblems = append(readProblems, deferredError(&pr.in))
+			}
 			continue
 		}
 		if pr.err != nil {
@@ -237,9 +257,10 @@ func Import(ctx context.Context, st store.Store, p *parse.Parser, opts ImportOpt
 	w := <-walked
 	stats.Unreadable += w.unreadable + unreadable
 	stats.Skipped += skipped
+	stats.Deferred += deferred
 	stats.problem(w.problems...)
 	stats.problem(readProblems...)
-	stats.MoreProblems += w.unreadable - len(w.problems) + unreadable - len(readProblems)
+	stats.MoreProblems += w.unreadable - len(w.problems) + unreadable + deferred - len(readProblems)
 	if err != nil {
 		return stats, err
 	}

@@ -45,6 +45,10 @@ type FetchOptions struct {
 	Delete, Keep bool
 	// DryRun lists what would be done and changes nothing.
 	DryRun bool
+	// DKIM verifies each message's signatures (--dkim): under require,
+	// mail not authenticated goes to InvalidTo with its reports unstored,
+	// and mail whose keys could not be looked up stays for the next run.
+	DKIM DKIM
 
 	// BatchBytes bounds the messages fetched, parsed and committed at once;
 	// default 16 MiB. BatchMessages bounds their number; default 200.
@@ -78,6 +82,12 @@ type FetchStats struct {
 	Invalid  int // messages with a refused report
 	NoReport int // messages without a report
 	Skipped  int // messages --keep had already processed
+	// Unauthenticated counts messages whose reports were refused for want
+	// of a DKIM signature of the reporter (--dkim require).
+	Unauthenticated int
+	// Deferred counts messages left in the mailbox because their DKIM keys
+	// could not be looked up (--dkim require): the next run tries again.
+	Deferred int
 	// Plan lists, with DryRun, what would be done: one line per message.
 	Plan []string
 	// DryRun says the pass changed nothing: the counts are what it saw.
@@ -92,6 +102,12 @@ func (s FetchStats) String() string {
 	line := fmt.Sprintf("fetched %s: %s stored, %s, %d invalid, %d without a report",
 		plural(s.Messages, "message", "messages"), plural(s.Stored, "report", "reports"),
 		plural(s.Duplicates, "duplicate", "duplicates"), s.Invalid, s.NoReport)
+	if s.Unauthenticated > 0 {
+		line += fmt.Sprintf(", %d not authenticated (reports not stored)", s.Unauthenticated)
+	}
+	if s.Deferred > 0 {
+		line += fmt.Sprintf(", %s left for the next run (DKIM keys not found for now)", plural(s.Deferred, "message", "messages"))
+	}
 	if s.Reused > 0 {
 		line += fmt.Sprintf(" (%s stored under a report-id used before with other figures: see their warnings)",
 			plural(s.Reused, "report", "reports"))
@@ -340,7 +356,14 @@ func processBatch(ctx context.Context, c *imapclient.Client, st SeenStore, p *pa
 		case !ok:
 			continue // expunged by someone else since the search
 		default:
-			inputs = append(inputs, Prepare(p, body, "imap", origin, o.Now()))
+			in := Prepare(p, body, "imap", origin, o.Now())
+			if !o.DKIM.authenticate(&in) {
+				stats.Messages++
+				stats.Deferred++
+				o.Logger.Warn("message left for the next run", "origin", origin, "dkim", in.Auth.Reason)
+				continue
+			}
+			inputs = append(inputs, in)
 		}
 		order = append(order, u)
 	}
@@ -368,6 +391,10 @@ func processBatch(ctx context.Context, c *imapclient.Client, st SeenStore, p *pa
 		case store.OutcomeNoReport:
 			stats.NoReport++
 			invalid = append(invalid, order[i])
+		case store.OutcomeUnauthenticated:
+			stats.Unauthenticated++
+			invalid = append(invalid, order[i])
+			o.Logger.Warn("reports not stored: not authenticated", "origin", inputs[i].Origin, "dkim", inputs[i].Auth.Reason)
 		default:
 			stats.Invalid++
 			invalid = append(invalid, order[i])

@@ -3,6 +3,7 @@ package ingest
 import (
 	"context"
 	"errors"
+	"slices"
 	"time"
 
 	"github.com/tlsrpt/tlsrpt/parse"
@@ -46,10 +47,11 @@ func prepare(p *parse.Parser, data []byte, source, origin string, at time.Time) 
 	return in, first
 }
 
-// Reprepare parses an input already kept again, for `tlsrpt reprocess`.
+// Reprepare parses an input already kept again, for `tlsrpt reprocess`,
+// with the DKIM verification recorded when it arrived.
 func Reprepare(p *parse.Parser, info store.InputInfo, data []byte) store.Input {
 	in := Prepare(p, data, info.Source, info.Origin, info.ReceivedAt)
-	in.ID = info.ID
+	in.ID, in.Auth = info.ID, info.Auth
 	return in
 }
 
@@ -59,6 +61,9 @@ type ReprocessOptions struct {
 	// before the fingerprint (store.Fingerprint) took a report under a
 	// reused report-id for a duplicate, and dropped it.
 	Duplicates bool
+	// DKIM verifies the mailed inputs that were never verified, or all
+	// of them with Reverify; under require, refuses the unauthenticated.
+	DKIM DKIM
 }
 
 // Reprocess parses again every kept input whose outcome was invalid or no
@@ -67,7 +72,7 @@ type ReprocessOptions struct {
 func Reprocess(ctx context.Context, st store.Store, p *parse.Parser, o ReprocessOptions) (ImportStats, error) {
 	var stats ImportStats
 	var after int64
-	outcomes := []store.Outcome{store.OutcomeInvalid, store.OutcomeNoReport}
+	outcomes := slices.Clone(store.Reprocessable)
 	if o.Duplicates {
 		outcomes = append(outcomes, store.OutcomeDuplicate)
 	}
@@ -82,8 +87,14 @@ func Reprocess(ctx context.Context, st store.Store, p *parse.Parser, o Reprocess
 			if err != nil {
 				return stats, err
 			}
-			batch = append(batch, Reprepare(p, info, data))
+			in := Reprepare(p, info, data)
 			after = info.ID
+			if !o.DKIM.authenticate(&in) {
+				stats.Deferred++
+				stats.problem(deferredError(&in))
+				continue
+			}
+			batch = append(batch, in)
 		}
 		results, err := st.Ingest(ctx, batch)
 		if err != nil {
@@ -98,6 +109,10 @@ func (s *ImportStats) add(batch []store.Input, results []store.Result) {
 	for i, r := range results {
 		s.Inputs++
 		s.Stored += r.Stored
+		if r.Outcome == store.OutcomeUnauthenticated {
+			s.Unauthenticated++
+			s.problem(batch[i].Origin + ": " + "not stored, not authenticated: " + batch[i].Auth.Reason)
+		}
 		s.Duplicates += r.Duplicates
 		s.Reused += r.Reused
 		if r.Known {

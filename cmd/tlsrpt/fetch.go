@@ -27,6 +27,7 @@ type fetchOptions struct {
 	Watch                      bool
 	Interval                   time.Duration
 	Verbose                    bool
+	DKIM                       dkimOptions
 }
 
 func (o *fetchOptions) AddFlags(fs *pflag.FlagSet) {
@@ -38,6 +39,7 @@ func (o *fetchOptions) AddFlags(fs *pflag.FlagSet) {
 	fs.BoolVar(&o.Insecure, "insecure", false, "allow --tls none to a server that is not on loopback")
 	fs.StringVar(&o.Mailbox, "mailbox", "INBOX", "mailbox the reports arrive in")
 	fs.StringVar(&o.MoveTo, "move-to", "TLSRPT/Processed", "where processed messages go (created when missing)")
+	o.DKIM.AddFlags(fs)
 	fs.StringVar(&o.InvalidTo, "invalid-to", "TLSRPT/Invalid", "where messages without a valid report go (created when missing)")
 	fs.BoolVar(&o.Delete, "delete", false, "delete processed messages instead of moving them")
 	fs.BoolVar(&o.Keep, "keep", false, "leave messages in place and remember them, so a re-run skips them")
@@ -89,7 +91,12 @@ func (o *fetchOptions) ingestOptions(g *globalOptions) (ingest.FetchOptions, err
 			return ingest.FetchOptions{}, fmt.Errorf("--ca-file %s: no PEM certificate in it", o.CAFile)
 		}
 	}
+	dkim, err := o.DKIM.dkim()
+	if err != nil {
+		return ingest.FetchOptions{}, err
+	}
 	return ingest.FetchOptions{
+		DKIM:   dkim,
 		Server: o.Server, User: o.User, Password: password, TLS: o.TLS, TLSConf: conf, Insecure: o.Insecure,
 		Mailbox: o.Mailbox, MoveTo: o.MoveTo, InvalidTo: o.InvalidTo, Delete: o.Delete, Keep: o.Keep, DryRun: o.DryRun,
 		Logger: g.logger(), Now: g.now,
@@ -113,7 +120,9 @@ reason when the connection, TLS or login fails.
 
 The password comes from --password-file or TLSRPT_IMAP_PASSWORD, never from
 a flag (flags show in ps). Certificates are verified; --ca-file for a
-private CA.`,
+private CA.
+` + dkimHelp + ` Under require, mail not authenticated goes to --invalid-to;
+mail left for later stays where it is.`,
 		Example: `  TLSRPT_IMAP_PASSWORD=... tlsrpt fetch --server imap.example.com:993 --user tlsrpt@example.com
   tlsrpt fetch --server imap.example.com:993 --user tlsrpt --password-file /etc/tlsrpt/imap-password --watch
   tlsrpt fetch --server 127.0.0.1:143 --tls none --user tlsrpt --password-file pw --dry-run`,
@@ -144,6 +153,9 @@ private CA.`,
 					return err
 				}
 				fmt.Fprintln(out, stats)
+				if stats.Deferred > 0 {
+					return errDeferred
+				}
 				return nil
 			})
 		},

@@ -18,16 +18,19 @@ type importOptions struct {
 	Workers   int
 	BatchSize int
 	Quiet     bool
+	DKIM      dkimOptions
 }
 
 func (o *importOptions) AddFlags(fs *pflag.FlagSet) {
 	fs.IntVar(&o.Workers, "workers", 0, "inputs parsed in parallel (0: one per CPU)")
 	fs.IntVar(&o.BatchSize, "batch", 2048, "inputs committed per transaction")
 	fs.BoolVarP(&o.Quiet, "quiet", "q", false, "print nothing but problems")
+	o.DKIM.AddFlags(fs)
 }
 
 func newImportCommand(g *globalOptions) *cobra.Command {
 	var o importOptions
+	var dkim ingest.DKIM
 	cmd := &cobra.Command{
 		Use:   "import PATH...",
 		Short: "Import reports from files, directories, Maildirs, mbox files or stdin",
@@ -44,7 +47,8 @@ stored (same organization-name and report-id) is counted as a duplicate.
 
 Prints one line per outcome, and one line per invalid input on stderr.
 Exits 4 when any input was invalid or unreadable, after storing all the
-valid ones.`,
+valid ones.
+` + dkimHelp,
 		Example: `  tlsrpt import testdata/sample
   tlsrpt import ~/Maildir/.TLSRPT report.json.gz
   formail -s tlsrpt import - < reports.mbox    # or: tlsrpt import reports.mbox
@@ -54,12 +58,14 @@ valid ones.`,
 			if o.Workers < 0 || o.BatchSize < 1 {
 				return usageErr("--workers must be 0 (one per CPU) or more and --batch at least 1")
 			}
-			return nil
+			var err error
+			dkim, err = o.DKIM.dkim()
+			return err
 		},
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return g.withStore(cmd.Context(), func(st *sqlite.DB) error {
 				opts := ingest.ImportOptions{Paths: args, Stdin: cmd.InOrStdin(), Workers: o.Workers, BatchSize: o.BatchSize, Now: g.now,
-					Skip: []string{g.DB, g.DB + "-wal", g.DB + "-shm", g.DB + "-journal"}}
+					Skip: []string{g.DB, g.DB + "-wal", g.DB + "-shm", g.DB + "-journal"}, DKIM: dkim}
 				finish := func() {}
 				if isTerminal(os.Stderr) && !o.Quiet {
 					// A count while the walk goes on (its total only grows),
@@ -88,6 +94,9 @@ valid ones.`,
 						plural(stats.Stored, "report", "reports"), err)
 				}
 				printImportStats(cmd.OutOrStdout(), cmd.ErrOrStderr(), stats, o.Quiet)
+				if stats.Deferred > 0 {
+					return errDeferred
+				}
 				if stats.Invalid > 0 || stats.Unreadable > 0 {
 					return errInvalid
 				}
@@ -119,6 +128,12 @@ func printImportStats(out, errOut io.Writer, s ingest.ImportStats, quiet bool) {
 		}
 		fmt.Fprintf(out, "invalid:    %s\n", plural(s.Invalid, "input", "inputs"))
 		fmt.Fprintf(out, "no report:  %s\n", plural(s.NoReport, "input", "inputs"))
+		if s.Unauthenticated > 0 {
+			fmt.Fprintf(out, "not authenticated: %s whose reports were not stored (kept: tlsrpt reprocess)\n", plural(s.Unauthenticated, "mail", "mails"))
+		}
+		if s.Deferred > 0 {
+			fmt.Fprintf(out, "left for later: %s whose DKIM keys could not be looked up (not recorded: run again)\n", plural(s.Deferred, "mail", "mails"))
+		}
 		if s.Known > 0 {
 			fmt.Fprintf(out, "kept before: %s with the same bytes: not kept again, the arrival noted\n", plural(s.Known, "input", "inputs"))
 		}

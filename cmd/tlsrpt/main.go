@@ -33,6 +33,9 @@ const (
 var (
 	// errInvalid ends a command that has already said which inputs were invalid.
 	errInvalid = errors.New("some inputs were invalid")
+	// errDeferred ends a command that left mail for a later run (DKIM
+	// keys that could not be looked up): exit 75, try again.
+	errDeferred = fmt.Errorf("some mail was left for a later run: %w", store.ErrUnavailable)
 	// errNewFailures ends check-new after it printed new failures.
 	errNewFailures = errors.New("new failures")
 )

@@ -11,7 +11,9 @@ import (
 // reprocessOptions are reprocess's flags.
 type reprocessOptions struct {
 	ingest.ReprocessOptions
-	Quiet bool
+	Quiet    bool
+	DKIM     dkimOptions
+	Reverify bool
 }
 
 func newReprocessCommand(g *globalOptions) *cobra.Command {
@@ -26,10 +28,25 @@ Reports already stored are not touched. With --duplicates, the inputs recorded
 as duplicates too: releases before 2026-12 took a report under a reused
 report-id (the Postfix reporter numbers reports per installation) for a
 duplicate of the stored one, and left it out; they are stored now, flagged.
-Output and exit codes are those of import.`,
+Output and exit codes are those of import.
+
+Mail refused for want of authentication (--dkim require) is taken again
+too: its DKIM result is the one recorded when it arrived (keys rotate), or
+verified anew with --reverify; mail never verified (stored by a release
+before 2026-12, or with --dkim off) is verified now.`,
 		Example: `  tlsrpt reprocess
-  tlsrpt reprocess --duplicates   # once, after upgrading from a release before 2026-12`,
+  tlsrpt reprocess --duplicates   # once, after upgrading from a release before 2026-12
+  tlsrpt reprocess --dkim record  # store the reports of mail require refused
+  tlsrpt reprocess --reverify     # verify the refused mail's signatures again (DNS fixed)`,
 		Args: usageArgs(cobra.NoArgs),
+		PreRunE: func(cmd *cobra.Command, args []string) (err error) {
+			o.ReprocessOptions.DKIM, err = o.DKIM.dkim()
+			o.ReprocessOptions.DKIM.Reverify = o.Reverify
+			if o.Reverify && o.DKIM.Mode == ingest.DKIMOff {
+				return usageErr("--reverify verifies DKIM again: not with --dkim off")
+			}
+			return err
+		},
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return g.withStore(cmd.Context(), func(st *sqlite.DB) error {
 				stats, err := ingest.Reprocess(cmd.Context(), st, parse.New(parse.Limits{}), o.ReprocessOptions)
@@ -37,6 +54,9 @@ Output and exit codes are those of import.`,
 					return err
 				}
 				printImportStats(cmd.OutOrStdout(), cmd.ErrOrStderr(), stats, o.Quiet)
+				if stats.Deferred > 0 {
+					return errDeferred
+				}
 				if stats.Invalid > 0 {
 					return errInvalid
 				}
@@ -46,5 +66,7 @@ Output and exit codes are those of import.`,
 	}
 	cmd.Flags().BoolVarP(&o.Quiet, "quiet", "q", false, "print nothing but problems")
 	cmd.Flags().BoolVar(&o.Duplicates, "duplicates", false, "also parse again the inputs recorded as duplicates (reports under a reused report-id)")
+	cmd.Flags().BoolVar(&o.Reverify, "reverify", false, "verify the DKIM signatures of the refused mail again instead of keeping the result recorded when it arrived")
+	o.DKIM.AddFlags(cmd.Flags())
 	return cmd
 }
