@@ -36,6 +36,9 @@ type Thresholds struct {
 	MinSessions  int64 // successful plus failed sessions, default 100
 	QuietDays    int   // no failure enforce would bounce in this many last days, default 7
 	TrendDays    int   // each half of the trend comparison, default 7
+	// AuthenticatedOnly judges from the trusted reports only: by HTTPS or
+	// in authenticated mail (store.Trusted), as --authenticated-only asks.
+	AuthenticatedOnly bool
 }
 
 // DefaultThresholds are the flags' defaults.
@@ -106,7 +109,7 @@ const day = 24 * time.Hour
 func Assess(ctx context.Context, st store.Store, domains []string, now time.Time, t Thresholds) ([]Readiness, error) {
 	t = t.withDefaults()
 	today := now.UTC().Truncate(day)
-	window := store.Filter{Domains: domains, Since: today.Add(-time.Duration(t.Window-1) * day), Until: today}
+	window := store.Filter{Domains: domains, Since: today.Add(-time.Duration(t.Window-1) * day), Until: today, Trusted: t.AuthenticatedOnly}
 	// The MX failures are the longest read: the others run beside it.
 	var (
 		totals    []store.PeriodTotal
@@ -114,6 +117,7 @@ func Assess(ctx context.Context, st store.Store, domains []string, now time.Time
 		policies  []store.PolicySeen
 		types     []store.PolicyTypeTotal
 		failures  = map[string][]store.MXTotal{}
+		untrusted []store.DomainTotal
 	)
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error {
@@ -132,6 +136,12 @@ func Assess(ctx context.Context, st store.Store, domains []string, now time.Time
 		types, err = st.PolicyTypeTotals(gctx, window)
 		return err
 	})
+	if !t.AuthenticatedOnly {
+		g.Go(func() (err error) {
+			untrusted, err = st.UntrustedTotals(gctx, window)
+			return err
+		})
+	}
 	g.Go(func() (err error) {
 		totals, err = st.PeriodTotals(gctx, window, []store.Period{
 			{Since: today.Add(-time.Duration(t.TrendDays-1) * day), Until: today},
@@ -160,7 +170,72 @@ func Assess(ctx context.Context, st store.Store, domains []string, now time.Time
 		})
 	}
 	wg.Wait()
+	if len(untrusted) > 0 {
+		if err := weighUntrusted(ctx, st, out, untrusted, now, t); err != nil {
+			return nil, err
+		}
+	}
 	return out, nil
+}
+
+// weighUntrusted says, for each ready verdict that rests on reports not
+// trusted (mail without the reporter's DKIM signature, files), how many
+// sessions they carry and whether the verdict would change without them:
+// forged mail could otherwise make a domain look ready. The domains with
+// trusted reports too are judged again from those alone.
+func weighUntrusted(ctx context.Context, st store.Store, out []Readiness, untrusted []store.DomainTotal, now time.Time, t Thresholds) error {
+	byDomain := make(map[string]store.DomainTotal, len(untrusted))
+	for _, u := range untrusted {
+		byDomain[u.Domain] = u
+	}
+	var mixed []string
+	at := map[string]int{}
+	for i := range out {
+		r := &out[i]
+		u, ok := byDomain[r.PolicyDomain]
+		if !ok || r.Verdict != Ready || u.SuccessfulSessions+u.FailedSessions == 0 {
+			continue
+		}
+		all := r.SuccessfulSessions + r.FailedSessions
+		r.Reasons = append(r.Reasons, fmt.Sprintf("%d of the %d sessions come from %d reports that are not authenticated "+
+			"(mail without a DKIM signature of the reporter, or files): anyone could have sent them",
+			u.SuccessfulSessions+u.FailedSessions, all, u.Reports))
+		if u.SuccessfulSessions+u.FailedSessions >= all {
+			r.Reasons = append(r.Reasons, "without them no report is left: the verdict would be "+string(InsufficientData)+
+				" (tlsrpt readiness --authenticated-only)")
+			continue
+		}
+		mixed = append(mixed, r.PolicyDomain)
+		at[r.PolicyDomain] = i
+	}
+	if len(mixed) == 0 {
+		return nil
+	}
+	t.AuthenticatedOnly = true
+	again, err := Assess(ctx, st, mixed, now, t)
+	if err != nil {
+		return err
+	}
+	judged := map[string]bool{}
+	for _, a := range again {
+		judged[a.PolicyDomain] = true
+		r := &out[at[a.PolicyDomain]]
+		if a.Verdict == Ready {
+			r.Reasons = append(r.Reasons, "without them it would still be ready")
+			continue
+		}
+		why := ""
+		if len(a.Reasons) > 0 {
+			why = ": " + a.Reasons[0]
+		}
+		r.Reasons = append(r.Reasons, "without them the verdict would be "+string(a.Verdict)+why)
+	}
+	for _, d := range mixed {
+		if !judged[d] {
+			out[at[d]].Reasons = append(out[at[d]].Reasons, "without them no report is left in the window: the verdict would be "+string(InsufficientData))
+		}
+	}
+	return nil
 }
 
 // assessor holds what Assess read, shared read-only by its workers.

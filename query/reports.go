@@ -19,11 +19,32 @@ type ReportJSON struct {
 	SuccessfulSessions int64     `json:"successful_sessions"`
 	FailedSessions     int64     `json:"failed_sessions"`
 	Warnings           int       `json:"warnings"`
+	// Source is how the report came: import, https, imap.
+	Source string `json:"source"`
+	// Authenticated is set for a report in mail with a DKIM signature of
+	// the reporter (RFC 8460 section 5.3); DKIMDomain is the signing
+	// domain ("" when none verified).
+	Authenticated bool   `json:"authenticated"`
+	DKIMDomain    string `json:"dkim_domain"`
 }
 
 // ReportOf converts a report's line for JSON output.
 func ReportOf(r store.ReportInfo) ReportJSON {
-	return ReportJSON{r.ID, r.OrganizationName, r.ReportID, r.Start, r.End, nonNil(r.Domains), r.SuccessfulSessions, r.FailedSessions, r.Warnings}
+	j := ReportJSON{ID: r.ID, OrganizationName: r.OrganizationName, ReportID: r.ReportID, Start: r.Start, End: r.End,
+		Domains: nonNil(r.Domains), SuccessfulSessions: r.SuccessfulSessions, FailedSessions: r.FailedSessions,
+		Warnings: r.Warnings, Source: r.Source}
+	if r.Auth != nil && r.Auth.DKIM == "pass" {
+		j.Authenticated, j.DKIMDomain = r.Auth.Authenticated, r.Auth.Domain
+	}
+	return j
+}
+
+// AuthJSON is the DKIM verification of a mailed input.
+type AuthJSON struct {
+	DKIM          string `json:"dkim"` // pass, fail, none, temperror
+	Domain        string `json:"domain"`
+	Authenticated bool   `json:"authenticated"`
+	Reason        string `json:"reason"`
 }
 
 // ReportShowJSON is one report in full (reports show --format json, the
@@ -52,6 +73,9 @@ type InputJSON struct {
 	ReceivedAt time.Time `json:"received_at"`
 	Outcome    string    `json:"outcome"`
 	Error      string    `json:"error"`
+	// Auth is the DKIM verification made when it arrived; its dkim is ""
+	// when none was (no mail, HTTPS, --dkim off, or before 2026-12).
+	Auth AuthJSON `json:"authentication"`
 }
 
 // PolicyJSON is one policy of a report in full.
@@ -105,6 +129,11 @@ func StoredReportOf(sr *store.StoredReport) ReportShowJSON {
 
 // InputOf converts a recorded input for JSON output.
 func InputOf(in store.InputInfo) InputJSON {
-	return InputJSON{ID: in.ID, SHA256: hex.EncodeToString(in.SHA256), Size: in.Size, Source: in.Source,
+	j := InputJSON{ID: in.ID, SHA256: hex.EncodeToString(in.SHA256), Size: in.Size, Source: in.Source,
 		Origin: in.Origin, ReceivedAt: in.ReceivedAt, Outcome: string(in.Outcome), Error: in.Error}
+	j.Auth = AuthJSON{Reason: "not verified: no mail, or by HTTPS, --dkim off, or before 2026-12"}
+	if a := in.Auth; a != nil {
+		j.Auth = AuthJSON{a.DKIM, a.Domain, a.Authenticated, a.Reason}
+	}
+	return j
 }

@@ -38,6 +38,11 @@ func (h *Handler) summary(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	if s := p.str("authenticated_only"); s != "" {
+		if f.Trusted, err = strconv.ParseBool(s); err != nil {
+			return badParam("authenticated_only", fmt.Errorf("%q: want true or false", s))
+		}
+	}
 	by := p.str("by")
 	if by == "" {
 		by = query.ByMX
@@ -72,6 +77,11 @@ func (h *Handler) readinessParams(p params) (query.Thresholds, time.Time, error)
 	for _, x := range ints {
 		if *x.v, err = p.int(x.name, *x.v, x.lo, 3660); err != nil {
 			return t, time.Time{}, err
+		}
+	}
+	if s := p.str("authenticated_only"); s != "" {
+		if t.AuthenticatedOnly, err = strconv.ParseBool(s); err != nil {
+			return t, time.Time{}, badParam("authenticated_only", fmt.Errorf("%q: want true or false", s))
 		}
 	}
 	if s := p.str("min_sessions"); s != "" {

@@ -33,6 +33,7 @@ func (o *readinessOptions) AddFlags(fs *pflag.FlagSet) {
 	fs.Int64Var(&o.MinSessions, "min-sessions", d.MinSessions, "ready needs at least this many reported sessions")
 	fs.IntVar(&o.QuietDays, "quiet-days", d.QuietDays, "ready needs no failure enforce would bounce in this many last days")
 	fs.IntVar(&o.TrendDays, "trend-days", d.TrendDays, "compare the failure rate of this many last days with as many before")
+	fs.BoolVar(&o.AuthenticatedOnly, "authenticated-only", false, authOnlyHelp)
 }
 
 func newReadinessCommand(g *globalOptions) *cobra.Command {
@@ -56,7 +57,13 @@ not count), MX hosts outside the patterns, and the trend of the failure rate.
 
 --format json is a contract: policy_domain, verdict, reasons, successful_sessions,
 failed_sessions, failure_rate, days_covered, reporters, policy_mode,
-unmatched_mx, mx_patterns, failures, trend.`,
+unmatched_mx, mx_patterns, failures, trend.
+
+Reports count as evidence however they came. A ready verdict that rests on
+reports that are not authenticated (mail without a DKIM signature of the
+reporter, files) says so, with how many sessions, and what the verdict would
+be without them; --authenticated-only judges from HTTPS reports and
+authenticated mail alone.`,
 		Example: `  tlsrpt readiness
   tlsrpt readiness --domain example.com --format json
   tlsrpt readiness --min-days 30 --min-reporters 3

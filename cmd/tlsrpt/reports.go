@@ -69,13 +69,14 @@ full: every policy and failure detail, its warnings, and the input it came in.`,
 
 // printReports lists the reports each yields, as they come.
 func printReports(p *printer, each func(fn func(store.ReportInfo) error) error) error {
-	header := []string{"id", "organization_name", "report_id", "start", "end", "domains", "successful_sessions", "failed_sessions", "warnings"}
+	header := []string{"id", "organization_name", "report_id", "start", "end", "domains", "successful_sessions", "failed_sessions", "warnings", "authenticated"}
 	l := p.list(header, "reports", "no reports match")
 	err := each(func(r store.ReportInfo) error {
 		return l.add(func() []string {
 			return []string{strconv.FormatInt(r.ID, 10), r.OrganizationName, r.ReportID,
 				r.Start.Format(time.RFC3339), r.End.Format(time.RFC3339), strings.Join(r.Domains, " "),
-				strconv.FormatInt(r.SuccessfulSessions, 10), strconv.FormatInt(r.FailedSessions, 10), strconv.Itoa(r.Warnings)}
+				strconv.FormatInt(r.SuccessfulSessions, 10), strconv.FormatInt(r.FailedSessions, 10), strconv.Itoa(r.Warnings),
+				authCell(r.Source, r.Auth)}
 		}, func() any {
 			return query.ReportOf(r)
 		})
@@ -121,6 +122,18 @@ func newReportsShowCommand(g *globalOptions) *cobra.Command {
 	return cmd
 }
 
+// authCell says how a report is authenticated, in a word: dkim (and the
+// domain), https, or no.
+func authCell(source string, a *store.Auth) string {
+	switch {
+	case a != nil && a.Authenticated:
+		return "dkim:" + a.Domain
+	case source == "https":
+		return "https"
+	}
+	return "no"
+}
+
 func printReport(w io.Writer, sr *store.StoredReport) {
 	r := sr.Report
 	fmt.Fprintf(w, "Report %d: %q from %s\n", sr.ID, r.ReportID, esc(r.OrganizationName))
@@ -130,6 +143,16 @@ func printReport(w io.Writer, sr *store.StoredReport) {
 	}
 	fmt.Fprintf(w, "  input:    %d via %s from %s at %s (%d bytes, sha256 %x)\n", sr.Input.ID, sr.Input.Source,
 		esc(sr.Input.Origin), sr.Input.ReceivedAt.Format(time.RFC3339), sr.Input.Size, sr.Input.SHA256)
+	switch a := sr.Input.Auth; {
+	case a != nil && a.Authenticated:
+		fmt.Fprintf(w, "  dkim:     %s, signed by %s: authenticated\n", a.DKIM, esc(a.Domain))
+	case a != nil:
+		fmt.Fprintf(w, "  dkim:     %s: not authenticated: %s\n", a.DKIM, esc(a.Reason))
+	case sr.Input.Source == "https":
+		fmt.Fprintf(w, "  dkim:     none (by HTTPS: counted as authenticated)\n")
+	default:
+		fmt.Fprintf(w, "  dkim:     not verified: not authenticated\n")
+	}
 	for _, wn := range r.Warnings {
 		fmt.Fprintf(w, "  warning:  %s\n", esc(wn))
 	}

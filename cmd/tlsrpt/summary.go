@@ -25,6 +25,9 @@ type filterOptions struct {
 	Until   string
 }
 
+// authOnlyFlag is --authenticated-only, of summary and readiness.
+const authOnlyHelp = "count only reports that came by HTTPS or in mail with a DKIM signature of the reporter (read from the reports: slower)"
+
 func (o *filterOptions) AddFlags(fs *pflag.FlagSet) {
 	fs.StringSliceVar(&o.Domains, "domain", nil, "only this policy domain (repeatable)")
 	fs.StringVar(&o.Since, "since", "", "only reports starting on or after this UTC day: 2026-10-01, an RFC 3339 time, or 30d/2w back")
@@ -44,14 +47,16 @@ func (o *filterOptions) filter(now time.Time) (store.Filter, error) {
 
 type summaryOptions struct {
 	filterOptions
-	Format string
-	By     string
+	Format            string
+	By                string
+	AuthenticatedOnly bool
 }
 
 func (o *summaryOptions) AddFlags(fs *pflag.FlagSet) {
 	o.filterOptions.AddFlags(fs)
 	fs.StringVarP(&o.Format, "format", "f", "table", "output format: table, json, csv")
 	fs.StringVar(&o.By, "by", query.ByMX, "view: mx (per domain and MX host), day, result, sender, sending-ip")
+	fs.BoolVar(&o.AuthenticatedOnly, "authenticated-only", false, authOnlyHelp)
 }
 
 func newSummaryCommand(g *globalOptions) *cobra.Command {
@@ -86,6 +91,7 @@ failures whose details named no MX host.
 				return usageErr("--by %q: want one of %s", o.By, strings.Join(query.Views, ", "))
 			}
 			f, err = o.filter(g.now())
+			f.Trusted = o.AuthenticatedOnly
 			return err
 		},
 		RunE: func(cmd *cobra.Command, args []string) error {
