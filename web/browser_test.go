@@ -444,7 +444,8 @@ func TestBrowserReportAndInputsPages(t *testing.T) {
 	p.open(t, fmt.Sprintf("/reports/%d", rows[0].ReportID))
 	var text string
 	p.eval(t, `document.getElementById('main').textContent`, &text)
-	for _, want := range []string{rows[0].Organization, "certificate-host-mismatch", rows[0].Detail.ReceivingMXHostname, "SHA-256"} {
+	for _, want := range []string{rows[0].Organization, "certificate-host-mismatch", rows[0].Detail.ReceivingMXHostname, "SHA-256",
+		"not authenticated"} {
 		if !strings.Contains(text, want) {
 			t.Errorf("report page lacks %q", want)
 		}

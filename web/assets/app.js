@@ -501,6 +501,16 @@
           el('div', { class: 'scroll' }, details)));
       }
       const inp = r.input;
+      const au = inp.authentication;
+      let auth = 'not authenticated: ' + au.reason;
+      if (au.authenticated) auth = `authenticated: DKIM ${au.dkim}, signed by ${au.domain}`;
+      else if (inp.source === 'https') auth = 'by HTTPS (counted as authenticated)';
+      else if (au.dkim) auth = `not authenticated: DKIM ${au.dkim}: ${au.reason}`;
+      facts($('facts'), [
+        ['Organisation', r.organization_name], ['Report id', r.report_id], ['Contact', r.contact_info || '(none)'],
+        ['Period', [when(r.start), ' to ', when(r.end)]],
+        ['Authentication', el('span', { class: au.authenticated || inp.source === 'https' ? 'auth' : 'auth not', id: 'auth' }, auth)],
+      ]);
       facts($('input'), [
         ['Input', String(inp.id)], ['Source', inp.source], ['Origin', inp.origin], ['Received', when(inp.received_at)],
         ['Size', num(inp.size) + ' bytes'], ['SHA-256', el('code', {}, inp.sha256)], ['Outcome', inp.outcome],
@@ -525,7 +535,7 @@
         const d = await api('inputs', { outcome, before, limit: pageSize });
         fill(tbody, d.inputs.map((i) => el('tr', {},
           numTd(i.id), td(when(i.received_at)), td(i.source), td(i.origin, 'wrap'), numTd(i.size), td(i.outcome),
-          td(i.error, 'wrap'), td(el('a', { href: `/api/v1/inputs/${i.id}/raw`, download: true }, 'download')))), 8,
+          td(i.error + (i.authentication.dkim ? ` (DKIM ${i.authentication.dkim})` : ''), 'wrap'), td(el('a', { href: `/api/v1/inputs/${i.id}/raw`, download: true }, 'download')))), 8,
         outcome ? 'No input with this outcome.' : 'Nothing refused: every input held a report that was stored.');
         const nav = $('pager');
         nav.replaceChildren();
