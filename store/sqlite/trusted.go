@@ -25,7 +25,7 @@ func from(f store.Filter, table string) (string, []any) {
 	in("p.policy_domain", f.Domains, &conds, &args)
 	const day = "r.start_time / 86400"
 	const sessions = "sum(p.successful_sessions * p.counted) AS successful_sessions, sum(p.failed_sessions * p.counted) AS failed_sessions"
-	base := " FROM reports r JOIN policies p ON p.report_id = r.id"
+	base := " FROM reports r INDEXED BY reports_trusted JOIN policies p ON p.report_id = r.id"
 	var q string
 	switch table {
 	case "domain_days":
@@ -63,7 +63,7 @@ func (db *DB) trustedMXTotals(ctx context.Context, f store.Filter, fn func(strin
 	in("p.policy_domain", f.Domains, &conds, &args)
 	q := `SELECT p.policy_domain, fd.receiving_mx_hostname, fd.result_type, sum(fd.failed_sessions),
 min(r.start_time / 86400), max(r.start_time / 86400)
-FROM reports r JOIN policies p ON p.report_id = r.id
+FROM reports r INDEXED BY reports_trusted JOIN policies p ON p.report_id = r.id
 JOIN failure_details fd ON fd.report_id = p.report_id AND fd.policy_position = p.position
 WHERE ` + strings.Join(conds, " AND ") + ` GROUP BY 1, 2, 3 HAVING sum(fd.failed_sessions) > 0 ORDER BY 1, 2, 3`
 	var domain string
@@ -100,7 +100,7 @@ func (db *DB) trustedPolicyTypeTotals(ctx context.Context, f store.Filter) ([]st
 	startedWithin(f.Since, f.Until, &conds, &args)
 	in("p.policy_domain", f.Domains, &conds, &args)
 	q := `SELECT p.policy_domain, p.policy_type, p.policy_string, r.id, sum(p.successful_sessions), sum(p.failed_sessions),
-r.start_time / 86400 FROM reports r JOIN policies p ON p.report_id = r.id WHERE ` + strings.Join(conds, " AND ") +
+r.start_time / 86400 FROM reports r INDEXED BY reports_trusted JOIN policies p ON p.report_id = r.id WHERE ` + strings.Join(conds, " AND ") +
 		` GROUP BY 1, 2, 3, 4`
 	type key struct{ domain, typ, mode string }
 	sums := map[key]*store.PolicyTypeTotal{}
