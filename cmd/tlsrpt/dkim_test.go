@@ -127,6 +127,26 @@ func TestDKIMEndToEnd(t *testing.T) {
 		!strings.Contains(out, "the verdict would be insufficient-data") {
 		t.Errorf("ready on forged mail:\n%s", out)
 	}
+	// Authenticated and forged reports together: judged again from the
+	// authenticated ones alone.
+	mixed := filepath.Join(t.TempDir(), "mixed")
+	os.Mkdir(mixed, 0o755)
+	os.WriteFile(filepath.Join(mixed, "real.eml"), reporter.Sign(t, dkimtest.Message("noreply@reporter.example", "reporter.example",
+		reportJSON("Reporter", "real-net", "example.net", 50, 0)), time.Time{}), 0o644)
+	os.WriteFile(filepath.Join(mixed, "forged.eml"), dkimtest.Message("noreply@reporter.example", "reporter.example",
+		reportJSON("Reporter", "forged-net", "example.net", 500, 0)), 0o644)
+	if _, errOut, code := run(t, "", "--db", rec, "import", "--resolver", dns.Addr, mixed); code != exitOK {
+		t.Fatal(errOut)
+	}
+	out, _, _ = run(t, "", "--db", rec, "readiness", "--domain", "example.net", "--min-days", "1", "--min-reporters", "1", "--min-sessions", "1")
+	if !strings.Contains(out, "example.net: READY") || !strings.Contains(out, "600 of the 650 sessions come from 2 reports that are not authenticated") ||
+		!strings.Contains(out, "without them it would still be ready") {
+		t.Errorf("ready on authenticated and forged mail:\n%s", out)
+	}
+	out, _, _ = run(t, "", "--db", rec, "readiness", "--domain", "example.net", "--min-days", "1", "--min-reporters", "1", "--min-sessions", "100")
+	if !strings.Contains(out, "without them the verdict would be insufficient-data") {
+		t.Errorf("ready only with the forged mail's sessions:\n%s", out)
+	}
 	out, _, _ = run(t, "", "--db", rec, "readiness", "--domain", "example.org", "--authenticated-only")
 	if !strings.Contains(out, "no reports in the window") {
 		t.Errorf("--authenticated-only on forged mail only:\n%s", out)
