@@ -181,8 +181,11 @@ func (p *page) waitLoaded(t testing.TB, after int) {
 	var loads int
 	deadline := time.Now().Add(30 * time.Second)
 	for time.Now().Before(deadline) {
-		p.eval(t, `(document.body && document.body.dataset.state) || ''`, &state)
-		p.eval(t, `(window.tlsrpt && window.tlsrpt.loads) || 0`, &loads)
+		if p.tryEval(`(document.body && document.body.dataset.state) || ''`, &state) != nil ||
+			p.tryEval(`(window.tlsrpt && window.tlsrpt.loads) || 0`, &loads) != nil {
+			time.Sleep(50 * time.Millisecond)
+			continue
+		}
 		if state == "error" {
 			var msg string
 			p.eval(t, `document.getElementById('error').textContent`, &msg)
@@ -201,7 +204,7 @@ func (p *page) waitPath(t testing.TB, path string) {
 	t.Helper()
 	var got string
 	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
-		if p.eval(t, `location.pathname`, &got); got == path {
+		if err := p.tryEval(`location.pathname`, &got); err == nil && got == path {
 			p.waitLoaded(t, 0)
 			return
 		}
@@ -225,13 +228,19 @@ func (p *page) do(t testing.TB, steps ...chromedp.Action[chromedp.Void]) {
 // eval evaluates js in the page into out, through JSON.
 func (p *page) eval(t testing.TB, js string, out any) {
 	t.Helper()
+	if err := p.tryEval(js, out); err != nil {
+		t.Fatalf("%s: %v", js, err)
+	}
+}
+
+// tryEval is eval for the waits, which poll while a navigation may replace
+// the page under them (an error they retry).
+func (p *page) tryEval(js string, out any) error {
 	v, err := chromedp.Run(p.ctx, chromedp.Evaluate[json.RawMessage](js))
 	if err != nil {
-		t.Fatalf("%s: %v", js, err)
+		return err
 	}
-	if err := json.Unmarshal(v, out); err != nil {
-		t.Fatalf("%s: %v", js, err)
-	}
+	return json.Unmarshal(v, out)
 }
 
 // clean fails the test for any console error or request elsewhere so far.
