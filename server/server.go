@@ -173,7 +173,8 @@ func Listen(st store.Store, p *parse.Parser, o Options) (*Server, error) {
 		tlsConf = &tls.Config{MinVersion: tls.VersionTLS12, GetCertificate: s.certs.GetCertificate}
 	}
 	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		newAuthCollector(st, o.Logger))
 	o.Handler.Registry = reg
 	if o.Handler.Logger == nil {
 		o.Handler.Logger = o.Logger

@@ -56,6 +56,9 @@ type Store interface {
 	// that are not trusted (Trusted): how much of a verdict rests on them.
 	// Days counts the days with such reports.
 	UntrustedTotals(ctx context.Context, f Filter) ([]DomainTotal, error)
+	// ReportsByAuth counts the stored reports by how they were
+	// authenticated, for the metrics.
+	ReportsByAuth(ctx context.Context) ([]AuthCount, error)
 	// DayTotals sums sessions per policy domain and UTC day.
 	DayTotals(ctx context.Context, f Filter) ([]DayTotal, error)
 	// SenderTotals sums sessions per policy domain and sending organisation.
@@ -109,6 +112,16 @@ type Auth struct {
 	Domain        string // the signing domain (d=), "" for none
 	Authenticated bool   // a signature of the reporter's organisation verified
 	Reason        string // why not authenticated, one line
+}
+
+// AuthCount is the number of stored reports of one kind of
+// authentication: DKIM is the mail's verification result (pass, fail,
+// none, temperror), "https" for reports by HTTPS, "unverified" for those
+// never verified (files, mail before 2026-12 or with --dkim off).
+type AuthCount struct {
+	DKIM          string
+	Authenticated bool // counted as authenticated: by HTTPS, or DKIM of the reporter
+	Reports       int64
 }
 
 // Trusted reports whether an input's reports count as evidence no

@@ -3,6 +3,7 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"fmt"
 	"slices"
 	"strings"
 	"time"
@@ -154,4 +155,38 @@ func maxTime(a, b time.Time) time.Time {
 		return b
 	}
 	return a
+}
+
+// ReportsByAuth counts the reports per DKIM result of their mail, those by
+// HTTPS, and the rest (unverified). Verified mail is found from input_auth
+// and trusted reports through their partial index: a scrape does not read
+// every report.
+func (db *DB) ReportsByAuth(ctx context.Context) ([]store.AuthCount, error) {
+	var out []store.AuthCount
+	var verified, authenticated int64
+	err := db.scanAll(ctx, "reports by authentication", `SELECT a.dkim, a.authenticated, count(*)
+FROM input_auth a JOIN reports r ON r.input_id = a.input_id GROUP BY 1, 2 ORDER BY 1, 2`, nil, func(rows *sql.Rows) error {
+		var c store.AuthCount
+		if err := rows.Scan(&c.DKIM, &c.Authenticated, &c.Reports); err != nil {
+			return err
+		}
+		verified += c.Reports
+		if c.Authenticated {
+			authenticated += c.Reports
+		}
+		out = append(out, c)
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	var total, trusted int64
+	if err := db.read.QueryRowContext(ctx, `SELECT (SELECT count(*) FROM reports),
+(SELECT count(*) FROM reports INDEXED BY reports_trusted WHERE trusted = 1)`).Scan(&total, &trusted); err != nil {
+		return nil, fmt.Errorf("sqlite: counting reports: %w", err)
+	}
+	https := trusted - authenticated
+	out = append(out, store.AuthCount{DKIM: "https", Authenticated: true, Reports: https},
+		store.AuthCount{DKIM: "unverified", Reports: total - verified - https})
+	return out, nil
 }

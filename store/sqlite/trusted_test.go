@@ -118,6 +118,12 @@ func TestTrustAndAuthentication(t *testing.T) {
 		!reflect.DeepEqual(byOrg["C"].Auth, fail) || byOrg["D"].Auth != nil {
 		t.Errorf("listing: %+v", list)
 	}
+	counts, err := db.ReportsByAuth(ctx)
+	want := []store.AuthCount{{DKIM: "fail", Reports: 1}, {DKIM: "pass", Authenticated: true, Reports: 1},
+		{DKIM: "https", Authenticated: true, Reports: 1}, {DKIM: "unverified", Reports: 1}}
+	if err != nil || !reflect.DeepEqual(counts, want) {
+		t.Errorf("reports by authentication: %+v, %v; want %+v", counts, err, want)
+	}
 	if n, _ := db.CountReports(ctx, store.Filter{Trusted: true}); n != 2 {
 		t.Errorf("%d trusted reports, want 2", n)
 	}
