@@ -6,7 +6,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/tlsrpt/tlsrpt/query"
-	"github.com/tlsrpt/tlsrpt/store/sqlite"
 )
 
 // checkNewOptions are check-new's flags.
@@ -43,7 +42,7 @@ does not move the mark, so the next run sends it again.`,
 		},
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
-			return g.withExistingStore(ctx, func(st *sqlite.DB) error {
+			return g.withExistingStore(ctx, func(st database) error {
 				n, err := query.RunCheckNew(ctx, st, query.CheckNewOptions{Domains: normalizeDomains(o.Domains), MarkOnly: o.MarkOnly,
 					Webhook: query.Webhook{URL: o.Webhook, Attempts: o.WebhookAttempts, Backoff: o.WebhookBackoff}},
 					func(n *query.NewFailures) error {

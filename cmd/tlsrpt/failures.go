@@ -9,7 +9,6 @@ import (
 
 	"github.com/tlsrpt/tlsrpt/query"
 	"github.com/tlsrpt/tlsrpt/store"
-	"github.com/tlsrpt/tlsrpt/store/sqlite"
 )
 
 type failuresOptions struct {
@@ -56,7 +55,7 @@ the sending and receiving hosts, additional-information and failure-reason-code.
 			return err
 		},
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return g.withExistingStore(cmd.Context(), func(st *sqlite.DB) error {
+			return g.withExistingStore(cmd.Context(), func(st database) error {
 				shown := 0
 				err := printFailures(newPrinter(cmd.OutOrStdout(), o.Format), o.Wide, func(fn func(store.FailureRow) error) error {
 					return st.EachFailure(cmd.Context(), f, func(r store.FailureRow) error { shown++; return fn(r) })

@@ -15,7 +15,6 @@ import (
 
 	"github.com/tlsrpt/tlsrpt/ingest"
 	"github.com/tlsrpt/tlsrpt/parse"
-	"github.com/tlsrpt/tlsrpt/store/sqlite"
 )
 
 type fetchOptions struct {
@@ -136,7 +135,7 @@ mail left for later stays where it is.`,
 				return err
 			}
 			out := cmd.OutOrStdout()
-			return g.withStore(cmd.Context(), func(st *sqlite.DB) error {
+			return g.withStore(cmd.Context(), func(st database) error {
 				p := parse.New(parse.Limits{})
 				if o.Watch {
 					return ingest.Watch(cmd.Context(), st, p, fo, o.Interval, func(s ingest.FetchStats) {

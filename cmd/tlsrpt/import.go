@@ -11,7 +11,6 @@ import (
 
 	"github.com/tlsrpt/tlsrpt/ingest"
 	"github.com/tlsrpt/tlsrpt/parse"
-	"github.com/tlsrpt/tlsrpt/store/sqlite"
 )
 
 type importOptions struct {
@@ -63,7 +62,7 @@ valid ones.
 			return err
 		},
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return g.withStore(cmd.Context(), func(st *sqlite.DB) error {
+			return g.withStore(cmd.Context(), func(st database) error {
 				opts := ingest.ImportOptions{Paths: args, Stdin: cmd.InOrStdin(), Workers: o.Workers, BatchSize: o.BatchSize, Now: g.now,
 					Skip: []string{g.DB, g.DB + "-wal", g.DB + "-shm", g.DB + "-journal"}, DKIM: dkim}
 				finish := func() {}
@@ -89,7 +88,7 @@ valid ones.
 				if err != nil {
 					// What was committed stays: say how much, and where the
 					// import stopped.
-					return fmt.Errorf("importing into %s: stopped after %s (%s stored): %w", g.DB,
+					return fmt.Errorf("importing into %s: stopped after %s (%s stored): %w", g.dbName(),
 						plural(stats.Inputs, "input was committed", "inputs were committed"),
 						plural(stats.Stored, "report", "reports"), err)
 				}

@@ -12,7 +12,6 @@ import (
 
 	"github.com/tlsrpt/tlsrpt/internal/jsonout"
 	"github.com/tlsrpt/tlsrpt/query"
-	"github.com/tlsrpt/tlsrpt/store/sqlite"
 )
 
 type readinessOptions struct {
@@ -82,7 +81,7 @@ authenticated mail alone.`,
 			return checkFormat(o.Format, "table", "json")
 		},
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return g.withExistingStore(cmd.Context(), func(st *sqlite.DB) error {
+			return g.withExistingStore(cmd.Context(), func(st database) error {
 				rs, err := query.Assess(cmd.Context(), st, normalizeDomains(o.Domains), asOf, o.Thresholds)
 				if err != nil {
 					return err

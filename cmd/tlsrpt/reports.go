@@ -12,7 +12,6 @@ import (
 
 	"github.com/tlsrpt/tlsrpt/query"
 	"github.com/tlsrpt/tlsrpt/store"
-	"github.com/tlsrpt/tlsrpt/store/sqlite"
 )
 
 type reportsOptions struct {
@@ -49,7 +48,7 @@ full: every policy and failure detail, its warnings, and the input it came in.`,
 			return err
 		},
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return g.withExistingStore(cmd.Context(), func(st *sqlite.DB) error {
+			return g.withExistingStore(cmd.Context(), func(st database) error {
 				shown := 0
 				err := printReports(newPrinter(cmd.OutOrStdout(), o.Format), func(fn func(store.ReportInfo) error) error {
 					return st.EachReport(cmd.Context(), f, func(r store.ReportInfo) error { shown++; return fn(r) })
@@ -104,7 +103,7 @@ func newReportsShowCommand(g *globalOptions) *cobra.Command {
 			if err != nil {
 				return usageErr("report id %q is not a number", args[0])
 			}
-			return g.withExistingStore(cmd.Context(), func(st *sqlite.DB) error {
+			return g.withExistingStore(cmd.Context(), func(st database) error {
 				r, err := st.Report(cmd.Context(), id)
 				if err != nil {
 					return err

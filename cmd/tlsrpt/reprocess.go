@@ -5,7 +5,6 @@ import (
 
 	"github.com/tlsrpt/tlsrpt/ingest"
 	"github.com/tlsrpt/tlsrpt/parse"
-	"github.com/tlsrpt/tlsrpt/store/sqlite"
 )
 
 // reprocessOptions are reprocess's flags.
@@ -48,7 +47,7 @@ before 2026-12, or with --dkim off) is verified now.`,
 			return err
 		},
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return g.withStore(cmd.Context(), func(st *sqlite.DB) error {
+			return g.withStore(cmd.Context(), func(st database) error {
 				stats, err := ingest.Reprocess(cmd.Context(), st, parse.New(parse.Limits{}), o.ReprocessOptions)
 				if err != nil {
 					return err

@@ -13,20 +13,25 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
+	"github.com/tlsrpt/tlsrpt/ingest"
+	"github.com/tlsrpt/tlsrpt/query"
+	"github.com/tlsrpt/tlsrpt/store/postgres"
 	"github.com/tlsrpt/tlsrpt/store/sqlite"
 )
 
 // globalOptions are the flags every command takes.
 type globalOptions struct {
-	DB          string
-	LogLevel    string
-	BusyTimeout time.Duration
+	DB           string
+	PasswordFile string
+	LogLevel     string
+	BusyTimeout  time.Duration
 	// now is the clock, replaced in tests.
 	now func() time.Time
 }
 
 func (g *globalOptions) AddFlags(fs *pflag.FlagSet) {
-	fs.StringVar(&g.DB, "db", envOr("TLSRPT_DB", "tlsrpt.db"), "SQLite database file (env TLSRPT_DB)")
+	fs.StringVar(&g.DB, "db", envOr("TLSRPT_DB", "tlsrpt.db"), "SQLite database file, or a PostgreSQL URL postgres://user@host:5432/db?sslmode=verify-full (env TLSRPT_DB)")
+	fs.StringVar(&g.PasswordFile, "db-password-file", envOr("TLSRPT_DB_PASSWORD_FILE", ""), "PostgreSQL: file holding the password (else PGPASSWORD or PGPASSFILE; never in the URL on a command line)")
 	fs.DurationVar(&g.BusyTimeout, "busy-timeout", envDuration("TLSRPT_BUSY_TIMEOUT", 10*time.Second),
 		"how long to wait for a database another process is writing; past it the command exits 75 (env TLSRPT_BUSY_TIMEOUT)")
 	fs.StringVar(&g.LogLevel, "log-level", envOr("TLSRPT_LOG_LEVEL", "warn"), "log level: debug, info, warn, error (env TLSRPT_LOG_LEVEL)")
@@ -40,7 +45,42 @@ func (g *globalOptions) logger() *slog.Logger {
 	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
 }
 
-func (g *globalOptions) openStore(ctx context.Context) (*sqlite.DB, error) {
+// database is what the commands need of a store: the contract, the IMAP
+// messages fetch has seen, and check-new's marks. SQLite and PostgreSQL
+// both are.
+type database interface {
+	ingest.SeenStore
+	query.MarkStore
+}
+
+// isPostgres reports whether --db names a PostgreSQL database.
+func (g *globalOptions) isPostgres() bool { return postgres.IsURL(g.DB) }
+
+// dbName is --db as messages name it: a PostgreSQL URL without its password.
+func (g *globalOptions) dbName() string {
+	if g.isPostgres() {
+		return postgres.Redacted(g.DB)
+	}
+	return g.DB
+}
+
+func (g *globalOptions) openStore(ctx context.Context) (database, error) {
+	if g.isPostgres() {
+		var o postgres.Options
+		if g.PasswordFile != "" {
+			b, err := os.ReadFile(g.PasswordFile)
+			if err != nil {
+				return nil, fmt.Errorf("reading --db-password-file: %w", err)
+			}
+			o.Password = strings.TrimRight(string(b), "\r\n")
+		}
+		db, err := postgres.OpenWith(ctx, g.DB, o)
+		if err != nil {
+			return nil, err
+		}
+		db.Now = g.now
+		return db, nil
+	}
 	db, err := sqlite.OpenWith(ctx, g.DB, sqlite.Options{BusyTimeout: g.BusyTimeout})
 	if err != nil {
 		return nil, err
@@ -52,8 +92,8 @@ func (g *globalOptions) openStore(ctx context.Context) (*sqlite.DB, error) {
 // withExistingStore is withStore for the commands that only read: a path
 // with no database is a mistake to say, not an empty store to create (a
 // mistyped --db would look like a store with no reports).
-func (g *globalOptions) withExistingStore(ctx context.Context, fn func(*sqlite.DB) error) error {
-	if _, err := os.Stat(g.DB); errors.Is(err, fs.ErrNotExist) {
+func (g *globalOptions) withExistingStore(ctx context.Context, fn func(database) error) error {
+	if _, err := os.Stat(g.DB); !g.isPostgres() && errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("no database at %s: create one with tlsrpt --db %s import PATH (or serve, or fetch)", g.DB, g.DB)
 	}
 	return g.withStore(ctx, fn)
@@ -61,7 +101,7 @@ func (g *globalOptions) withExistingStore(ctx context.Context, fn func(*sqlite.D
 
 // withStore opens the store, creating it if needed, runs fn with it and
 // closes it.
-func (g *globalOptions) withStore(ctx context.Context, fn func(*sqlite.DB) error) error {
+func (g *globalOptions) withStore(ctx context.Context, fn func(database) error) error {
 	st, err := g.openStore(ctx)
 	if err != nil {
 		return err

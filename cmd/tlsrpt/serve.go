@@ -25,7 +25,6 @@ import (
 	"github.com/tlsrpt/tlsrpt/parse"
 	"github.com/tlsrpt/tlsrpt/server"
 	"github.com/tlsrpt/tlsrpt/store"
-	"github.com/tlsrpt/tlsrpt/store/sqlite"
 	"github.com/tlsrpt/tlsrpt/web"
 )
 
@@ -68,7 +67,7 @@ func (o *serveOptions) AddFlags(fs *pflag.FlagSet) {
 	fs.Int64Var(&o.MaxBody, "max-body", 8<<20, "largest request body in bytes (413 beyond)")
 	fs.Float64Var(&o.Rate, "rate", 20, "requests per second allowed per client address once its burst is spent (429 beyond)")
 	fs.IntVar(&o.Burst, "burst", 2000, "requests a client address may send at once before --rate applies (a large sender posts a day's reports at once)")
-	fs.StringVar(&o.Spool, "spool", envOr("TLSRPT_SPOOL", ""), "directory where each report is synced before it is answered, and stored from (default: the database's path + .spool; env TLSRPT_SPOOL)")
+	fs.StringVar(&o.Spool, "spool", envOr("TLSRPT_SPOOL", ""), "directory where each report is synced before it is answered, and stored from (default: the database's path + .spool, or tlsrpt.spool with PostgreSQL; env TLSRPT_SPOOL)")
 	fs.Int64Var(&o.SpoolMax, "spool-max-bytes", 1<<30, "most bytes the spool holds while the database cannot take them (503 beyond)")
 	fs.DurationVar(&o.StoreWait, "store-wait", 2*time.Second, "how long a request waits for its report's commit before it is answered 202 (kept in the spool)")
 	fs.IntVar(&o.MaxConcurrent, "max-concurrent", 64, "requests handled at once (bodies read, parsed and kept)")
@@ -131,8 +130,17 @@ func (o *serveOptions) serveOptions(g *globalOptions) (server.Options, error) {
 		return server.Options{}, usageErr("--rate and --burst must be positive")
 	}
 	spool := o.Spool
-	if spool == "" && !o.Discard {
+	dbDir := filepath.Dir(g.DB)
+	switch {
+	case spool != "" || o.Discard:
+	case g.isPostgres():
+		// Each receiver of a shared database has its own spool.
+		spool, dbDir = "tlsrpt.spool", ""
+	default:
 		spool = g.DB + ".spool"
+	}
+	if g.isPostgres() {
+		dbDir = ""
 	}
 	return server.Options{
 		Listen: o.Listen, CertFile: o.CertFile, KeyFile: o.KeyFile, InsecureHTTP: o.InsecureHTTP, ACME: acmeOpts, Policies: policies,
@@ -141,7 +149,7 @@ func (o *serveOptions) serveOptions(g *globalOptions) (server.Options, error) {
 			Rate: rate.Limit(o.Rate), Burst: o.Burst, TrustedProxies: proxies, Now: g.now, StoreWait: o.StoreWait,
 			MaxPerClient: o.MaxPerClient, MinBodyRate: o.MinBodyRate},
 		Spool: ingest.SpoolOptions{Dir: spool, MaxBytes: o.SpoolMax},
-		DBDir: filepath.Dir(g.DB),
+		DBDir: dbDir,
 	}, nil
 }
 
@@ -197,7 +205,7 @@ or --web-trusted-auth-header.`,
 			return err
 		},
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return g.withStore(cmd.Context(), func(db *sqlite.DB) error {
+			return g.withStore(cmd.Context(), func(db database) error {
 				var st store.Store = db
 				if o.Discard {
 					st = discardStore{db}

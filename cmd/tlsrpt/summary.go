@@ -15,7 +15,6 @@ import (
 	"github.com/tlsrpt/tlsrpt/internal/jsonout"
 	"github.com/tlsrpt/tlsrpt/query"
 	"github.com/tlsrpt/tlsrpt/store"
-	"github.com/tlsrpt/tlsrpt/store/sqlite"
 )
 
 // filterOptions are the flags that select reports.
@@ -95,7 +94,7 @@ failures whose details named no MX host.
 			return err
 		},
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return g.withExistingStore(cmd.Context(), func(st *sqlite.DB) error {
+			return g.withExistingStore(cmd.Context(), func(st database) error {
 				if o.By != query.ByMX {
 					v, err := query.SummarizeBy(cmd.Context(), st, o.By, f)
 					if err != nil {

@@ -16,7 +16,6 @@ import (
 	"golang.org/x/term"
 
 	"github.com/tlsrpt/tlsrpt/query"
-	"github.com/tlsrpt/tlsrpt/store/sqlite"
 	"github.com/tlsrpt/tlsrpt/web"
 )
 
@@ -97,7 +96,7 @@ func (o *webOptions) options(g *globalOptions) (web.Options, web.ListenOptions, 
 }
 
 // start makes the dashboard over st and opens its listener.
-func (o *webOptions) start(ctx context.Context, st *sqlite.DB, wo web.Options, lo web.ListenOptions) (*web.Server, error) {
+func (o *webOptions) start(ctx context.Context, st database, wo web.Options, lo web.ListenOptions) (*web.Server, error) {
 	h, err := web.New(st, wo)
 	if err != nil {
 		return nil, err
@@ -166,7 +165,7 @@ the same process as the report endpoint, give serve --web-listen.`,
 			return err
 		},
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return g.withExistingStore(cmd.Context(), func(st *sqlite.DB) error {
+			return g.withExistingStore(cmd.Context(), func(st database) error {
 				srv, err := o.start(cmd.Context(), st, wo, lo)
 				if err != nil {
 					return err

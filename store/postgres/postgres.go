@@ -18,6 +18,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	neturl "net/url"
 	"path"
 	"slices"
 	"strconv"
@@ -46,19 +47,41 @@ var _ store.Store = (*DB)(nil)
 // migrationLock is the advisory lock key of migrations.
 const migrationLock = 0x746c7372707401 // "tlsrpt" 1
 
-// Open connects to the database at url (postgres://...; the password from
-// PGPASSWORD or PGPASSFILE as libpq reads them, or in the URL) and brings
-// its schema up to date.
-func Open(ctx context.Context, url string) (*DB, error) {
+// Options configure Open.
+type Options struct {
+	// Password, when set, is the password (read from a file by the
+	// caller); otherwise PGPASSWORD or PGPASSFILE (~/.pgpass) give it, as
+	// libpq users expect.
+	Password string
+	// MaxConns bounds the connections of the pool; 0: pgx's default.
+	MaxConns int32
+}
+
+// Open connects to the database at url (postgres://...) and brings its
+// schema up to date.
+func Open(ctx context.Context, url string) (*DB, error) { return OpenWith(ctx, url, Options{}) }
+
+// OpenWith is Open with options.
+func OpenWith(ctx context.Context, url string, o Options) (*DB, error) {
 	cfg, err := pgxpool.ParseConfig(url)
 	if err != nil {
 		return nil, fmt.Errorf("postgres: %w", err)
+	}
+	if o.Password != "" {
+		cfg.ConnConfig.Password = o.Password
+	}
+	if o.MaxConns > 0 {
+		cfg.MaxConns = o.MaxConns
 	}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("postgres: %w", err)
 	}
 	db := &DB{pool: pool, Now: time.Now}
+	if err := pool.Ping(ctx); err != nil {
+		pool.Close()
+		return nil, classify(fmt.Errorf("postgres: connecting to %s: %w", redacted(url), err))
+	}
 	if err := db.migrate(ctx); err != nil {
 		pool.Close()
 		return nil, err
@@ -164,3 +187,21 @@ func classify(err error) error {
 func dayOf(t time.Time) int64 { return t.Unix() / 86400 }
 
 func dayTime(day int64) time.Time { return time.Unix(day*86400, 0).UTC() }
+
+// IsURL reports whether a --db value names a PostgreSQL database rather
+// than a SQLite file.
+func IsURL(s string) bool {
+	return strings.HasPrefix(s, "postgres://") || strings.HasPrefix(s, "postgresql://")
+}
+
+// redacted is a database URL without its password, for messages.
+func redacted(s string) string {
+	u, err := neturl.Parse(s)
+	if err != nil {
+		return "the database"
+	}
+	return u.Redacted()
+}
+
+// Redacted is a database URL without its password, for messages.
+func Redacted(s string) string { return redacted(s) }
