@@ -1,13 +1,21 @@
 package main
 
 import (
+	"bytes"
 	"fmt"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/tlsrpt/tlsrpt/internal/pgtest"
+	"github.com/tlsrpt/tlsrpt/internal/reportgen"
+	"github.com/tlsrpt/tlsrpt/internal/testkit"
 )
 
 // pg is the PostgreSQL the command tests share, nil when it cannot run
@@ -82,4 +90,72 @@ func TestCommandsOnPostgres(t *testing.T) {
 	if code != exitTempFail || strings.Contains(errOut, "secret") {
 		t.Errorf("unreachable database: exit %d: %s", code, errOut)
 	}
+}
+
+// TestTwoServersOnePostgres: two serve processes on one database, every
+// report posted to both at once, as a sender retrying through a load
+// balancer might: each report is stored once; one server answers 201 and
+// the other 200 (202 when its commit took longer than --store-wait).
+func TestTwoServersOnePostgres(t *testing.T) {
+	if pg == nil {
+		t.Skip(pgtest.Skip())
+	}
+	url := pg.NewDatabase(t)
+	bin := buildBinary(t)
+	addrs := []string{testkit.FreeAddr(t), testkit.FreeAddr(t)}
+	for i, addr := range addrs {
+		cmd := startServe(t, bin, url, addr, "--spool", filepath.Join(t.TempDir(), fmt.Sprint("spool", i)))
+		t.Cleanup(func() { cmd.Process.Signal(syscall.SIGTERM); cmd.Wait() })
+	}
+	g := reportgen.New(reportgen.Options{Domains: 50, Seed: 7})
+	const n = 150
+	client := &http.Client{Timeout: 20 * time.Second}
+	var created, seen, accepted atomic.Int64
+	var wg sync.WaitGroup
+	for i := range n {
+		r, _ := g.Next()
+		r.ReportID = fmt.Sprintf("both-%d", i)
+		body := r.JSON()
+		statuses := make([]int, 2)
+		for j, addr := range addrs {
+			wg.Go(func() {
+				resp, err := client.Post("http://"+addr+"/tlsrpt", "application/tlsrpt+json", bytes.NewReader(body))
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				resp.Body.Close()
+				statuses[j] = resp.StatusCode
+				switch resp.StatusCode {
+				case http.StatusCreated:
+					created.Add(1)
+				case http.StatusOK:
+					seen.Add(1)
+				case http.StatusAccepted:
+					accepted.Add(1)
+				default:
+					t.Errorf("report %d: %d", i, resp.StatusCode)
+				}
+			})
+		}
+		if i%10 == 9 {
+			wg.Wait()
+		}
+	}
+	wg.Wait()
+	if created.Load() > n || created.Load()+accepted.Load() < n {
+		t.Errorf("%d created, %d already stored, %d accepted for %d reports posted twice", created.Load(), seen.Load(), accepted.Load(), n)
+	}
+	// Once the spools are drained, each report is in the store once.
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		out, _, _ := run(t, "", "--db", url, "reports", "--limit", "0", "--format", "csv")
+		if lines := strings.Count(out, "\n") - 1; lines == n {
+			break
+		} else if lines > n || time.Now().After(deadline) {
+			t.Fatalf("%d reports stored for %d posted (twice each)", lines, n)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Logf("%d answered 201, %d answered 200, %d answered 202", created.Load(), seen.Load(), accepted.Load())
 }

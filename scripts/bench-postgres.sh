@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# Measures tlsrpt on PostgreSQL: a server of Debian's postgresql package
+# started here (as the postgres user, on loopback, fsync on, shared_buffers
+# 512MB), then `tlsrpt import` of N generated reports (default 100,000;
+# 1,000,000 for the query figures), summary and readiness over them, and
+# serve under wrk with one and with two processes on the database.
+# Needs root, postgresql and wrk. Usage: scripts/bench-postgres.sh [N]
+set -euo pipefail
+n=${1:-100000}
+cd "$(dirname "$0")/.."
+bin=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)
+work=$(mktemp -d)
+chmod 755 "$work"
+pgdir="$work/pg"
+mkdir "$pgdir" && chown postgres: "$pgdir"
+port=55432
+pids=()
+cleanup() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  runuser -u postgres -- "$bin/pg_ctl" -D "$pgdir/data" -m fast -w stop >/dev/null 2>&1 || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+runuser -u postgres -- "$bin/initdb" -D "$pgdir/data" -U postgres --auth=trust -E UTF8 --locale=C >/dev/null
+runuser -u postgres -- "$bin/pg_ctl" -D "$pgdir/data" -l "$pgdir/log" -w start \
+  -o "-c listen_addresses=127.0.0.1 -p $port -k $pgdir -c shared_buffers=512MB -c max_wal_size=4GB -c max_connections=200" >/dev/null
+runuser -u postgres -- "$bin/createdb" -h 127.0.0.1 -p $port -U postgres tlsrpt
+url="postgres://postgres@127.0.0.1:$port/tlsrpt?sslmode=disable"
+go build -o "$work/tlsrpt" ./cmd/tlsrpt
+go run ./cmd/tlsrpt-gen -n "$n" -domains 10000 -out "$work/reports"
+sync
+start=$(date +%s.%N)
+/usr/bin/time -f '%M' -o "$work/rss" "$work/tlsrpt" --db "$url" import -q "$work/reports"
+end=$(date +%s.%N)
+printf 'import of %d files: %.2f s, %.0f reports/s, peak RSS %d MB\n' "$n" "$(echo "$end - $start" | bc -l)" \
+  "$(echo "$n / ($end - $start)" | bc -l)" "$(( $(cat "$work/rss") / 1024 ))"
+printf 'database size: %s\n' "$(psql_size=$(runuser -u postgres -- "$bin/../bin/psql" -h 127.0.0.1 -p $port -U postgres -tAc "SELECT pg_size_pretty(pg_database_size('tlsrpt'))" tlsrpt 2>/dev/null || echo '?'); echo "$psql_size")"
+for args in "summary" "readiness --as-of 2026-11-01" "summary --by day --format json"; do
+  for _ in 1 2 3; do
+    /usr/bin/time -f "%e s %M KB  $args" "$work/tlsrpt" --db "$url" $args >/dev/null
+  done
+done
