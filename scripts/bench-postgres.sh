@@ -4,7 +4,8 @@
 # 512MB), then `tlsrpt import` of N generated reports (default 100,000;
 # 1,000,000 for the query figures), summary and readiness over them, and
 # serve under wrk with one and with two processes on the database.
-# Needs root, postgresql and wrk. Usage: scripts/bench-postgres.sh [N]
+# Needs root, postgresql and wrk. Usage: scripts/bench-postgres.sh [N];
+# KEEP=1 leaves the server running with the database, for more queries.
 set -euo pipefail
 n=${1:-100000}
 cd "$(dirname "$0")/.."
@@ -13,9 +14,11 @@ work=$(mktemp -d)
 chmod 755 "$work"
 pgdir="$work/pg"
 mkdir "$pgdir" && chown postgres: "$pgdir"
-port=55432
+port=${PORT:-55432}
+url="postgres://postgres@127.0.0.1:$port/tlsrpt?sslmode=disable"
 pids=()
 cleanup() {
+  if [ -n "${KEEP:-}" ]; then echo "kept: $url (pg_ctl -D $pgdir/data stop)"; rm -rf "$work/reports"; return; fi
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
   runuser -u postgres -- "$bin/pg_ctl" -D "$pgdir/data" -m fast -w stop >/dev/null 2>&1 || true
   rm -rf "$work"

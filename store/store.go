@@ -379,3 +379,37 @@ func AllMXTotals(ctx context.Context, st Store, f Filter) ([]MXTotal, error) {
 // I/O error. Nothing was stored. A caller that can retry later (an MTA's
 // pipe, a spool, a cron job) should; tlsrpt exits 75 (EX_TEMPFAIL) on it.
 var ErrUnavailable = errors.New("store: temporarily unavailable")
+
+// Exported is an input as a store holds it, for copying the store: its
+// record, bytes and later arrivals, and the reports stored from it.
+type Exported struct {
+	Input    InputInfo
+	Data     []byte
+	Arrivals []InputInfo // later arrivals of the same bytes: source, origin, time
+	Reports  []StoredReport
+}
+
+// Exporter lists a store's inputs in full, in id order.
+type Exporter interface {
+	// Export returns up to limit inputs with ids above afterInput.
+	Export(ctx context.Context, afterInput int64, limit int) ([]Exported, error)
+}
+
+// Stats is what a store holds, for tlsrpt db stats.
+type Stats struct {
+	Inputs   map[Outcome]int64 // by outcome
+	Arrivals int64             // later arrivals of bytes kept
+	RawBytes int64             // the inputs' bytes, as they arrived
+	Reports  int64
+	Domains  int64
+	// Oldest and Newest are the start days of the oldest and newest
+	// reports; zero without reports.
+	Oldest, Newest time.Time
+	// Size is the database's size on disk, in bytes.
+	Size int64
+}
+
+// Statser is a store that tells its Stats.
+type Statser interface {
+	Stats(ctx context.Context) (Stats, error)
+}

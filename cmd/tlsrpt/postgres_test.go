@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"os"
@@ -158,4 +159,90 @@ func TestTwoServersOnePostgres(t *testing.T) {
 		time.Sleep(100 * time.Millisecond)
 	}
 	t.Logf("%d answered 201, %d answered 200, %d answered 202", created.Load(), seen.Load(), accepted.Load())
+}
+
+// TestDBCopyBothWays: SQLite to PostgreSQL and back, every command
+// answering the same on all three; a second run goes on from the first's
+// mark and copies nothing twice.
+func TestDBCopyBothWays(t *testing.T) {
+	if pg == nil {
+		t.Skip(pgtest.Skip())
+	}
+	lite := sampleDB(t)
+	// A refused input, an arrival of bytes kept before, a reused report-id,
+	// and check-new's mark.
+	if _, _, code := run(t, "", "--db", lite, "import", "../../testdata/sample/google!example.com!1790812800!1790899199.json.gz"); code != exitOK {
+		t.Fatal("re-import")
+	}
+	run(t, "not a report\n", "--db", lite, "import", "-")
+	if _, _, code := run(t, "", "--db", lite, "import", "../../testdata/reporters"); code != exitOK && code != exitInvalid {
+		t.Fatal("reporters")
+	}
+	run(t, "", "--db", lite, "check-new", "--mark-only")
+	url := pg.NewDatabase(t)
+	out, errOut, code := run(t, "", "db", "copy", lite, url)
+	if code != exitOK || !strings.Contains(out, "verified:") {
+		t.Fatalf("copy to PostgreSQL: exit %d\n%s%s", code, out, errOut)
+	}
+	back := filepath.Join(t.TempDir(), "back.db")
+	if out, errOut, code := run(t, "", "db", "copy", url, back); code != exitOK || !strings.Contains(out, "verified:") {
+		t.Fatalf("copy back: exit %d\n%s%s", code, out, errOut)
+	}
+	for _, args := range [][]string{
+		{"summary", "--format", "json"},
+		{"readiness", "--as-of", "2026-11-01", "--format", "json"},
+		{"reports", "--limit", "0", "--format", "json"},
+		{"failures", "--limit", "0", "--format", "csv"},
+		{"check-new", "--format", "json"},
+	} {
+		want, _, wcode := run(t, "", append([]string{"--db", lite}, args...)...)
+		for _, db := range []string{url, back} {
+			got, _, code := run(t, "", append([]string{"--db", db}, args...)...)
+			if code != wcode || got != want {
+				t.Errorf("%v on %s differs from the original:\n%.1500s\n--- original\n%.1500s", args, db, got, want)
+			}
+		}
+	}
+	stats := func(db string) string {
+		out, errOut, code := run(t, "", "--db", db, "db", "stats", "--format", "json")
+		if code != exitOK {
+			t.Fatalf("db stats: %d %s", code, errOut)
+		}
+		var s statsJSON
+		json.Unmarshal([]byte(out), &s)
+		s.Database, s.Size = "", 0
+		b, _ := json.Marshal(s)
+		return string(b)
+	}
+	if a, b, c := stats(lite), stats(url), stats(back); a != b || a != c {
+		t.Errorf("stats differ:\n%s\n%s\n%s", a, b, c)
+	}
+	// Run again: it goes on from its mark, and copies nothing more.
+	out, errOut, code = run(t, "", "db", "copy", lite, url)
+	if code != exitOK || !strings.Contains(out, "copied 0 inputs, 0 later arrivals and 0 reports") || !strings.Contains(out, "going on from an earlier copy") {
+		t.Errorf("copy again: exit %d\n%s%s", code, out, errOut)
+	}
+}
+
+// TestDBBackup: a copy of a SQLite file in use opens as a store with the
+// same answers.
+func TestDBBackup(t *testing.T) {
+	lite := sampleDB(t)
+	backup := filepath.Join(t.TempDir(), "backup.db")
+	if _, errOut, code := run(t, "", "--db", lite, "db", "backup", backup); code != exitOK || !strings.Contains(errOut, "backed up") {
+		t.Fatalf("backup: exit %d %s", code, errOut)
+	}
+	want, _, _ := run(t, "", "--db", lite, "summary", "--format", "json")
+	got, _, _ := run(t, "", "--db", backup, "summary", "--format", "json")
+	if got != want {
+		t.Errorf("the backup answers differently")
+	}
+	if _, errOut, code := run(t, "", "--db", lite, "db", "backup", backup); code == exitOK || !strings.Contains(errOut, "exists") {
+		t.Errorf("backup over a file: exit %d %s", code, errOut)
+	}
+	if pg != nil {
+		if _, errOut, code := run(t, "", "--db", pg.DSN("postgres"), "db", "backup", "x"); code != exitUsage || !strings.Contains(errOut, "pg_dump") {
+			t.Errorf("backup of PostgreSQL: exit %d %s", code, errOut)
+		}
+	}
 }

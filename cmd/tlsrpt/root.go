@@ -186,6 +186,7 @@ Every command reads the database from --db (or TLSRPT_DB), tlsrpt.db by default.
 		newPolicyCommand(g),
 		newCheckCommand(g),
 		newWebCommand(g),
+		newDBCommand(g),
 	)
 	// The commands that never open a database do not show its flags (the
 	// completion command is made as the command runs: its help is

@@ -45,8 +45,10 @@ type DB struct {
 	mu sync.Mutex
 	// Now is the clock; tests replace it.
 	Now func() time.Time
-	// wal is the write-ahead log's file, which syncWAL syncs.
-	wal string
+	// path is the database file; wal is the write-ahead log's file, which
+	// syncWAL syncs.
+	path string
+	wal  string
 	// stmts are w's prepared statements, guarded by mu (stmt); args is
 	// insert's argument slice.
 	stmts map[stmtKey]*capi.Stmt
@@ -140,7 +142,7 @@ func open(ctx context.Context, path string, o Options) (*DB, error) {
 		w.Close()
 		return nil, fmt.Errorf("opening %s: %w", path, err)
 	}
-	db := &DB{write: w, Now: time.Now, wal: wal, stmts: map[stmtKey]*capi.Stmt{}}
+	db := &DB{write: w, Now: time.Now, wal: wal, path: path, stmts: map[stmtKey]*capi.Stmt{}}
 	if err := db.migrate(ctx); err != nil {
 		w.Close()
 		return nil, fmt.Errorf("opening %s: %w", path, err)
