@@ -413,3 +413,26 @@ type Stats struct {
 type Statser interface {
 	Stats(ctx context.Context) (Stats, error)
 }
+
+// PruneOptions select what Prune deletes.
+type PruneOptions struct {
+	// Before is a UTC day: reports that started before it go, with their
+	// policies, failure details and rollup figures, and the inputs left
+	// with no report (their bytes, arrivals and DKIM results).
+	Before time.Time
+	// Refused also deletes the refused inputs (invalid, no report,
+	// unauthenticated) received before that day.
+	Refused bool
+	// DryRun counts what would go and deletes nothing.
+	DryRun bool
+}
+
+// PruneStats count what Prune deleted, or would delete.
+type PruneStats struct {
+	Reports, Inputs, Bytes int64
+}
+
+// Pruner is a store that deletes old data.
+type Pruner interface {
+	Prune(ctx context.Context, o PruneOptions) (PruneStats, error)
+}

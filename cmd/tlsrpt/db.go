@@ -22,13 +22,13 @@ func newDBCommand(g *globalOptions) *cobra.Command {
 		Use:   "db",
 		Short: "Copy, inspect and back up the database",
 		Long: `Look after the database: what it holds (stats), a consistent copy of a SQLite
-file while it is in use (backup; for PostgreSQL use pg_dump), and a copy of
+file while it is in use (backup; for PostgreSQL use pg_dump), a copy of
 everything from one store into another (copy), how a SQLite user moves to
-PostgreSQL.`,
+PostgreSQL, and the deletion of old reports (prune).`,
 		Args: usageArgs(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, args []string) error { return cmd.Help() },
 	}
-	cmd.AddCommand(newDBStatsCommand(g), newDBBackupCommand(g), newDBCopyCommand(g))
+	cmd.AddCommand(newDBStatsCommand(g), newDBBackupCommand(g), newDBCopyCommand(g), newDBPruneCommand(g))
 	return cmd
 }
 
@@ -219,4 +219,50 @@ func verifyCopy(cmd *cobra.Command, from, to database, fromName, toName string) 
 	}
 	fmt.Fprintf(cmd.OutOrStdout(), "verified: %d reports on both sides, and the same summary\n", nTo)
 	return nil
+}
+
+func newDBPruneCommand(g *globalOptions) *cobra.Command {
+	var olderThan string
+	var dryRun, refused bool
+	cmd := &cobra.Command{
+		Use:   "prune --older-than AGE",
+		Short: "Delete the reports older than an age, and the inputs only they held",
+		Long: `Delete the reports that started before the day --older-than names (400d, 60w,
+or a date), with their policies and failure details, their figures in the
+rollups (summary and readiness then count what is left), and the inputs kept
+for them alone (their bytes, later arrivals and DKIM results). Inputs whose
+reports were duplicates go with the day they arrived. Refused inputs
+(invalid, no report, unauthenticated) stay, kept for reprocess, unless
+--refused. --dry-run says what would go. One transaction: stopped, nothing
+is deleted.`,
+		Example: `  tlsrpt db prune --older-than 400d --dry-run
+  tlsrpt db prune --older-than 400d --refused`,
+		Args: usageArgs(cobra.NoArgs),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if olderThan == "" {
+				return usageErr("--older-than: how old the reports to delete are (400d, 60w, or a date)")
+			}
+			before, err := query.ParseTimeBound(olderThan, g.now())
+			if err != nil {
+				return usageErr("--older-than: %v", err)
+			}
+			return g.withExistingStore(cmd.Context(), func(st database) error {
+				s, err := st.(store.Pruner).Prune(cmd.Context(), store.PruneOptions{Before: before, Refused: refused, DryRun: dryRun})
+				if err != nil {
+					return err
+				}
+				verb := "deleted"
+				if dryRun {
+					verb = "would delete"
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "%s %d reports that started before %s and %d inputs (%s)\n", verb, s.Reports,
+					before.Format(time.DateOnly), s.Inputs, bytesHuman(s.Bytes))
+				return nil
+			})
+		},
+	}
+	cmd.Flags().StringVar(&olderThan, "older-than", "", "delete what started before this many days back (400d), weeks (60w), or a date")
+	cmd.Flags().BoolVar(&dryRun, "dry-run", false, "say what would be deleted, delete nothing")
+	cmd.Flags().BoolVar(&refused, "refused", false, "also delete the refused inputs received before that day")
+	return cmd
 }

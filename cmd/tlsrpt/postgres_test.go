@@ -246,3 +246,33 @@ func TestDBBackup(t *testing.T) {
 		}
 	}
 }
+
+// TestDBPrune: prune on both backends leaves the answers of the reports
+// kept.
+func TestDBPrune(t *testing.T) {
+	dbs := []string{sampleDB(t)}
+	if pg != nil {
+		url := pg.NewDatabase(t)
+		if _, _, code := run(t, "", "--db", url, "import", "../../testdata/sample", "../../testdata/quirks", "../../testdata/mail"); code != exitOK {
+			t.Fatal("import into PostgreSQL")
+		}
+		dbs = append(dbs, url)
+	}
+	for _, db := range dbs {
+		want, _, _ := run(t, "", "--db", db, "summary", "--since", "2026-10-15", "--format", "json")
+		out, _, code := run(t, "", "--db", db, "db", "prune", "--older-than", "2026-10-15", "--dry-run")
+		if code != exitOK || !strings.HasPrefix(out, "would delete ") {
+			t.Fatalf("dry run: exit %d %s", code, out)
+		}
+		out, _, code = run(t, "", "--db", db, "db", "prune", "--older-than", "2026-10-15")
+		if code != exitOK || !strings.HasPrefix(out, "deleted ") {
+			t.Fatalf("prune: exit %d %s", code, out)
+		}
+		if got, _, _ := run(t, "", "--db", db, "summary", "--format", "json"); got != want {
+			t.Errorf("%s after pruning:\n%s\nwant\n%s", db, got, want)
+		}
+	}
+	if _, errOut, code := run(t, "", "--db", dbs[0], "db", "prune"); code != exitUsage || !strings.Contains(errOut, "--older-than") {
+		t.Errorf("prune without an age: exit %d %s", code, errOut)
+	}
+}

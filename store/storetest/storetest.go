@@ -49,6 +49,7 @@ func Run(t *testing.T, b Backend) {
 		{"TrustAndAuthentication", testTrustAndAuthentication},
 		{"ReportersCountEverySession", testReportersCountEverySession},
 		{"ReusedReportID", testReusedReportID},
+		{"Prune", testPrune},
 	} {
 		t.Run(tt.name, func(t *testing.T) { tt.test(t, b) })
 	}
@@ -633,4 +634,83 @@ func testReusedReportID(t *testing.T, b Backend) {
 			t.Errorf("again %+v", again)
 		}
 	})
+}
+
+// testPrune: after Prune, the totals are those of the reports left, the
+// inputs only they held are gone, and refused inputs stay unless asked.
+func testPrune(t *testing.T, b Backend) {
+	db := b.New(t)
+	pr, ok := db.(store.Pruner)
+	if !ok {
+		t.Skip("the backend does not prune")
+	}
+	ctx := context.Background()
+	fd := parse.FailureDetail{ResultType: "certificate-expired", ReceivingMXHostname: "mx.a.example", SendingMTAIP: "192.0.2.1", FailedSessions: 1}
+	for d := 1; d <= 5; d++ {
+		ingest(t, db, store.Input{Data: []byte(fmt.Sprint("in", d)), Source: "import", ReceivedAt: day(d), Reports: []*parse.Report{
+			report("Org", fmt.Sprint("a", d), d, pol("a.example", 10, 1, fd)),
+			report("Other", fmt.Sprint("b", d), d, pol("b.example", 5, 0)),
+		}})
+	}
+	// A duplicate and a refused input, both received on day 1.
+	ingest(t, db, store.Input{Data: []byte("dup"), ReceivedAt: day(1), Reports: []*parse.Report{report("Org", "a1", 1, pol("a.example", 10, 1, fd))}},
+		store.Input{Data: []byte("junk"), ReceivedAt: day(1), Errors: []string{"invalid report: junk"}})
+	left := store.Filter{Since: day(3)}
+	type view struct {
+		totals  []store.DomainTotal
+		mx      []store.MXTotal
+		days    []store.DayTotal
+		senders []store.SenderTotal
+		ips     []store.IPTotal
+		types   []store.PolicyTypeTotal
+	}
+	read := func(f store.Filter) view {
+		var v view
+		var err error
+		if v.totals, err = db.DomainTotals(ctx, f); err != nil {
+			t.Fatal(err)
+		}
+		v.mx, _ = store.AllMXTotals(ctx, db, f)
+		v.days, _ = db.DayTotals(ctx, f)
+		v.senders, _ = db.SenderTotals(ctx, f)
+		v.ips, _ = db.IPTotals(ctx, f)
+		v.types, _ = db.PolicyTypeTotals(ctx, f)
+		return v
+	}
+	want := read(left)
+	dry, err := pr.Prune(ctx, store.PruneOptions{Before: day(3), DryRun: true})
+	if err != nil || dry.Reports != 4 || dry.Inputs != 3 {
+		t.Fatalf("dry run: %+v, %v; want 4 reports and 3 inputs (two days' and the duplicate)", dry, err)
+	}
+	if n, _ := db.CountReports(ctx, store.Filter{}); n != 10 {
+		t.Fatalf("the dry run deleted: %d reports left", n)
+	}
+	got, err := pr.Prune(ctx, store.PruneOptions{Before: day(3)})
+	if err != nil || got != dry {
+		t.Fatalf("prune: %+v, %v; the dry run said %+v", got, err, dry)
+	}
+	if after := read(store.Filter{}); !reflect.DeepEqual(after, want) {
+		t.Errorf("after pruning:\n%+v\nwant the reports left's:\n%+v", after, want)
+	}
+	pols, _ := db.Policies(ctx, store.Filter{})
+	for _, p := range pols {
+		if p.First.Before(day(3)) || p.Reports != 3 {
+			t.Errorf("policy seen %+v after pruning", p)
+		}
+	}
+	inputs, _ := db.Inputs(ctx, store.InputFilter{})
+	if len(inputs) != 4 || inputs[len(inputs)-1].Outcome != store.OutcomeInvalid {
+		t.Errorf("inputs left: %+v", inputs)
+	}
+	if _, err := db.Raw(ctx, 1); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("the first day's bytes: %v", err)
+	}
+	if got, err := pr.Prune(ctx, store.PruneOptions{Before: day(3), Refused: true}); err != nil || got.Inputs != 1 || got.Reports != 0 {
+		t.Errorf("pruning the refused: %+v, %v", got, err)
+	}
+	// Reports stored after a prune count as before.
+	ingest(t, db, store.Input{Data: []byte("late"), Reports: []*parse.Report{report("Org", "a6", 5, pol("a.example", 10, 1, fd))}})
+	if tot, _ := db.DomainTotals(ctx, store.Filter{Domains: []string{"a.example"}}); len(tot) != 1 || tot[0].Reports != 4 || tot[0].SuccessfulSessions != 40 {
+		t.Errorf("after a new report: %+v", tot)
+	}
 }
