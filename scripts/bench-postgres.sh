@@ -43,3 +43,29 @@ for args in "summary" "readiness --as-of 2026-11-01" "summary --by day --format 
     /usr/bin/time -f "%e s %M KB  $args" "$work/tlsrpt" --db "$url" $args >/dev/null
   done
 done
+# serve on the database: one process with 32 connections, then two
+# processes with 16 each at once (HTTPS, keep-alive, distinct reports).
+command -v wrk >/dev/null || { echo "bench-postgres: no wrk, serve not measured" >&2; exit 0; }
+secs=${SECS:-10}
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$work/key.pem" \
+  -out "$work/cert.pem" -days 1 -subj /CN=127.0.0.1 -addext subjectAltName=IP:127.0.0.1 2>/dev/null
+cp scripts/lib/post.lua "$work/post.lua"
+serve() { # $1: port
+  "$work/tlsrpt" --db "$url" serve --listen 127.0.0.1:"$1" --tls-cert "$work/cert.pem" --tls-key "$work/key.pem" \
+    --spool "$work/spool-$1" --rate 1000000 --burst 1000000 --max-concurrent 256 2>/dev/null &
+  pids+=($!)
+  for _ in $(seq 100); do curl -sk "https://127.0.0.1:$1/healthz" >/dev/null && break; sleep 0.1; done
+}
+report() { # $1: label, $2: wrk output
+  echo "$1: $(awk '/^Requests\/sec/ {print $2}' "$2") requests/s, p99 $(awk '$1 == "99%" {print $2}' "$2"), non-2xx $(awk '/Non-2xx/ {print $NF}' "$2")"
+}
+serve 21001
+RUN=one-$RANDOM wrk -t2 -c32 -d"${secs}s" --latency -s "$work/post.lua" https://127.0.0.1:21001/tlsrpt > "$work/one.txt"
+report "serve, one process" "$work/one.txt"
+serve 21002
+RUN=twoa-$RANDOM wrk -t1 -c16 -d"${secs}s" --latency -s "$work/post.lua" https://127.0.0.1:21001/tlsrpt > "$work/twoa.txt" &
+wa=$!
+RUN=twob-$RANDOM wrk -t1 -c16 -d"${secs}s" --latency -s "$work/post.lua" https://127.0.0.1:21002/tlsrpt > "$work/twob.txt"
+wait "$wa"
+report "serve, two processes: first" "$work/twoa.txt"
+report "serve, two processes: second" "$work/twob.txt"

@@ -15,25 +15,7 @@ trap '[ -n "$pid" ] && kill "$pid" 2>/dev/null; rm -rf "$work"' EXIT
 go build -o "$work/tlsrpt" ./cmd/tlsrpt
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$work/key.pem" \
   -out "$work/cert.pem" -days 1 -subj /CN=127.0.0.1 -addext subjectAltName=IP:127.0.0.1 2>/dev/null
-cat > "$work/post.lua" <<'EOF'
-local threads = 0
-function setup(thread)
-  thread:set("id", threads)
-  threads = threads + 1
-end
-local n = 0
-request = function()
-  n = n + 1
-  local body = string.format('{"organization-name":"Bench","date-range":{"start-datetime":"2026-11-01T00:00:00Z",' ..
-    '"end-datetime":"2026-11-01T23:59:59Z"},"contact-info":"b@bench.example","report-id":"%s-%d-%d",' ..
-    '"policies":[{"policy":{"policy-type":"sts","policy-string":["version: STSv1","mode: testing",' ..
-    '"mx: mx.d%d.example","max_age: 86400"],"policy-domain":"d%d.example","mx-host":["mx.d%d.example"]},' ..
-    '"summary":{"total-successful-session-count":%d,"total-failure-session-count":1},"failure-details":' ..
-    '[{"result-type":"certificate-expired","sending-mta-ip":"192.0.2.1","receiving-mx-hostname":"mx.d%d.example",' ..
-    '"failed-session-count":1}]}]}', os.getenv("RUN"), id, n, n % 1000, n % 1000, n % 1000, n, n % 1000)
-  return wrk.format("POST", "/tlsrpt", {["Content-Type"] = "application/tlsrpt+json"}, body)
-end
-EOF
+cp scripts/lib/post.lua "$work/post.lua"
 run() { # $1: label, rest: extra serve flags
   local label=$1; shift
   local port=$((20000 + RANDOM % 20000))
