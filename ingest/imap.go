@@ -92,9 +92,23 @@ type FetchStats struct {
 	Plan []string
 	// DryRun says the pass changed nothing: the counts are what it saw.
 	DryRun bool
+	// Busy says another fetch (another machine's, on the same database)
+	// was draining the mailbox: this pass left it to that one.
+	Busy bool
+}
+
+// Locker is a store whose database holds locks every process on it
+// shares (PostgreSQL's advisory locks): fetches on several machines take
+// turns on a mailbox.
+type Locker interface {
+	// TryLock takes the lock named key if it is free.
+	TryLock(ctx context.Context, key string) (unlock func(), ok bool, err error)
 }
 
 func (s FetchStats) String() string {
+	if s.Busy {
+		return "another fetch on this database is draining the mailbox: left to it"
+	}
 	if s.DryRun {
 		return fmt.Sprintf("dry run: %s looked at, nothing stored, moved or marked (the lines above say what would be done)",
 			plural(s.Messages, "message", "messages"))
@@ -246,6 +260,19 @@ func Fetch(ctx context.Context, st SeenStore, p *parse.Parser, o FetchOptions) (
 // drain processes every message of the selected mailbox on c.
 func drain(ctx context.Context, c *imapclient.Client, st SeenStore, p *parse.Parser, o *FetchOptions) (FetchStats, error) {
 	var stats FetchStats
+	if l, ok := st.(Locker); ok && !o.DryRun {
+		// Fetches on several machines share the database: one drains the
+		// mailbox at a time, so that no message is moved twice.
+		unlock, got, err := l.TryLock(ctx, "fetch "+o.Server+" "+o.User+" "+o.Mailbox)
+		if err != nil {
+			return stats, err
+		}
+		if !got {
+			stats.Busy = true
+			return stats, nil
+		}
+		defer unlock()
+	}
 	if !o.DryRun && !o.Keep {
 		folders := []string{o.InvalidTo}
 		if !o.Delete {
@@ -505,10 +532,27 @@ func moveOut(c *imapclient.Client, uids []imap.UID, to string, del bool) error {
 	}
 	set := imap.UIDSetNum(uids...)
 	if !del && c.Caps().Has(imap.CapMove) {
-		if _, err := c.Move(set, to).Wait(); err != nil {
-			return fmt.Errorf("moving %d messages to %s: %w", len(uids), to, err)
+		// Another fetch on the mailbox (a second machine's watcher) may
+		// have moved some of them first, after storing them too: those
+		// are done; the rest are moved again.
+		for attempt := 0; ; attempt++ {
+			_, err := c.Move(set, to).Wait()
+			if err == nil {
+				return nil
+			}
+			if imapCode(err) != "EXPUNGEISSUED" || attempt == 3 {
+				return fmt.Errorf("moving %d messages to %s: %w", len(uids), to, err)
+			}
+			left, serr := c.UIDSearch(&imap.SearchCriteria{UID: []imap.UIDSet{set}}, nil).Wait()
+			if serr != nil {
+				return fmt.Errorf("moving %d messages to %s: %w (and looking for those left: %v)", len(uids), to, err, serr)
+			}
+			rest := left.AllUIDs()
+			if len(rest) == 0 {
+				return nil
+			}
+			set = imap.UIDSetNum(rest...)
 		}
-		return nil
 	}
 	if !del {
 		if _, err := c.Copy(set, to).Wait(); err != nil {
@@ -525,6 +569,15 @@ func moveOut(c *imapclient.Client, uids []imap.UID, to string, del bool) error {
 	return nil
 }
 
+// imapCode is the response code of an IMAP error, "" for other errors.
+func imapCode(err error) imap.ResponseCode {
+	var e *imap.Error
+	if errors.As(err, &e) {
+		return e.Code
+	}
+	return ""
+}
+
 // ensureMailboxes creates the folders that do not exist yet.
 func ensureMailboxes(c *imapclient.Client, names []string) error {
 	list, err := c.List("", "*", nil).Collect()
@@ -535,7 +588,8 @@ func ensureMailboxes(c *imapclient.Client, names []string) error {
 		if slices.ContainsFunc(list, func(l *imap.ListData) bool { return l.Mailbox == name }) {
 			continue
 		}
-		if err := c.Create(name, nil).Wait(); err != nil {
+		// Another fetch may create it at the same time.
+		if err := c.Create(name, nil).Wait(); err != nil && imapCode(err) != imap.ResponseCodeAlreadyExists {
 			return fmt.Errorf("creating mailbox %s: %w", name, err)
 		}
 	}

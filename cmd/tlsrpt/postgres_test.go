@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -14,9 +15,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tlsrpt/tlsrpt/ingest"
+	"github.com/tlsrpt/tlsrpt/internal/imaptest"
 	"github.com/tlsrpt/tlsrpt/internal/pgtest"
 	"github.com/tlsrpt/tlsrpt/internal/reportgen"
 	"github.com/tlsrpt/tlsrpt/internal/testkit"
+	"github.com/tlsrpt/tlsrpt/parse"
+	"github.com/tlsrpt/tlsrpt/store/postgres"
 )
 
 // pg is the PostgreSQL the command tests share, nil when it cannot run
@@ -274,5 +279,53 @@ func TestDBPrune(t *testing.T) {
 	}
 	if _, errOut, code := run(t, "", "--db", dbs[0], "db", "prune"); code != exitUsage || !strings.Contains(errOut, "--older-than") {
 		t.Errorf("prune without an age: exit %d %s", code, errOut)
+	}
+}
+
+// TestTwoFetchersOnePostgres: two fetch runs at once, as two machines'
+// watchers would, on one Dovecot mailbox and one database: every report is
+// stored once and every message leaves the mailbox once.
+func TestTwoFetchersOnePostgres(t *testing.T) {
+	if pg == nil {
+		t.Skip(pgtest.Skip())
+	}
+	srv := imaptest.StartDovecot(t)
+	g := reportgen.New(reportgen.Options{Domains: 20, Seed: 11})
+	const n = 120
+	for i := range n {
+		r, _ := g.Next()
+		r.ReportID = fmt.Sprintf("mail-%d", i)
+		msg := "From: reporter@example.net\r\nTo: tlsrpt@example.com\r\nSubject: Report\r\nContent-Type: application/tlsrpt+json\r\n\r\n" + string(r.JSON()) + "\r\n"
+		srv.Deliver(t, []byte(msg))
+	}
+	url := pg.NewDatabase(t)
+	o := ingest.FetchOptions{Server: srv.Addr, User: imaptest.DovecotUser, Password: imaptest.DovecotPassword, TLS: ingest.TLSNone}
+	var wg sync.WaitGroup
+	var stored, dups atomic.Int64
+	for range 2 {
+		db, err := postgres.Open(context.Background(), url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { db.Close() })
+		wg.Go(func() {
+			for range 3 { // a watcher's next rounds
+				s, err := ingest.Fetch(context.Background(), db, parse.New(parse.Limits{}), o)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				stored.Add(int64(s.Stored))
+				dups.Add(int64(s.Duplicates))
+			}
+		})
+	}
+	wg.Wait()
+	out, _, _ := run(t, "", "--db", url, "reports", "--limit", "0", "--format", "csv")
+	if lines := strings.Count(out, "\n") - 1; lines != n || stored.Load() != n {
+		t.Errorf("%d reports in the store, %d told stored (%d duplicates), for %d messages", lines, stored.Load(), dups.Load(), n)
+	}
+	if in, done := srv.Count(t, "INBOX"), srv.Count(t, "TLSRPT/Processed"); in != 0 || done != n {
+		t.Errorf("INBOX holds %d, the processed folder %d, of %d messages", in, done, n)
 	}
 }

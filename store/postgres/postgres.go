@@ -205,3 +205,22 @@ func redacted(s string) string {
 
 // Redacted is a database URL without its password, for messages.
 func Redacted(s string) string { return redacted(s) }
+
+// TryLock takes the session advisory lock named key, if free, on a
+// connection of its own held until unlock: what fetches on several
+// machines take turns with.
+func (db *DB) TryLock(ctx context.Context, key string) (unlock func(), ok bool, err error) {
+	conn, err := db.pool.Acquire(ctx)
+	if err != nil {
+		return nil, false, classify(fmt.Errorf("postgres: %w", err))
+	}
+	k := lockKey("lock", key)
+	if err := conn.QueryRow(ctx, `SELECT pg_try_advisory_lock($1)`, k).Scan(&ok); err != nil || !ok {
+		conn.Release()
+		return nil, false, classify(err)
+	}
+	return func() {
+		conn.Exec(context.Background(), `SELECT pg_advisory_unlock($1)`, k)
+		conn.Release()
+	}, true, nil
+}
