@@ -82,54 +82,66 @@ func (db *DB) ingest(ctx context.Context, inputs []store.Input) ([]store.Result,
 	slices.Sort(locks)
 	locks = slices.Compact(locks)
 
+	nReports := 0
+	for i := range inputs {
+		nReports += len(inputs[i].Reports)
+	}
 	tx, err := db.pool.Begin(ctx)
 	if err != nil {
 		return nil, err
 	}
 	defer tx.Rollback(context.Background())
-	if len(locks) > 0 {
-		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(k) FROM unnest($1::bigint[]) AS u(k)`, locks); err != nil {
-			return nil, err
-		}
-	}
+	// The locks, what is stored already and the new ids, in one round trip.
 	b := &batch{kept: map[[32]byte]int64{}, existing: map[reportKey][]variant{}, ro: newRollups(), now: db.Now}
+	reads := &pgx.Batch{}
+	if len(locks) > 0 {
+		reads.Queue(`SELECT pg_advisory_xact_lock(k) FROM unnest($1::bigint[]) AS u(k)`, locks).Exec(func(pgconn.CommandTag) error { return nil })
+	}
 	if len(newSums) > 0 {
-		rows, _ := tx.Query(ctx, `SELECT sha256, id FROM inputs WHERE sha256 = ANY($1)`, newSums)
-		var sum []byte
-		var id int64
-		_, err := pgx.ForEachRow(rows, []any{&sum, &id}, func() error {
-			b.kept[[32]byte(sum)] = id
-			return nil
+		reads.Queue(`SELECT sha256, id FROM inputs WHERE sha256 = ANY($1)`, newSums).Query(func(rows pgx.Rows) error {
+			var sum []byte
+			var id int64
+			_, err := pgx.ForEachRow(rows, []any{&sum, &id}, func() error {
+				b.kept[[32]byte(sum)] = id
+				return nil
+			})
+			return err
 		})
-		if err != nil {
-			return nil, err
-		}
 	}
 	if len(orgs) > 0 {
-		rows, _ := tx.Query(ctx, `SELECT organization_name, report_id, fingerprint, variant, id FROM reports
-WHERE (organization_name, report_id) IN (SELECT * FROM unnest($1::text[], $2::text[]))`, orgs, ids)
-		var org, rid string
-		var fp []byte
-		var number, id int64
-		_, err := pgx.ForEachRow(rows, []any{&org, &rid, &fp, &number, &id}, func() error {
-			k := reportKey{org, rid}
-			b.existing[k] = append(b.existing[k], variant{fingerprint: [32]byte(fp), number: number, id: id, row: -1})
-			return nil
+		reads.Queue(`SELECT organization_name, report_id, fingerprint, variant, id FROM reports
+WHERE (organization_name, report_id) IN (SELECT * FROM unnest($1::text[], $2::text[]))`, orgs, ids).Query(func(rows pgx.Rows) error {
+			var org, rid string
+			var fp []byte
+			var number, id int64
+			_, err := pgx.ForEachRow(rows, []any{&org, &rid, &fp, &number, &id}, func() error {
+				k := reportKey{org, rid}
+				b.existing[k] = append(b.existing[k], variant{fingerprint: [32]byte(fp), number: number, id: id, row: -1})
+				return nil
+			})
+			return err
 		})
-		if err != nil {
-			return nil, err
-		}
 	}
 	// Ids for the new rows, at most one per input and one per report.
-	nReports := 0
-	for i := range inputs {
-		nReports += len(inputs[i].Reports)
+	for _, want := range []struct {
+		seq string
+		n   int
+		ids *[]int64
+	}{{"inputs_id_seq", len(newSums), &b.inputIDs}, {"reports_id_seq", nReports, &b.reportIDs}} {
+		if want.n == 0 {
+			continue
+		}
+		reads.Queue(`SELECT nextval('`+want.seq+`') FROM generate_series(1, $1)`, want.n).Query(func(rows pgx.Rows) error {
+			ids, err := pgx.CollectRows(rows, pgx.RowTo[int64])
+			slices.Sort(ids)
+			*want.ids = ids
+			return err
+		})
 	}
-	if b.inputIDs, err = nextIDs(ctx, tx, "inputs_id_seq", len(newSums)); err != nil {
-		return nil, err
-	}
-	if b.reportIDs, err = nextIDs(ctx, tx, "reports_id_seq", nReports); err != nil {
-		return nil, err
+	if reads.Len() > 0 {
+		if err := tx.SendBatch(ctx, reads).Close(); err != nil {
+			return nil, err
+		}
 	}
 	results := make([]store.Result, len(inputs))
 	for i := range inputs {
@@ -139,16 +151,6 @@ WHERE (organization_name, report_id) IN (SELECT * FROM unnest($1::text[], $2::te
 		return nil, err
 	}
 	return results, tx.Commit(ctx)
-}
-
-func nextIDs(ctx context.Context, tx pgx.Tx, seq string, n int) ([]int64, error) {
-	if n == 0 {
-		return nil, nil
-	}
-	rows, _ := tx.Query(ctx, `SELECT nextval('`+seq+`') FROM generate_series(1, $1)`, n)
-	ids, err := pgx.CollectRows(rows, pgx.RowTo[int64])
-	slices.Sort(ids)
-	return ids, err
 }
 
 // batch is one Ingest's rows, assembled as store/sqlite assembles them.
@@ -278,9 +280,11 @@ func (b *batch) addReport(id, inputID int64, r *parse.Report, fp [32]byte, numbe
 	b.ro.addSessions(r, day, trusted)
 }
 
-// write sends the rows: the plain ones by COPY, the rollups as upserts in
-// key order (so that two writers lock rollup rows in the same order).
+// write sends every row in one round trip: the plain ones as inserts of
+// arrays (COPY would cost a round trip per table), the rollups as upserts
+// in key order (so that two writers lock rollup rows in the same order).
 func (b *batch) write(ctx context.Context, tx pgx.Tx) error {
+	batch := &pgx.Batch{}
 	for _, c := range []struct {
 		table string
 		cols  []string
@@ -295,11 +299,13 @@ func (b *batch) write(ctx context.Context, tx pgx.Tx) error {
 		if len(c.rows) == 0 {
 			continue
 		}
-		if _, err := tx.CopyFrom(ctx, pgx.Identifier{c.table}, c.cols, pgx.CopyFromRows(c.rows)); err != nil {
-			return fmt.Errorf("%s: %w", c.table, err)
+		columns, types := byColumn(c.rows)
+		var params []string
+		for i, t := range types {
+			params = append(params, fmt.Sprintf("$%d::%s[]", i+1, t))
 		}
+		batch.Queue(`INSERT INTO `+c.table+` (`+strings.Join(c.cols, ", ")+`) SELECT * FROM unnest(`+strings.Join(params, ", ")+`)`, columns...)
 	}
-	batch := &pgx.Batch{}
 	for _, a := range b.auths {
 		batch.Queue(`INSERT INTO input_auth (input_id, dkim, dkim_domain, authenticated, reason) VALUES ($1, $2, $3, $4, $5)
 ON CONFLICT (input_id) DO UPDATE SET dkim = excluded.dkim, dkim_domain = excluded.dkim_domain,
@@ -461,9 +467,12 @@ failed_sessions = policy_days.failed_sessions + excluded.failed_sessions`, d, ty
 		for _, k := range keys {
 			d, mx, rt, day, failed = append(d, k.domain), append(mx, k.mx), append(rt, k.resultType), append(day, k.day), append(failed, ro.mxDays[k])
 		}
-		batch.Queue(`INSERT INTO mx_days (policy_domain, mx_host, result_type, day, failed_sessions)
-SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::bigint[])
-ON CONFLICT (policy_domain, mx_host, result_type, day) DO UPDATE SET failed_sessions = mx_days.failed_sessions + excluded.failed_sessions`,
+		batch.Queue(`INSERT INTO mx_series (policy_domain, mx_host, result_type, days, fails)
+SELECT d, m, r, array_agg(day ORDER BY day), array_agg(f ORDER BY day)
+FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::bigint[]) AS u(d, m, r, day, f)
+GROUP BY d, m, r ORDER BY d, m, r
+ON CONFLICT (policy_domain, mx_host, result_type) DO UPDATE SET (days, fails) =
+(SELECT s.days, s.fails FROM tlsrpt_series_add(mx_series.days, mx_series.fails, excluded.days, excluded.fails) AS s)`,
 			d, mx, rt, day, failed)
 	}
 	if keys := sortedKeys(ro.ipDays, func(a, b ipDay) int {
@@ -504,4 +513,47 @@ func sortedKeys[K comparable, V any](m map[K]V, compare func(a, b K) int) []K {
 	}
 	slices.SortFunc(keys, compare)
 	return keys
+}
+
+// byColumn turns rows into one slice per column, with its SQL type, for
+// an insert of arrays.
+func byColumn(rows [][]any) ([]any, []string) {
+	cols := make([]any, len(rows[0]))
+	types := make([]string, len(rows[0]))
+	for j, v := range rows[0] {
+		switch v.(type) {
+		case int64, int:
+			c := make([]int64, len(rows))
+			for i, r := range rows {
+				switch x := r[j].(type) {
+				case int64:
+					c[i] = x
+				case int:
+					c[i] = int64(x)
+				}
+			}
+			cols[j], types[j] = c, "bigint"
+		case string:
+			c := make([]string, len(rows))
+			for i, r := range rows {
+				c[i] = r[j].(string)
+			}
+			cols[j], types[j] = c, "text"
+		case []byte:
+			c := make([][]byte, len(rows))
+			for i, r := range rows {
+				c[i] = r[j].([]byte)
+			}
+			cols[j], types[j] = c, "bytea"
+		case bool:
+			c := make([]bool, len(rows))
+			for i, r := range rows {
+				c[i] = r[j].(bool)
+			}
+			cols[j], types[j] = c, "boolean"
+		default:
+			panic(fmt.Sprintf("postgres: a column of %T", v))
+		}
+	}
+	return cols, types
 }

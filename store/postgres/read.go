@@ -185,17 +185,47 @@ func (db *DB) PeriodTotals(ctx context.Context, f store.Filter, periods []store.
 	return out, err
 }
 
-// MXTotals sums the MX rollup per domain, MX host and result type.
+// MXTotals sums the MX series per domain, MX host and result type over
+// the filter's days, in Go as store/sqlite does; with Trusted, from the
+// trusted reports' failure details.
 func (db *DB) MXTotals(ctx context.Context, f store.Filter, fn func(string, []store.MXTotal) error) error {
 	var a args
-	src := from(f, "mx_days", &a)
-	q := `SELECT policy_domain, mx_host, result_type, sum(failed_sessions), min(day), max(day) FROM ` + src + where(f, &a) +
-		` GROUP BY 1, 2, 3 HAVING sum(failed_sessions) > 0 ORDER BY 1, 2, 3`
+	var q string
+	trusted := f.Trusted
+	if trusted {
+		src := from(f, "mx_days", &a)
+		q = `SELECT policy_domain, mx_host, result_type, array_agg(day ORDER BY day), array_agg(failed_sessions ORDER BY day) FROM ` + src +
+			` GROUP BY 1, 2, 3 ORDER BY 1, 2, 3`
+	} else {
+		q = `SELECT policy_domain, mx_host, result_type, days, fails FROM mx_series`
+		if len(f.Domains) > 0 {
+			q += " WHERE policy_domain = ANY(" + a.add(f.Domains) + ")"
+		}
+		q += " ORDER BY 1, 2, 3"
+	}
+	lo, hi := int64(math.MinInt64), int64(math.MaxInt64)
+	if !f.Since.IsZero() {
+		lo = dayOf(f.Since)
+	}
+	if !f.Until.IsZero() {
+		hi = dayOf(f.Until)
+	}
 	var domain string
 	var totals []store.MXTotal
 	var t store.MXTotal
-	var first, last int64
-	err := db.scan(ctx, "MX totals", q, a, []any{&t.Domain, &t.MX, &t.ResultType, &t.FailedSessions, &first, &last}, func() error {
+	var days, fails []int64
+	err := db.scan(ctx, "MX totals", q, a, []any{&t.Domain, &t.MX, &t.ResultType, &days, &fails}, func() error {
+		var failed int64
+		first, last := int64(math.MaxInt64), int64(math.MinInt64)
+		for i, d := range days {
+			if d >= lo && d <= hi && fails[i] != 0 {
+				failed += fails[i]
+				first, last = min(first, d), max(last, d)
+			}
+		}
+		if failed == 0 {
+			return nil
+		}
 		if t.Domain != domain && len(totals) > 0 {
 			if err := fn(domain, totals); err != nil {
 				return err
@@ -203,8 +233,9 @@ func (db *DB) MXTotals(ctx context.Context, f store.Filter, fn func(string, []st
 			totals = nil
 		}
 		domain = t.Domain
-		t.First, t.Last = dayTime(first), dayTime(last)
-		totals = append(totals, t)
+		c := t
+		c.FailedSessions, c.First, c.Last = failed, dayTime(first), dayTime(last)
+		totals = append(totals, c)
 		return nil
 	})
 	if err == nil && len(totals) > 0 {

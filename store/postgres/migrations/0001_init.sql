@@ -98,11 +98,23 @@ CREATE TABLE untrusted_days (
 	reports BIGINT NOT NULL, successful_sessions BIGINT NOT NULL, failed_sessions BIGINT NOT NULL,
 	PRIMARY KEY (policy_domain, day)
 );
-CREATE TABLE mx_days (
-	policy_domain TEXT NOT NULL, mx_host TEXT NOT NULL, result_type TEXT NOT NULL, day BIGINT NOT NULL,
-	failed_sessions BIGINT NOT NULL,
-	PRIMARY KEY (policy_domain, mx_host, result_type, day)
+-- The failed sessions of a domain, MX host and result type, day by day, in
+-- one row (days ascending, fails beside them): summing a window reads a
+-- row per group, not one per group and day (as store/sqlite's mx_series).
+CREATE TABLE mx_series (
+	policy_domain TEXT NOT NULL, mx_host TEXT NOT NULL, result_type TEXT NOT NULL,
+	days BIGINT[] NOT NULL, fails BIGINT[] NOT NULL,
+	PRIMARY KEY (policy_domain, mx_host, result_type)
 );
+-- Two series added up, day by day.
+CREATE FUNCTION tlsrpt_series_add(a_days BIGINT[], a_fails BIGINT[], b_days BIGINT[], b_fails BIGINT[],
+	OUT days BIGINT[], OUT fails BIGINT[]) LANGUAGE sql IMMUTABLE AS $$
+	SELECT array_agg(d ORDER BY d), array_agg(f ORDER BY d) FROM (
+		SELECT d, sum(f)::bigint AS f FROM (
+			SELECT * FROM unnest(a_days, a_fails) AS a(d, f) UNION ALL SELECT * FROM unnest(b_days, b_fails) AS b(d, f)
+		) x GROUP BY d
+	) y
+$$;
 CREATE TABLE sender_days (
 	policy_domain TEXT NOT NULL, organization_name TEXT NOT NULL, day BIGINT NOT NULL,
 	reports BIGINT NOT NULL, successful_sessions BIGINT NOT NULL, failed_sessions BIGINT NOT NULL,
