@@ -44,11 +44,11 @@ func (db *DB) Prune(ctx context.Context, o store.PruneOptions) (store.PruneStats
 				return fmt.Errorf("%.60s: %w", q.sql, err)
 			}
 		}
-		if _, err := tx.Exec(ctx, `UPDATE mx_series SET (days, fails) = (SELECT array_agg(d ORDER BY d), array_agg(f ORDER BY d)
-FROM unnest(days, fails) AS u(d, f) WHERE d >= $1) WHERE days[1] < $1`, cut); err != nil {
+		if _, err := tx.Exec(ctx, `DELETE FROM mx_series WHERE days[array_upper(days, 1)] < $1`, cut); err != nil {
 			return err
 		}
-		if _, err := tx.Exec(ctx, `DELETE FROM mx_series WHERE days IS NULL`); err != nil {
+		if _, err := tx.Exec(ctx, `UPDATE mx_series SET (days, fails) = (SELECT array_agg(d ORDER BY d), array_agg(f ORDER BY d)
+FROM unnest(days, fails) AS u(d, f) WHERE d >= $1) WHERE days[1] < $1`, cut); err != nil {
 			return err
 		}
 		for _, t := range []string{"domain_days", "untrusted_days", "sender_days", "ip_days", "policy_days"} {

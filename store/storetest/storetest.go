@@ -646,14 +646,20 @@ func testPrune(t *testing.T, b Backend) {
 	}
 	ctx := context.Background()
 	fd := parse.FailureDetail{ResultType: "certificate-expired", ReceivingMXHostname: "mx.a.example", SendingMTAIP: "192.0.2.1", FailedSessions: 1}
+	// An MX host that failed on the first day only: its figures all go.
+	old := parse.FailureDetail{ResultType: "starttls-not-supported", ReceivingMXHostname: "old.a.example", FailedSessions: 2}
 	for d := 1; d <= 5; d++ {
+		fds := []parse.FailureDetail{fd}
+		if d == 1 {
+			fds = append(fds, old)
+		}
 		ingest(t, db, store.Input{Data: []byte(fmt.Sprint("in", d)), Source: "import", ReceivedAt: day(d), Reports: []*parse.Report{
-			report("Org", fmt.Sprint("a", d), d, pol("a.example", 10, 1, fd)),
+			report("Org", fmt.Sprint("a", d), d, pol("a.example", 10, 1, fds...)),
 			report("Other", fmt.Sprint("b", d), d, pol("b.example", 5, 0)),
 		}})
 	}
 	// A duplicate and a refused input, both received on day 1.
-	ingest(t, db, store.Input{Data: []byte("dup"), ReceivedAt: day(1), Reports: []*parse.Report{report("Org", "a1", 1, pol("a.example", 10, 1, fd))}},
+	ingest(t, db, store.Input{Data: []byte("dup"), ReceivedAt: day(1), Reports: []*parse.Report{report("Org", "a1", 1, pol("a.example", 10, 1, fd, old))}},
 		store.Input{Data: []byte("junk"), ReceivedAt: day(1), Errors: []string{"invalid report: junk"}})
 	left := store.Filter{Since: day(3)}
 	type view struct {
