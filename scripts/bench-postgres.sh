@@ -18,8 +18,8 @@ port=${PORT:-55432}
 url="postgres://postgres@127.0.0.1:$port/tlsrpt?sslmode=disable"
 pids=()
 cleanup() {
-  if [ -n "${KEEP:-}" ]; then echo "kept: $url (pg_ctl -D $pgdir/data stop)"; rm -rf "$work/reports"; return; fi
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  if [ -n "${KEEP:-}" ]; then echo "kept: $url (pg_ctl -D $pgdir/data stop)"; rm -rf "$work/reports"; return; fi
   runuser -u postgres -- "$bin/pg_ctl" -D "$pgdir/data" -m fast -w stop >/dev/null 2>&1 || true
   rm -rf "$work"
 }
@@ -59,13 +59,21 @@ serve() { # $1: port
 report() { # $1: label, $2: wrk output
   echo "$1: $(awk '/^Requests\/sec/ {print $2}' "$2") requests/s, p99 $(awk '$1 == "99%" {print $2}' "$2"), non-2xx $(awk '/Non-2xx/ {print $NF}' "$2")"
 }
-serve 21001
-RUN=one-$RANDOM wrk -t2 -c32 -d"${secs}s" --latency -s "$work/post.lua" https://127.0.0.1:21001/tlsrpt > "$work/one.txt"
+stored() { runuser -u postgres -- "$bin/psql" -h 127.0.0.1 -p $port -U postgres -tAc "SELECT count(*) FROM inputs WHERE source = 'https' AND outcome = 'stored'" tlsrpt; }
+p1=$((20000 + RANDOM % 20000)); p2=$((p1 + 1))
+serve $p1
+before=$(stored)
+RUN=one-$RANDOM wrk -t2 -c32 -d"${secs}s" --latency -s "$work/post.lua" https://127.0.0.1:$p1/tlsrpt > "$work/one.txt"
 report "serve, one process" "$work/one.txt"
-serve 21002
-RUN=twoa-$RANDOM wrk -t1 -c16 -d"${secs}s" --latency -s "$work/post.lua" https://127.0.0.1:21001/tlsrpt > "$work/twoa.txt" &
+sleep 3 # what the spool holds is stored
+echo "  stored: $(( $(stored) - before )) reports, $(( ($(stored) - before) / secs ))/s"
+serve $p2
+before=$(stored)
+RUN=twoa-$RANDOM wrk -t1 -c16 -d"${secs}s" --latency -s "$work/post.lua" https://127.0.0.1:$p1/tlsrpt > "$work/twoa.txt" &
 wa=$!
-RUN=twob-$RANDOM wrk -t1 -c16 -d"${secs}s" --latency -s "$work/post.lua" https://127.0.0.1:21002/tlsrpt > "$work/twob.txt"
+RUN=twob-$RANDOM wrk -t1 -c16 -d"${secs}s" --latency -s "$work/post.lua" https://127.0.0.1:$p2/tlsrpt > "$work/twob.txt"
 wait "$wa"
 report "serve, two processes: first" "$work/twoa.txt"
 report "serve, two processes: second" "$work/twob.txt"
+sleep 3
+echo "  stored: $(( $(stored) - before )) reports, $(( ($(stored) - before) / secs ))/s"

@@ -129,8 +129,8 @@ func (db *DB) Reporters(ctx context.Context, f store.Filter) (map[string]int, er
 	out := map[string]int{}
 	var d string
 	var n int
-	err := db.scan(ctx, "reporters", `SELECT policy_domain, count(DISTINCT organization_name) FROM `+src+where(f, &a)+
-		` GROUP BY policy_domain`, a, []any{&d, &n}, func() error {
+	err := db.scan(ctx, "reporters", `SELECT policy_domain, count(*) FROM (SELECT DISTINCT policy_domain, organization_name FROM `+
+		src+where(f, &a)+`) AS pairs GROUP BY policy_domain`, a, []any{&d, &n}, func() error {
 		out[d] = n
 		return nil
 	})
@@ -147,27 +147,37 @@ func (db *DB) PeriodTotals(ctx context.Context, f store.Filter, periods []store.
 		hi = dayOf(f.Until)
 	}
 	scan := f
+	wider := false
 	for _, p := range periods {
 		if !scan.Since.IsZero() && p.Since.Before(scan.Since) {
-			scan.Since = p.Since
+			scan.Since, wider = p.Since, true
 		}
 		if !scan.Until.IsZero() && p.Until.After(scan.Until) {
-			scan.Until = p.Until
+			scan.Until, wider = p.Until, true
 		}
 	}
 	var a args
-	in := "day BETWEEN " + a.add(lo) + " AND " + a.add(hi)
-	cols := []string{"sum(CASE WHEN " + in + " THEN reports END)", "sum(CASE WHEN " + in + " THEN successful_sessions END)",
-		"sum(CASE WHEN " + in + " THEN failed_sessions END)", "count(CASE WHEN " + in + " THEN 1 END)",
-		"min(CASE WHEN " + in + " THEN day END)", "max(CASE WHEN " + in + " THEN day END)"}
+	// The range's own sums need a condition only when the periods reach
+	// beyond it (the usual trend periods lie inside the window).
+	cols := []string{"sum(reports)", "sum(successful_sessions)", "sum(failed_sessions)", "count(*)", "min(day)", "max(day)"}
+	in := ""
+	if wider {
+		in = "day BETWEEN " + a.add(lo) + " AND " + a.add(hi)
+		cols = []string{"sum(CASE WHEN " + in + " THEN reports END)", "sum(CASE WHEN " + in + " THEN successful_sessions END)",
+			"sum(CASE WHEN " + in + " THEN failed_sessions END)", "count(CASE WHEN " + in + " THEN 1 END)",
+			"min(CASE WHEN " + in + " THEN day END)", "max(CASE WHEN " + in + " THEN day END)"}
+	}
 	for _, p := range periods {
 		pin := "day BETWEEN " + a.add(dayOf(p.Since)) + " AND " + a.add(dayOf(p.Until))
 		cols = append(cols, "coalesce(sum(CASE WHEN "+pin+" THEN successful_sessions END), 0)",
 			"coalesce(sum(CASE WHEN "+pin+" THEN failed_sessions END), 0)")
 	}
 	src := from(scan, "domain_days", &a)
-	q := "SELECT policy_domain, " + strings.Join(cols, ", ") + " FROM " + src + where(scan, &a) +
-		" GROUP BY policy_domain HAVING count(CASE WHEN " + in + " THEN 1 END) > 0 ORDER BY policy_domain"
+	q := "SELECT policy_domain, " + strings.Join(cols, ", ") + " FROM " + src + where(scan, &a) + " GROUP BY policy_domain"
+	if wider {
+		q += " HAVING count(CASE WHEN " + in + " THEN 1 END) > 0"
+	}
+	q += " ORDER BY policy_domain"
 	var out []store.PeriodTotal
 	t := store.PeriodTotal{PeriodSuccessful: make([]int64, len(periods)), PeriodFailed: make([]int64, len(periods))}
 	var first, last int64
@@ -192,17 +202,6 @@ func (db *DB) MXTotals(ctx context.Context, f store.Filter, fn func(string, []st
 	var a args
 	var q string
 	trusted := f.Trusted
-	if trusted {
-		src := from(f, "mx_days", &a)
-		q = `SELECT policy_domain, mx_host, result_type, array_agg(day ORDER BY day), array_agg(failed_sessions ORDER BY day) FROM ` + src +
-			` GROUP BY 1, 2, 3 ORDER BY 1, 2, 3`
-	} else {
-		q = `SELECT policy_domain, mx_host, result_type, days, fails FROM mx_series`
-		if len(f.Domains) > 0 {
-			q += " WHERE policy_domain = ANY(" + a.add(f.Domains) + ")"
-		}
-		q += " ORDER BY 1, 2, 3"
-	}
 	lo, hi := int64(math.MinInt64), int64(math.MaxInt64)
 	if !f.Since.IsZero() {
 		lo = dayOf(f.Since)
@@ -210,22 +209,26 @@ func (db *DB) MXTotals(ctx context.Context, f store.Filter, fn func(string, []st
 	if !f.Until.IsZero() {
 		hi = dayOf(f.Until)
 	}
+	if trusted {
+		src := from(f, "mx_days", &a)
+		q = `SELECT policy_domain, mx_host, result_type, sum(failed_sessions), min(day), max(day) FROM ` + src +
+			` GROUP BY 1, 2, 3 HAVING sum(failed_sessions) > 0 ORDER BY 1, 2, 3`
+	} else {
+		// Each series summed over the window where it is kept: a row per
+		// group comes back, not its days.
+		q = `SELECT policy_domain, mx_host, result_type, s.failed, s.first, s.last FROM mx_series,
+LATERAL (SELECT sum(f) AS failed, min(d) AS first, max(d) AS last FROM unnest(days, fails) AS u(d, f)
+  WHERE d BETWEEN ` + a.add(lo) + ` AND ` + a.add(hi) + ` AND f <> 0) AS s WHERE s.failed > 0`
+		if len(f.Domains) > 0 {
+			q += " AND policy_domain = ANY(" + a.add(f.Domains) + ")"
+		}
+		q += " ORDER BY 1, 2, 3"
+	}
 	var domain string
 	var totals []store.MXTotal
 	var t store.MXTotal
-	var days, fails []int64
-	err := db.scan(ctx, "MX totals", q, a, []any{&t.Domain, &t.MX, &t.ResultType, &days, &fails}, func() error {
-		var failed int64
-		first, last := int64(math.MaxInt64), int64(math.MinInt64)
-		for i, d := range days {
-			if d >= lo && d <= hi && fails[i] != 0 {
-				failed += fails[i]
-				first, last = min(first, d), max(last, d)
-			}
-		}
-		if failed == 0 {
-			return nil
-		}
+	var failed, first, last int64
+	err := db.scan(ctx, "MX totals", q, a, []any{&t.Domain, &t.MX, &t.ResultType, &failed, &first, &last}, func() error {
 		if t.Domain != domain && len(totals) > 0 {
 			if err := fn(domain, totals); err != nil {
 				return err
