@@ -114,10 +114,15 @@ func FuzzJSONSyntax(f *testing.F) {
 func blankControlsInStrings(data []byte) []byte {
 	out := bytes.Clone(data)
 	in := false
-	for i, c := range out {
-		switch {
+	for i := 0; i < len(out); i++ {
+		switch c := out[i]; {
 		case c == '"':
 			in = !in
+		case in && c == '\\':
+			i++ // an escaped quote does not end the string
+			if i < len(out) && out[i] < 0x20 {
+				out[i] = ' '
+			}
 		case in && c < 0x20:
 			out[i] = ' '
 		}
