@@ -130,9 +130,10 @@ func Assess(ctx context.Context, st store.Store, domains []string, now time.Time
 		if reporters, err = st.Reporters(gctx, window); err != nil {
 			return err
 		}
-		if policies, err = st.Policies(gctx, window); err != nil {
-			return err
-		}
+		policies, err = st.Policies(gctx, window)
+		return err
+	})
+	g.Go(func() (err error) {
 		types, err = st.PolicyTypeTotals(gctx, window)
 		return err
 	})

@@ -209,26 +209,9 @@ func (db *DB) MXTotals(ctx context.Context, f store.Filter, fn func(string, []st
 	if !f.Until.IsZero() {
 		hi = dayOf(f.Until)
 	}
-	if trusted {
-		src := from(f, "mx_days", &a)
-		q = `SELECT policy_domain, mx_host, result_type, sum(failed_sessions), min(day), max(day) FROM ` + src +
-			` GROUP BY 1, 2, 3 HAVING sum(failed_sessions) > 0 ORDER BY 1, 2, 3`
-	} else {
-		// Each series summed over the window where it is kept: a row per
-		// group comes back, not its days.
-		q = `SELECT policy_domain, mx_host, result_type, s.failed, s.first, s.last FROM mx_series,
-LATERAL (SELECT sum(f) AS failed, min(d) AS first, max(d) AS last FROM unnest(days, fails) AS u(d, f)
-  WHERE d BETWEEN ` + a.add(lo) + ` AND ` + a.add(hi) + ` AND f <> 0) AS s WHERE s.failed > 0`
-		if len(f.Domains) > 0 {
-			q += " AND policy_domain = ANY(" + a.add(f.Domains) + ")"
-		}
-		q += " ORDER BY 1, 2, 3"
-	}
 	var domain string
 	var totals []store.MXTotal
-	var t store.MXTotal
-	var failed, first, last int64
-	err := db.scan(ctx, "MX totals", q, a, []any{&t.Domain, &t.MX, &t.ResultType, &failed, &first, &last}, func() error {
+	emit := func(t store.MXTotal) error {
 		if t.Domain != domain && len(totals) > 0 {
 			if err := fn(domain, totals); err != nil {
 				return err
@@ -236,15 +219,126 @@ LATERAL (SELECT sum(f) AS failed, min(d) AS first, max(d) AS last FROM unnest(da
 			totals = nil
 		}
 		domain = t.Domain
-		c := t
-		c.FailedSessions, c.First, c.Last = failed, dayTime(first), dayTime(last)
-		totals = append(totals, c)
+		totals = append(totals, t)
 		return nil
-	})
+	}
+	var t store.MXTotal
+	var err error
+	types := map[string]string{}
+	if trusted {
+		src := from(f, "mx_days", &a)
+		q = `SELECT policy_domain, mx_host, result_type, sum(failed_sessions), min(day), max(day) FROM ` + src +
+			` GROUP BY 1, 2, 3 HAVING sum(failed_sessions) > 0 ORDER BY 1, 2, 3`
+		var first, last int64
+		err = db.scan(ctx, "MX totals", q, a, []any{&t.Domain, &t.MX, &t.ResultType, &t.FailedSessions, &first, &last}, func() error {
+			c := t
+			c.First, c.Last = dayTime(first), dayTime(last)
+			return emit(c)
+		})
+	} else {
+		// The series come as text and are summed here: the server only
+		// reads them, which is what it can do fastest (as store/sqlite).
+		q = `SELECT policy_domain, mx_host, result_type, days, fails FROM mx_series`
+		if len(f.Domains) > 0 {
+			q += " WHERE policy_domain = ANY(" + a.add(f.Domains) + ")"
+		}
+		q += " ORDER BY 1, 2, 3"
+		// Read raw, as store/sqlite does: strings are made only for what
+		// is returned, result types interned (a few distinct ones).
+		err = db.eachRaw(ctx, "MX totals", q, a, func(v [][]byte) error {
+			failed, first, last, err := sumSeries(string(v[3]), string(v[4]), lo, hi)
+			if err != nil {
+				return fmt.Errorf("series of %s, %s, %s: %w", v[0], v[1], v[2], err)
+			}
+			if failed == 0 {
+				return nil
+			}
+			d := domain
+			if string(v[0]) != domain {
+				d = string(v[0])
+			}
+			rt, ok := types[string(v[2])]
+			if !ok {
+				rt = string(v[2])
+				types[rt] = rt
+			}
+			return emit(store.MXTotal{Domain: d, MX: string(v[1]), ResultType: rt, FailedSessions: failed,
+				First: dayTime(first), Last: dayTime(last)})
+		})
+	}
 	if err == nil && len(totals) > 0 {
 		err = fn(domain, totals)
 	}
 	return err
+}
+
+// eachRaw runs q and calls fn with each row's values as the server sent
+// them in text: valid only during the call.
+func (db *DB) eachRaw(ctx context.Context, what, q string, a args, fn func([][]byte) error) error {
+	rows, err := db.pool.Query(ctx, q, append([]any{pgx.QueryResultFormats{pgx.TextFormatCode}}, a...)...)
+	if err != nil {
+		return classify(fmt.Errorf("postgres: %s: %w", what, err))
+	}
+	defer rows.Close()
+	for rows.Next() {
+		if err := fn(rows.RawValues()); err != nil {
+			return err
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return classify(fmt.Errorf("postgres: %s: %w", what, err))
+	}
+	return nil
+}
+
+// sumSeries sums the fails of the days in [lo, hi] of a series given as
+// PostgreSQL's text of two bigint arrays ("{20364,20365}", "{3,1}").
+func sumSeries(days, fails string, lo, hi int64) (failed, first, last int64, err error) {
+	first, last = math.MaxInt64, math.MinInt64
+	d, f := strings.Trim(days, "{}"), strings.Trim(fails, "{}")
+	for d != "" {
+		var dv, fv int64
+		var ok bool
+		if dv, d, ok = nextInt(d); !ok {
+			return 0, 0, 0, fmt.Errorf("bad days %.40q", days)
+		}
+		if fv, f, ok = nextInt(f); !ok {
+			return 0, 0, 0, fmt.Errorf("bad fails %.40q", fails)
+		}
+		if dv >= lo && dv <= hi && fv != 0 {
+			failed += fv
+			first, last = min(first, dv), max(last, dv)
+		}
+	}
+	return failed, first, last, nil
+}
+
+// nextInt reads the integer at the start of s and the comma after it.
+func nextInt(s string) (int64, string, bool) {
+	var v int64
+	neg := false
+	i := 0
+	if i < len(s) && s[i] == '-' {
+		neg, i = true, 1
+	}
+	start := i
+	for i < len(s) && s[i] >= '0' && s[i] <= '9' {
+		v = v*10 + int64(s[i]-'0')
+		i++
+	}
+	if i == start || i-start > 18 {
+		return 0, s, false
+	}
+	if neg {
+		v = -v
+	}
+	if i < len(s) {
+		if s[i] != ',' {
+			return 0, s, false
+		}
+		i++
+	}
+	return v, s[i:], true
 }
 
 // PolicyTypeTotals sums the policy-type rollup; with Trusted, from the
