@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -22,6 +23,7 @@ import (
 	"github.com/tlsrpt/tlsrpt/internal/testkit"
 	"github.com/tlsrpt/tlsrpt/parse"
 	"github.com/tlsrpt/tlsrpt/store/postgres"
+	"github.com/tlsrpt/tlsrpt/store/sqlite"
 )
 
 // pg is the PostgreSQL the command tests share, nil when it cannot run
@@ -328,5 +330,57 @@ func TestTwoFetchersOnePostgres(t *testing.T) {
 	}
 	if in, done := srv.Count(t, "INBOX"), srv.Count(t, "TLSRPT/Processed"); in != 0 || done != n {
 		t.Errorf("INBOX holds %d, the processed folder %d, of %d messages", in, done, n)
+	}
+}
+
+// TestDBCopyResumes: a copy stopped part way goes on where it stopped,
+// copying nothing twice.
+func TestDBCopyResumes(t *testing.T) {
+	if pg == nil {
+		t.Skip(pgtest.Skip())
+	}
+	lite := sampleDB(t)
+	run(t, "", "--db", lite, "import", "../../testdata/sample") // arrivals of bytes kept before
+	url := pg.NewDatabase(t)
+	ctx := context.Background()
+	src, err := sqlite.Open(ctx, lite)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer src.Close()
+	dst, err := postgres.Open(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dst.Close()
+	stop, cancel := context.WithCancel(ctx)
+	stats, err := ingest.Copy(stop, src, dst, parse.New(parse.Limits{}), ingest.CopyOptions{Batch: 50, Progress: func(n int) {
+		if n >= 100 {
+			cancel()
+		}
+	}})
+	if err == nil || stats.Inputs < 100 || stats.Inputs >= 231 {
+		t.Fatalf("the interrupted copy: %+v, %v", stats, err)
+	}
+	out, errOut, code := run(t, "", "db", "copy", lite, url)
+	if code != exitOK || !strings.Contains(out, "going on from an earlier copy") || !strings.Contains(out, "verified:") {
+		t.Fatalf("the copy again: exit %d\n%s%s", code, out, errOut)
+	}
+	for _, args := range [][]string{{"db", "stats", "--format", "json"}, {"reports", "--limit", "0", "--format", "csv"}} {
+		want, _, _ := run(t, "", append([]string{"--db", lite}, args...)...)
+		got, _, _ := run(t, "", append([]string{"--db", url}, args...)...)
+		if args[1] == "stats" {
+			var a, b statsJSON
+			json.Unmarshal([]byte(want), &a)
+			json.Unmarshal([]byte(got), &b)
+			a.Database, a.Size, b.Database, b.Size = "", 0, "", 0
+			if !reflect.DeepEqual(a, b) {
+				t.Errorf("stats after resuming: %+v, want %+v", b, a)
+			}
+			continue
+		}
+		if strings.Count(got, "\n") != strings.Count(want, "\n") {
+			t.Errorf("%v: %d lines, want %d", args, strings.Count(got, "\n"), strings.Count(want, "\n"))
+		}
 	}
 }
