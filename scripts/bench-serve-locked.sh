@@ -17,25 +17,7 @@ pid=
 lockpid=
 trap '[ -n "$pid" ] && kill "$pid" 2>/dev/null; [ -n "$lockpid" ] && kill "$lockpid" 2>/dev/null; rm -rf "$work"' EXIT
 go build -o "$work/tlsrpt" ./cmd/tlsrpt
-cat > "$work/post.lua" <<'LUA'
-local threads = 0
-function setup(thread)
-  thread:set("id", threads)
-  threads = threads + 1
-end
-local n = 0
-request = function()
-  n = n + 1
-  local body = string.format('{"organization-name":"Bench","date-range":{"start-datetime":"2026-11-01T00:00:00Z",' ..
-    '"end-datetime":"2026-11-01T23:59:59Z"},"contact-info":"b@bench.example","report-id":"locked-%d-%d",' ..
-    '"policies":[{"policy":{"policy-type":"sts","policy-string":["version: STSv1","mode: testing",' ..
-    '"mx: mx.d%d.example","max_age: 86400"],"policy-domain":"d%d.example","mx-host":["mx.d%d.example"]},' ..
-    '"summary":{"total-successful-session-count":%d,"total-failure-session-count":1},"failure-details":' ..
-    '[{"result-type":"certificate-expired","sending-mta-ip":"192.0.2.1","receiving-mx-hostname":"mx.d%d.example",' ..
-    '"failed-session-count":1}]}]}', id, n, n % 1000, n % 1000, n % 1000, n, n % 1000)
-  return wrk.format("POST", "/tlsrpt", {["Content-Type"] = "application/tlsrpt+json"}, body)
-end
-LUA
+cp scripts/lib/post.lua "$work/post.lua"
 port=$((20000 + RANDOM % 20000))
 "$work/tlsrpt" --db "$work/t.db" import -q testdata/quirks/contact-info-null.json
 # The lock: a write transaction held open for the load and a second more.
@@ -46,7 +28,7 @@ sleep 0.5
   --max-concurrent 256 2>/dev/null &
 pid=$!
 for _ in $(seq 100); do curl -s "http://127.0.0.1:$port/healthz" >/dev/null && break; sleep 0.1; done
-wrk -t2 -c"$conns" -d"${secs}s" --timeout 10s --latency -s "$work/post.lua" "http://127.0.0.1:$port/tlsrpt" > "$work/wrk.txt"
+RUN=locked-$RANDOM wrk -t2 -c"$conns" -d"${secs}s" --timeout 10s --latency -s "$work/post.lua" "http://127.0.0.1:$port/tlsrpt" > "$work/wrk.txt"
 rate=$(awk '/^Requests\/sec/ {print $2}' "$work/wrk.txt")
 p99=$(awk '$1 == "99%" {print $2}' "$work/wrk.txt")
 maxlat=$(awk '$1 == "Latency" {print $4}' "$work/wrk.txt")

@@ -13,17 +13,9 @@ import (
 
 	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapclient"
-)
 
-func freeAddr(t testing.TB) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
+	"github.com/tlsrpt/tlsrpt/internal/testkit"
+)
 
 // Dovecot is Debian's Dovecot, run by the test from a throwaway config:
 // IMAP on a free loopback port, passwd-file users, a maildir owned by an
@@ -62,7 +54,7 @@ func StartDovecot(t testing.TB) *Dovecot {
 	}
 	t.Cleanup(func() { os.RemoveAll(dir) })
 	os.Chmod(dir, 0o755)
-	_, port, _ := net.SplitHostPort(freeAddr(t))
+	_, port, _ := net.SplitHostPort(testkit.FreeAddr(t))
 
 	home := filepath.Join(dir, "home")
 	maildir := filepath.Join(home, "Maildir")

@@ -7,7 +7,6 @@ import (
 	"reflect"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/tlsrpt/tlsrpt/internal/testkit"
 	"github.com/tlsrpt/tlsrpt/parse"
@@ -16,26 +15,12 @@ import (
 	"github.com/tlsrpt/tlsrpt/store/storetest"
 )
 
-func day(d int) time.Time { return time.Date(2026, 3, d, 0, 0, 0, 0, time.UTC) }
-
-func report(org, id string, d int, pols ...parse.Policy) *parse.Report {
-	return &parse.Report{OrganizationName: org, ReportID: id, ContactInfo: "c@" + org,
-		DateRange: parse.DateRange{Start: day(d), End: day(d).Add(24*time.Hour - time.Second)}, Policies: pols}
-}
-
-func pol(domain string, ok, failed int64, fds ...parse.FailureDetail) parse.Policy {
-	return parse.Policy{Type: "sts", Domain: domain, String: []string{"version: STSv1", "mode: testing"},
-		MXHosts: []string{"mx." + domain}, SuccessfulSessions: ok, FailedSessions: failed, FailureDetails: fds}
-}
-
-func ingest(t *testing.T, db store.Store, ins ...store.Input) []store.Result {
-	t.Helper()
-	res, err := db.Ingest(context.Background(), ins)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return res
-}
+var (
+	day    = storetest.Day
+	report = storetest.Report
+	pol    = storetest.Policy
+	ingest = storetest.Ingest
+)
 
 func TestReopenKeepsDataAndSchema(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "x.db")

@@ -55,16 +55,34 @@ func Run(t *testing.T, b Backend) {
 	}
 }
 
-func day(d int) time.Time { return time.Date(2026, 3, d, 0, 0, 0, 0, time.UTC) }
+// Day is day d of March 2026, UTC: the suite's reports' days.
+func Day(d int) time.Time { return time.Date(2026, 3, d, 0, 0, 0, 0, time.UTC) }
+
+// Report is a report of org with report-id id for Day(d).
+func Report(org, id string, d int, pols ...parse.Policy) *parse.Report {
+	return &parse.Report{OrganizationName: org, ReportID: id, ContactInfo: "c@" + org,
+		DateRange: parse.DateRange{Start: Day(d), End: Day(d).Add(24*time.Hour - time.Second)}, Policies: pols}
+}
+
+// Policy is a testing sts policy for domain with its sessions.
+func Policy(domain string, ok, failed int64, fds ...parse.FailureDetail) parse.Policy {
+	return parse.Policy{Type: "sts", Domain: domain, String: []string{"version: STSv1", "mode: testing"},
+		MXHosts: []string{"mx." + domain}, SuccessfulSessions: ok, FailedSessions: failed, FailureDetails: fds}
+}
+
+func day(d int) time.Time { return Day(d) }
 
 func report(org, id string, d int, pols ...parse.Policy) *parse.Report {
-	return &parse.Report{OrganizationName: org, ReportID: id, ContactInfo: "c@" + org,
-		DateRange: parse.DateRange{Start: day(d), End: day(d).Add(24*time.Hour - time.Second)}, Policies: pols}
+	return Report(org, id, d, pols...)
 }
 
 func pol(domain string, ok, failed int64, fds ...parse.FailureDetail) parse.Policy {
-	return parse.Policy{Type: "sts", Domain: domain, String: []string{"version: STSv1", "mode: testing"},
-		MXHosts: []string{"mx." + domain}, SuccessfulSessions: ok, FailedSessions: failed, FailureDetails: fds}
+	return Policy(domain, ok, failed, fds...)
+}
+
+// Ingest stores inputs or fails the test.
+func Ingest(t *testing.T, db store.Store, ins ...store.Input) []store.Result {
+	return ingest(t, db, ins...)
 }
 
 func ingest(t *testing.T, db store.Store, ins ...store.Input) []store.Result {
