@@ -36,14 +36,6 @@ func (db *DB) Ingest(ctx context.Context, inputs []store.Input) ([]store.Result,
 	}
 }
 
-type reportKey struct{ org, id string }
-
-type variant struct {
-	fingerprint [32]byte
-	number, id  int64
-	row         int // the row in this batch's reports, -1 for one stored before
-}
-
 // lockKey is the advisory lock of a content or report key: 8 bytes of a
 // SHA-256, so that processes agree on it.
 func lockKey(parts ...string) int64 {
@@ -56,7 +48,7 @@ func (db *DB) ingest(ctx context.Context, inputs []store.Input) ([]store.Result,
 	var locks []int64
 	var newSums [][]byte
 	var orgs, ids []string
-	seenKey := map[reportKey]bool{}
+	seenKey := map[store.ReportKey]bool{}
 	for i := range inputs {
 		in := &inputs[i]
 		if in.ID == 0 {
@@ -69,11 +61,11 @@ func (db *DB) ingest(ctx context.Context, inputs []store.Input) ([]store.Result,
 			newSums = append(newSums, sums[i][:])
 		}
 		for _, r := range in.Reports {
-			k := reportKey{r.OrganizationName, r.ReportID}
+			k := store.ReportKey{Org: r.OrganizationName, ID: r.ReportID}
 			if !seenKey[k] {
 				seenKey[k] = true
-				locks = append(locks, lockKey("report", k.org, k.id))
-				orgs, ids = append(orgs, k.org), append(ids, k.id)
+				locks = append(locks, lockKey("report", k.Org, k.ID))
+				orgs, ids = append(orgs, k.Org), append(ids, k.ID)
 			}
 		}
 	}
@@ -92,7 +84,8 @@ func (db *DB) ingest(ctx context.Context, inputs []store.Input) ([]store.Result,
 	}
 	defer tx.Rollback(context.Background())
 	// The locks, what is stored already and the new ids, in one round trip.
-	b := &batch{kept: map[[32]byte]int64{}, existing: map[reportKey][]variant{}, ro: newRollups(), now: db.Now}
+	b := &batch{ro: newRollups(), now: db.Now}
+	b.plan = store.Plan{Existing: map[store.ReportKey][]store.Variant{}, Kept: map[[32]byte]int64{}, NextInput: b.nextInput, NextReport: b.nextReport}
 	reads := &pgx.Batch{}
 	if len(locks) > 0 {
 		reads.Queue(`SELECT pg_advisory_xact_lock(k) FROM unnest($1::bigint[]) AS u(k)`, locks).Exec(func(pgconn.CommandTag) error { return nil })
@@ -102,7 +95,7 @@ func (db *DB) ingest(ctx context.Context, inputs []store.Input) ([]store.Result,
 			var sum []byte
 			var id int64
 			_, err := pgx.ForEachRow(rows, []any{&sum, &id}, func() error {
-				b.kept[[32]byte(sum)] = id
+				b.plan.Kept[[32]byte(sum)] = id
 				return nil
 			})
 			return err
@@ -115,8 +108,8 @@ WHERE (organization_name, report_id) IN (SELECT * FROM unnest($1::text[], $2::te
 			var fp []byte
 			var number, id int64
 			_, err := pgx.ForEachRow(rows, []any{&org, &rid, &fp, &number, &id}, func() error {
-				k := reportKey{org, rid}
-				b.existing[k] = append(b.existing[k], variant{fingerprint: [32]byte(fp), number: number, id: id, row: -1})
+				k := store.ReportKey{Org: org, ID: rid}
+				b.plan.Existing[k] = append(b.plan.Existing[k], store.Variant{Fingerprint: [32]byte(fp), Number: number, ID: id, Row: -1})
 				return nil
 			})
 			return err
@@ -153,11 +146,10 @@ WHERE (organization_name, report_id) IN (SELECT * FROM unnest($1::text[], $2::te
 	return results, tx.Commit(ctx)
 }
 
-// batch is one Ingest's rows, assembled as store/sqlite assembles them.
+// batch is one Ingest's rows, as the plan decides (store.Plan).
 type batch struct {
 	now                                                 func() time.Time
-	kept                                                map[[32]byte]int64
-	existing                                            map[reportKey][]variant
+	plan                                                store.Plan
 	inputIDs, reportIDs                                 []int64
 	inputs, arrivals, auths, reports, policies, details [][]any
 	updates, warned                                     [][]any
@@ -177,90 +169,41 @@ func (b *batch) nextReport() int64 {
 }
 
 func (b *batch) add(in *store.Input, sum [32]byte) store.Result {
-	res := store.Result{InputID: in.ID}
 	data := in.Data
 	if data == nil {
 		data = []byte{}
 	}
-	if in.ID == 0 {
-		if id, ok := b.kept[sum]; ok {
-			res.InputID, res.Known = id, true
-		} else {
-			res.InputID = b.nextInput()
-			b.kept[sum] = res.InputID
-		}
-	}
-	trusted := store.Trusted(in.Source, in.Auth)
-	reports := in.Reports
-	if in.Unauthenticated {
-		res.Unauthenticated, reports = len(in.Reports), nil
-	}
-	for _, r := range reports {
-		k := reportKey{r.OrganizationName, r.ReportID}
-		fp := store.Fingerprint(r)
-		stored := b.existing[k]
-		if slices.ContainsFunc(stored, func(v variant) bool { return v.fingerprint == fp }) {
-			res.Duplicates++
+	pl := b.plan.Input(in, sum)
+	res := pl.Result
+	for _, w := range pl.Warn {
+		if w.Row < 0 {
+			b.warned = append(b.warned, []any{w.Text, w.ID})
 			continue
 		}
-		warnings := r.Warnings
-		var number int64
-		if len(stored) > 0 {
-			res.Reused++
-			warnings = append(slices.Clip(warnings), store.ReusedIDWarning(r, true))
-			b.warnEarlier(stored, store.ReusedIDWarning(r, false))
-			for _, v := range stored {
-				number = max(number, v.number+1)
-			}
-		}
-		id := b.nextReport()
-		b.existing[k] = append(stored, variant{fingerprint: fp, number: number, id: id, row: len(b.reports)})
-		b.addReport(id, res.InputID, r, fp, number, warnings, trusted)
-		res.Stored++
-		res.ReportIDs = append(res.ReportIDs, id)
+		row := b.reports[w.Row]
+		row[7] = store.AddWarning(row[7].(string), w.Text)
 	}
-	if !in.NoReport {
-		res.Invalid = len(in.Errors)
-	}
-	res.Outcome = store.OutcomeOf(res, in.NoReport)
-	errText := strings.Join(in.Errors, "\n")
-	if in.Unauthenticated && in.Auth != nil {
-		errText = strings.TrimPrefix(errText+"\nunauthenticated: "+in.Auth.Reason, "\n")
+	for _, r := range pl.Reports {
+		b.addReport(r.ID, res.InputID, r.Report, r.Fingerprint, r.Variant, r.Warnings, r.Trusted)
 	}
 	if a := in.Auth; a != nil && !res.Known {
 		b.auths = append(b.auths, []any{res.InputID, a.DKIM, a.Domain, a.Authenticated, a.Reason})
 	}
-	if in.ID != 0 {
-		b.updates = append(b.updates, []any{string(res.Outcome), res.Stored, res.Duplicates, res.Invalid, errText, in.ID})
-		return res
+	if pl.Update {
+		b.updates = append(b.updates, []any{string(res.Outcome), res.Stored, res.Duplicates, res.Invalid, pl.Error, res.InputID})
 	}
 	at := in.ReceivedAt
 	if at.IsZero() {
 		at = b.now()
 	}
-	if res.Known {
+	if pl.Arrival {
 		b.arrivals = append(b.arrivals, []any{res.InputID, in.Source, in.Origin, at.UnixMilli()})
-		if res.Stored > 0 {
-			b.updates = append(b.updates, []any{string(store.OutcomeStored), res.Stored, res.Duplicates, res.Invalid, errText, res.InputID})
-		}
-		return res
 	}
-	b.inputs = append(b.inputs, []any{res.InputID, sum[:], int64(len(data)), in.Source, in.Origin, at.UnixMilli(),
-		string(res.Outcome), res.Stored, res.Duplicates, res.Invalid, errText, data})
+	if pl.NewInput {
+		b.inputs = append(b.inputs, []any{res.InputID, sum[:], int64(len(data)), in.Source, in.Origin, at.UnixMilli(),
+			string(res.Outcome), res.Stored, res.Duplicates, res.Invalid, pl.Error, data})
+	}
 	return res
-}
-
-func (b *batch) warnEarlier(stored []variant, w string) {
-	for _, v := range stored {
-		if v.row < 0 {
-			b.warned = append(b.warned, []any{w, v.id})
-			continue
-		}
-		row := b.reports[v.row]
-		if old := row[7].(string); !slices.Contains(strings.Split(old, "\n"), w) {
-			row[7] = strings.TrimPrefix(old+"\n"+w, "\n")
-		}
-	}
 }
 
 func (b *batch) addReport(id, inputID int64, r *parse.Report, fp [32]byte, number int64, warnings []string, trusted bool) {

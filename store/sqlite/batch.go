@@ -20,13 +20,12 @@ type batch struct {
 	now        func() time.Time
 	nextInput  int64
 	nextReport int64
-	// existing are the reports stored under each key of the batch, before
-	// or earlier in this batch.
-	existing map[reportKey][]variant
-	// kept are the inputs holding each content of the batch, kept before
-	// or earlier in this batch; taken are content keys held by other
-	// contents (keptContents), which inputs of this batch cannot have.
-	kept    map[[32]byte]int64
+	// plan decides what is stored (store.Plan): it holds the reports
+	// stored under each key of the batch and the inputs holding each of
+	// its contents, before or earlier in this batch.
+	plan store.Plan
+	// taken are content keys held by other contents (keptContents),
+	// which inputs of this batch cannot have.
 	taken   map[int64]bool
 	results []store.Result
 
@@ -44,8 +43,11 @@ func (db *DB) assemble(inputs []store.Input, nextInput, nextReport int64, stored
 	kept map[[32]byte]int64, taken map[int64]bool) *batch {
 	// Sized for about a row per input, which is what a batch of reports
 	// over many domains comes to: growing them was a fifth of assembling.
-	b := &batch{now: db.Now, nextInput: nextInput, nextReport: nextReport, existing: stored, kept: kept, taken: taken,
+	b := &batch{now: db.Now, nextInput: nextInput, nextReport: nextReport, taken: taken,
 		rollups: newRollups(len(inputs))}
+	b.plan = store.Plan{Existing: stored, Kept: kept,
+		NextInput:  func() int64 { b.nextInput++; return b.nextInput - 1 },
+		NextReport: func() int64 { b.nextReport++; return b.nextReport - 1 }}
 	b.results = make([]store.Result, len(inputs))
 	for i := range inputs {
 		b.results[i] = b.add(&inputs[i])
@@ -86,9 +88,9 @@ func (b *batch) shift(nextInput, nextReport int64) {
 	}
 }
 
-// add assembles one input's rows and returns its result.
+// add assembles one input's rows, as the plan decides, and returns its
+// result.
 func (b *batch) add(in *store.Input) store.Result {
-	res := store.Result{InputID: in.ID}
 	data := in.Data
 	if data == nil {
 		data = []byte{} // NOT NULL: an empty input is still an input
@@ -96,94 +98,42 @@ func (b *batch) add(in *store.Input) store.Result {
 	var sum [32]byte
 	if in.ID == 0 {
 		sum = sha256.Sum256(data)
-		if id, ok := b.kept[sum]; ok {
-			res.InputID, res.Known = id, true
-		} else {
-			res.InputID = b.nextInput
-			b.nextInput++
-			b.kept[sum] = res.InputID
-		}
 	}
-	trusted := store.Trusted(in.Source, in.Auth)
-	reports := in.Reports
-	if in.Unauthenticated {
-		res.Unauthenticated, reports = len(in.Reports), nil
-	}
-	for _, r := range reports {
-		k := reportKey{r.OrganizationName, r.ReportID}
-		fp := store.Fingerprint(r)
-		stored := b.existing[k]
-		if slices.ContainsFunc(stored, func(v variant) bool { return v.fingerprint == fp }) {
-			res.Duplicates++
+	pl := b.plan.Input(in, sum)
+	res := pl.Result
+	for _, w := range pl.Warn {
+		if w.Row < 0 {
+			b.warned = append(b.warned, []any{w.Text, w.ID})
 			continue
 		}
-		warnings := r.Warnings
-		var number int64
-		if len(stored) > 0 {
-			res.Reused++
-			warnings = append(slices.Clip(warnings), store.ReusedIDWarning(r, true))
-			b.warnEarlier(stored, store.ReusedIDWarning(r, false))
-			for _, v := range stored {
-				number = max(number, v.number+1)
-			}
-		}
-		id := b.nextReport
-		b.nextReport++
-		b.existing[k] = append(stored, variant{fingerprint: fp, number: number, id: id, row: len(b.reports)})
-		b.addReport(id, res.InputID, r, fp, number, warnings, trusted)
-		res.Stored++
-		res.ReportIDs = append(res.ReportIDs, id)
+		row := b.reports[w.Row]
+		row[7] = store.AddWarning(row[7].(string), w.Text)
 	}
-	if !in.NoReport {
-		res.Invalid = len(in.Errors)
-	}
-	res.Outcome = store.OutcomeOf(res, in.NoReport)
-	errText := strings.Join(in.Errors, "\n")
-	if in.Unauthenticated && in.Auth != nil {
-		errText = strings.TrimPrefix(errText+"\nunauthenticated: "+in.Auth.Reason, "\n")
+	for _, r := range pl.Reports {
+		b.addReport(r.ID, res.InputID, r.Report, r.Fingerprint, r.Variant, r.Warnings, r.Trusted)
 	}
 	if a := in.Auth; a != nil && !res.Known {
 		b.auths = append(b.auths, b.row(res.InputID, a.DKIM, a.Domain, boolInt(a.Authenticated), a.Reason))
 	}
-	if in.ID != 0 {
-		b.updates = append(b.updates, []any{string(res.Outcome), int64(res.Stored), int64(res.Duplicates), int64(res.Invalid), errText, in.ID})
-		return res
+	if pl.Update {
+		b.updates = append(b.updates, []any{string(res.Outcome), int64(res.Stored), int64(res.Duplicates), int64(res.Invalid), pl.Error, res.InputID})
 	}
 	at := in.ReceivedAt
 	if at.IsZero() {
 		at = b.now()
 	}
-	if res.Known {
+	if pl.Arrival {
 		b.arrivals = append(b.arrivals, b.row(res.InputID, in.Source, in.Origin, at.UnixMilli()))
-		if res.Stored > 0 {
-			// A newer parser found reports in bytes kept before.
-			b.updates = append(b.updates, []any{string(store.OutcomeStored), int64(res.Stored), int64(res.Duplicates), int64(res.Invalid), errText, res.InputID})
-		}
-		return res
 	}
-	b.inputs = append(b.inputs, b.row(res.InputID, sum[:], int64(len(data)), in.Source, in.Origin, at.UnixMilli(),
-		string(res.Outcome), int64(res.Stored), int64(res.Duplicates), int64(res.Invalid), errText, data))
-	if key := contentKey(sum[:]); !b.taken[key] {
-		b.taken[key] = true
-		b.hashes = append(b.hashes, b.row(key, res.InputID))
+	if pl.NewInput {
+		b.inputs = append(b.inputs, b.row(res.InputID, sum[:], int64(len(data)), in.Source, in.Origin, at.UnixMilli(),
+			string(res.Outcome), int64(res.Stored), int64(res.Duplicates), int64(res.Invalid), pl.Error, data))
+		if key := contentKey(sum[:]); !b.taken[key] {
+			b.taken[key] = true
+			b.hashes = append(b.hashes, b.row(key, res.InputID))
+		}
 	}
 	return res
-}
-
-// warnEarlier gives the reports stored under a reused key the warning w,
-// once each: in their rows when they are of this batch, by an update when
-// stored before.
-func (b *batch) warnEarlier(stored []variant, w string) {
-	for _, v := range stored {
-		if v.row < 0 {
-			b.warned = append(b.warned, []any{w, v.id})
-			continue
-		}
-		row := b.reports[v.row]
-		if old := row[7].(string); !slices.Contains(strings.Split(old, "\n"), w) {
-			row[7] = strings.TrimPrefix(old+"\n"+w, "\n")
-		}
-	}
 }
 
 func (b *batch) addReport(id, inputID int64, r *parse.Report, fp [32]byte, number int64, warnings []string, trusted bool) {

@@ -128,28 +128,19 @@ func (db *DB) lastIDs() (input, report int64, err error) {
 	return input, report, err
 }
 
-// reportKey is how a sender names a report: (organization-name,
-// report-id).
-type reportKey struct{ org, id string }
+// reportKey and variant are store's: how a report is known, and one
+// report stored under a key.
+type (
+	reportKey = store.ReportKey
+	variant   = store.Variant
+)
 
-// variant is one report stored under a key: the reports of a key are
-// numbered from 0, each with its own fingerprint.
-type variant struct {
-	fingerprint [32]byte
-	number      int64
-	// id is the stored report's id; row, for a report of the batch being
-	// assembled, its row in batch.reports (-1 for one stored before).
-	id  int64
-	row int
-}
-
-// batchKeys returns the keys of the inputs' reports, each once.
 func batchKeys(inputs []store.Input) []reportKey {
 	var keys []reportKey
 	seen := map[reportKey]bool{}
 	for i := range inputs {
 		for _, r := range inputs[i].Reports {
-			k := reportKey{r.OrganizationName, r.ReportID}
+			k := reportKey{Org: r.OrganizationName, ID: r.ReportID}
 			if !seen[k] {
 				seen[k] = true
 				keys = append(keys, k)
@@ -180,12 +171,12 @@ func (db *DB) storedVariants(keys []reportKey) (map[reportKey][]variant, error) 
 		args = args[:0]
 		for i := range keysPerQuery {
 			k := keys[min(i, n-1)]
-			args = append(args, k.org, k.id)
+			args = append(args, k.Org, k.ID)
 		}
 		err := st.Query(args, func() error {
-			k := reportKey{st.Text(0), st.Text(1)}
-			v := variant{number: st.Int64(2), id: st.Int64(4), row: -1}
-			copy(v.fingerprint[:], st.Text(3))
+			k := reportKey{Org: st.Text(0), ID: st.Text(1)}
+			v := variant{Number: st.Int64(2), ID: st.Int64(4), Row: -1}
+			copy(v.Fingerprint[:], st.Text(3))
 			found[k] = append(found[k], v)
 			return nil
 		})
