@@ -151,10 +151,7 @@ func (b *batch) addReport(id, inputID int64, r *parse.Report, fp [32]byte, numbe
 				fd.ReceivingMXHelo, fd.ReceivingIP, fd.FailedSessions, fd.AdditionalInformation, fd.FailureReasonCode))
 		}
 	}
-	b.rollups.addSessions(r, day)
-	if !trusted {
-		b.rollups.addUntrusted(r, day)
-	}
+	b.rollups.addSessions(r, day, trusted)
 }
 
 func boolInt(b bool) int64 {
@@ -228,19 +225,17 @@ func newRollups(n int) *rollups {
 		untrustedDays: map[domainDay]*sessionSums{}}
 }
 
-// addUntrusted counts a report that is not trusted in untrustedDays too.
-func (ro *rollups) addUntrusted(r *parse.Report, day int64) {
-	for _, d := range store.Rollup(r).Domains {
-		addSums(ro.untrustedDays, domainDay{d.Domain, day}, d.SuccessfulSessions, d.FailedSessions)
-	}
-}
-
 // addSessions adds a report's sessions on its day.
-func (ro *rollups) addSessions(r *parse.Report, day int64) {
+// addSessions counts a report in the rollups; one not trusted in
+// untrustedDays too.
+func (ro *rollups) addSessions(r *parse.Report, day int64, trusted bool) {
 	s := ro.roller.Rollup(r)
 	for _, d := range s.Domains {
 		addSums(ro.domainDays, domainDay{d.Domain, day}, d.SuccessfulSessions, d.FailedSessions)
 		addSums(ro.senderDays, senderDay{d.Domain, r.OrganizationName, day}, d.SuccessfulSessions, d.FailedSessions)
+		if !trusted {
+			addSums(ro.untrustedDays, domainDay{d.Domain, day}, d.SuccessfulSessions, d.FailedSessions)
+		}
 	}
 	for _, p := range s.Policies {
 		addSums(ro.policyDays, policyDay{p.Domain, p.Type, p.Mode, day}, p.SuccessfulSessions, p.FailedSessions)

@@ -118,7 +118,7 @@ func recount(ctx context.Context, tx *sql.Tx) error {
 			if _, err := setFingerprint.ExecContext(ctx, fp[:], sr.ID); err != nil {
 				return err
 			}
-			ro.addSessions(r, dayOf(r.DateRange.Start))
+			ro.addSessions(r, dayOf(r.DateRange.Start), true) // untrusted_days comes with schema 9, which fills it
 			after = sr.ID
 		}
 		if since += len(reports); since >= flushEvery {
