@@ -106,7 +106,7 @@ func (a *authenticator) checkPassword(user, password string) bool {
 	hash, ok := a.users[user]
 	if !ok {
 		// Compare anyway: an unknown user takes as long as a wrong password.
-		hash = unknownUserHash
+		hash = unknownUserHash()
 	}
 	key := sha256.Sum256([]byte(user + "\x00" + password))
 	a.mu.Lock()
@@ -130,8 +130,13 @@ func (a *authenticator) checkPassword(user, password string) bool {
 	return true
 }
 
-// unknownUserHash is a bcrypt hash no password matches in practice.
-var unknownUserHash, _ = bcrypt.GenerateFromPassword([]byte("no user has this password\x00"), bcrypt.DefaultCost)
+// unknownUserHash is a bcrypt hash no password matches in practice, made
+// when first needed: a bcrypt costs 60 ms, which every command would pay
+// at start-up as a package variable.
+var unknownUserHash = sync.OnceValue(func() []byte {
+	h, _ := bcrypt.GenerateFromPassword([]byte("no user has this password\x00"), bcrypt.DefaultCost)
+	return h
+})
 
 // challenge answers a request that may not see the dashboard.
 func (a *authenticator) challenge(w http.ResponseWriter) {

@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/tlsrpt/tlsrpt/server"
@@ -114,8 +115,9 @@ func (s *Server) Serve(ctx context.Context) error {
 	return s.http.Shutdown(shutdown)
 }
 
-// assetVersion names the embedded assets' contents, for their URLs.
-var assetVersion = func() string {
+// assetVersion names the embedded assets' contents, for their URLs;
+// computed when a page is first served, not when any command starts.
+var assetVersion = sync.OnceValue(func() string {
 	h := sha256.New()
 	fs.WalkDir(files, "assets", func(path string, d fs.DirEntry, err error) error {
 		if err == nil && !d.IsDir() {
@@ -126,4 +128,4 @@ var assetVersion = func() string {
 		return nil
 	})
 	return hex.EncodeToString(h.Sum(nil))[:12]
-}()
+})

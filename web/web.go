@@ -147,7 +147,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 // assetURL is an asset's path; assets are named by version in their
 // query string so that a new binary's are fetched again.
-func assetURL(name string) string { return "/assets/" + name + "?v=" + assetVersion }
+func assetURL(name string) string { return "/assets/" + name + "?v=" + assetVersion() }
 
 // cacheAssets lets browsers keep assets for a day.
 func cacheAssets(next http.Handler) http.Handler {
