@@ -3,6 +3,8 @@ package store
 import (
 	"cmp"
 	"slices"
+	"strings"
+	"time"
 
 	"github.com/tlsrpt/tlsrpt/parse"
 )
@@ -202,4 +204,50 @@ func (m *sums) add(k rollKey, n int64) {
 		m.order = append(m.order, k)
 	}
 	m.total[k] += n
+}
+
+// PolicyTypeFolder sums policies read from the reports themselves (not
+// the rollups) into PolicyTypeTotals: per domain, type and sts mode (read
+// from the policy lines as parse.Policy.Mode reads them), each report
+// counted once per key. The backends' Trusted reads use it.
+type PolicyTypeFolder struct {
+	totals map[policyKey]*PolicyTypeTotal
+	seen   map[policyKey]map[int64]bool
+}
+
+// Add adds one report's policies of a type with the same lines.
+func (f *PolicyTypeFolder) Add(domain, typ, lines string, reportID, successful, failed int64, day time.Time) {
+	if f.totals == nil {
+		f.totals, f.seen = map[policyKey]*PolicyTypeTotal{}, map[policyKey]map[int64]bool{}
+	}
+	k := policyKey{domain, typ, (&parse.Policy{Type: typ, String: strings.Split(lines, "\n")}).Mode()}
+	t := f.totals[k]
+	if t == nil {
+		t = &PolicyTypeTotal{Domain: domain, Type: typ, Mode: k.mode, First: day, Last: day}
+		f.totals[k], f.seen[k] = t, map[int64]bool{}
+	}
+	if !f.seen[k][reportID] {
+		f.seen[k][reportID] = true
+		t.Reports++
+	}
+	t.SuccessfulSessions += successful
+	t.FailedSessions += failed
+	if day.Before(t.First) {
+		t.First = day
+	}
+	if day.After(t.Last) {
+		t.Last = day
+	}
+}
+
+// Totals are the sums, by domain, type and mode.
+func (f *PolicyTypeFolder) Totals() []PolicyTypeTotal {
+	out := make([]PolicyTypeTotal, 0, len(f.totals))
+	for _, t := range f.totals {
+		out = append(out, *t)
+	}
+	slices.SortFunc(out, func(a, b PolicyTypeTotal) int {
+		return cmp.Or(cmp.Compare(a.Domain, b.Domain), cmp.Compare(a.Type, b.Type), cmp.Compare(a.Mode, b.Mode))
+	})
+	return out
 }

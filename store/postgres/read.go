@@ -371,38 +371,14 @@ FROM policy_days` + where(f, &a) + ` GROUP BY 1, 2, 3 ORDER BY 1, 2, 3`
 	}
 	q := `SELECT p.policy_domain, p.policy_type, p.policy_string, r.id, sum(p.successful_sessions), sum(p.failed_sessions), r.start_time / 86400
 FROM reports r JOIN policies p ON p.report_id = r.id WHERE ` + strings.Join(conds, " AND ") + ` GROUP BY 1, 2, 3, 4`
-	type key struct{ domain, typ, mode string }
-	totals := map[key]*store.PolicyTypeTotal{}
-	counted := map[key]map[int64]bool{}
+	var fold store.PolicyTypeFolder
 	var domain, typ, lines string
 	var id, ok, failed, day int64
 	err := db.scan(ctx, "policy type totals of trusted reports", q, a, []any{&domain, &typ, &lines, &id, &ok, &failed, &day}, func() error {
-		k := key{domain, typ, (&parse.Policy{Type: typ, String: strings.Split(lines, "\n")}).Mode()}
-		x := totals[k]
-		if x == nil {
-			x = &store.PolicyTypeTotal{Domain: domain, Type: typ, Mode: k.mode, First: dayTime(day), Last: dayTime(day)}
-			totals[k], counted[k] = x, map[int64]bool{}
-		}
-		if !counted[k][id] {
-			counted[k][id] = true
-			x.Reports++
-		}
-		x.SuccessfulSessions += ok
-		x.FailedSessions += failed
-		if d := dayTime(day); d.Before(x.First) {
-			x.First = d
-		} else if d.After(x.Last) {
-			x.Last = d
-		}
+		fold.Add(domain, typ, lines, id, ok, failed, dayTime(day))
 		return nil
 	})
-	for _, x := range totals {
-		out = append(out, *x)
-	}
-	slices.SortFunc(out, func(a, b store.PolicyTypeTotal) int {
-		return strings.Compare(a.Domain+"\x00"+a.Type+"\x00"+a.Mode, b.Domain+"\x00"+b.Type+"\x00"+b.Mode)
-	})
-	return out, err
+	return fold.Totals(), err
 }
 
 // DayTotals reads the domain rollup day by day.

@@ -25,9 +25,8 @@ func (db *DB) Prune(ctx context.Context, o store.PruneOptions) (store.PruneStats
 	var s store.PruneStats
 	cut := dayOf(o.Before)
 	args := []any{cut * 86400, cut * 86400 * 1000, o.Refused}
-	err := db.read.QueryRowContext(ctx, `SELECT (SELECT count(*) FROM reports WHERE start_time < ?1),
-(SELECT count(*) FROM inputs WHERE id IN (`+pruneInputs+`)), (SELECT coalesce(sum(size), 0) FROM inputs WHERE id IN (`+pruneInputs+`))`,
-		args...).Scan(&s.Reports, &s.Inputs, &s.Bytes)
+	err := db.read.QueryRowContext(ctx, `SELECT (SELECT count(*) FROM reports WHERE start_time < ?1), count(*), coalesce(sum(size), 0)
+FROM inputs WHERE id IN (`+pruneInputs+`)`, args...).Scan(&s.Reports, &s.Inputs, &s.Bytes)
 	if err != nil || o.DryRun {
 		return s, err
 	}

@@ -4,11 +4,8 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
-	"slices"
 	"strings"
-	"time"
 
-	"github.com/tlsrpt/tlsrpt/parse"
 	"github.com/tlsrpt/tlsrpt/store"
 )
 
@@ -103,58 +100,22 @@ func (db *DB) trustedPolicyTypeTotals(ctx context.Context, f store.Filter) ([]st
 	q := `SELECT p.policy_domain, p.policy_type, p.policy_string, r.id, sum(p.successful_sessions), sum(p.failed_sessions),
 r.start_time / 86400 FROM reports r INDEXED BY reports_trusted JOIN policies p ON p.report_id = r.id WHERE ` + strings.Join(conds, " AND ") +
 		` GROUP BY 1, 2, 3, 4`
-	type key struct{ domain, typ, mode string }
-	sums := map[key]*store.PolicyTypeTotal{}
-	seen := map[key]map[int64]bool{} // reports counted per key
+	var fold store.PolicyTypeFolder
 	err := db.scanAll(ctx, "policy type totals of trusted reports", q, args, func(rows *sql.Rows) error {
 		var domain, typ, lines string
 		var id, ok, failed, day int64
 		if err := rows.Scan(&domain, &typ, &lines, &id, &ok, &failed, &day); err != nil {
 			return err
 		}
-		p := parse.Policy{Type: typ, String: strings.Split(lines, "\n")}
-		k := key{domain, typ, p.Mode()}
-		t := sums[k]
-		if t == nil {
-			t = &store.PolicyTypeTotal{Domain: domain, Type: typ, Mode: k.mode, First: dayTime(day), Last: dayTime(day)}
-			sums[k], seen[k] = t, map[int64]bool{}
-		}
-		if !seen[k][id] {
-			seen[k][id] = true
-			t.Reports++
-		}
-		t.SuccessfulSessions += ok
-		t.FailedSessions += failed
-		t.First, t.Last = minTime(t.First, dayTime(day)), maxTime(t.Last, dayTime(day))
+		fold.Add(domain, typ, lines, id, ok, failed, dayTime(day))
 		return nil
 	})
-	out := make([]store.PolicyTypeTotal, 0, len(sums))
-	for _, t := range sums {
-		out = append(out, *t)
-	}
-	slices.SortFunc(out, func(a, b store.PolicyTypeTotal) int {
-		return strings.Compare(a.Domain+"\x00"+a.Type+"\x00"+a.Mode, b.Domain+"\x00"+b.Type+"\x00"+b.Mode)
-	})
-	return out, err
+	return fold.Totals(), err
 }
 
 // UntrustedTotals sums the untrusted reports' rollup (migration 0009).
 func (db *DB) UntrustedTotals(ctx context.Context, f store.Filter) ([]store.DomainTotal, error) {
 	return db.domainTotals(ctx, f, "untrusted_days")
-}
-
-func minTime(a, b time.Time) time.Time {
-	if b.Before(a) {
-		return b
-	}
-	return a
-}
-
-func maxTime(a, b time.Time) time.Time {
-	if b.After(a) {
-		return b
-	}
-	return a
 }
 
 // ReportsByAuth counts the reports per DKIM result of their mail, those by
