@@ -49,9 +49,11 @@ func newKeyCache(server string, timeout time.Duration) (*keyCache, error) {
 		c.servers = []string{server}
 		return c, nil
 	}
+	// A machine without a resolver can still import report files: the
+	// lack is a temporary error of the look-ups that need one (query).
 	conf, err := dns.ClientConfigFromFile("/etc/resolv.conf")
-	if err != nil || len(conf.Servers) == 0 {
-		return nil, fmt.Errorf("no DNS resolver: /etc/resolv.conf names none (give --resolver host:port)")
+	if err != nil {
+		return c, nil
 	}
 	for _, s := range conf.Servers {
 		c.servers = append(c.servers, net.JoinHostPort(s, conf.Port))
@@ -106,6 +108,9 @@ func (c *keyCache) query(name string) ([]string, time.Duration, error) {
 	m := new(dns.Msg)
 	m.SetQuestion(dns.Fqdn(name), dns.TypeTXT)
 	m.SetEdns0(4096, false)
+	if len(c.servers) == 0 {
+		return nil, 0, tempError{"no DNS resolver to look up " + name + ": /etc/resolv.conf names none (give --resolver host:port)"}
+	}
 	var last error
 	for _, server := range c.servers {
 		ctx, cancel := context.WithTimeout(context.Background(), c.timeout)

@@ -218,3 +218,15 @@ func BenchmarkVerify(b *testing.B) {
 		}
 	}
 }
+
+// TestNoResolver: without a resolver a key look-up is a temporary error
+// (mail left for later under require), not a refusal and not a failure to
+// start: report files need none.
+func TestNoResolver(t *testing.T) {
+	c := &keyCache{entries: map[string]keyEntry{}, now: time.Now}
+	if _, err := c.lookupTXT("s1._domainkey.reporter.example"); err == nil || !strings.Contains(err.Error(), "no DNS resolver") {
+		t.Fatalf("look-up without a resolver: %v", err)
+	} else if _, temporary := err.(tempError); !temporary {
+		t.Errorf("not temporary: %v", err)
+	}
+}
